@@ -1,0 +1,107 @@
+"""``train.py``: LightningCLI with fit / validate / test / predict.
+
+Beyond stock LightningCLI:
+- ``num_users``, ``num_items`` and ``feature_dims`` are linked from the data module into
+  the model once the data module exists (``apply_on="instantiate"``);
+- a ModelCheckpoint (best on ``val/recall@20`` + ``last``) under ``checkpoints/<experiment>/``
+  and EarlyStopping (patience 20, MMRec's) are always present, configurable as
+  ``--checkpoint.*`` and ``--early_stopping.*``;
+- after ``fit``, the best-validation checkpoint is tested (the protocol's reported number);
+- configuration and data errors end the program with one line, not a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar, RichProgressBar
+from lightning.pytorch import Trainer
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from lit_mmrec.data.datamodule import MMRecDataModule
+from lit_mmrec.data.loader import DataFormatError
+from lit_mmrec.models.base import MONITOR, RecommenderModule
+
+
+class MMRecCLI(LightningCLI):
+    """LightningCLI wired for lit-mmrec's data modules and backbones."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument("--experiment", type=str, default="default", help="Run name: checkpoints/<experiment>/")
+        parser.add_argument(
+            "--test_after_fit", type=bool, default=True, help="Test the best-validation checkpoint after fit."
+        )
+        for source in ("num_users", "num_items", "feature_dims"):
+            parser.link_arguments(f"data.{source}", f"model.init_args.{source}", apply_on="instantiate")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": MONITOR,
+                "checkpoint.mode": "max",
+                "checkpoint.save_last": True,
+                "checkpoint.filename": "best-{epoch:03d}",
+            }
+        )
+        parser.link_arguments("experiment", "checkpoint.dirpath", compute_fn=lambda name: f"checkpoints/{name}")
+        parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+        parser.set_defaults({"early_stopping.monitor": MONITOR, "early_stopping.mode": "max", "early_stopping.patience": 20})
+        parser.set_defaults(
+            {
+                "trainer.max_epochs": 1000,
+                "trainer.use_distributed_sampler": False,  # loaders shard exactly; no padding
+                "trainer.num_sanity_val_steps": 0,
+                "trainer.logger": {
+                    "class_path": "lightning.pytorch.loggers.CSVLogger",
+                    "init_args": {"save_dir": "logs"},
+                },
+            }
+        )
+
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except (DataFormatError, ValueError, FileNotFoundError) as error:
+            fail(error)
+
+    def _instantiate_trainer(self, config: dict, callbacks: list) -> Trainer:
+        configured = config.get("callbacks") or []
+        configured = configured if isinstance(configured, list) else [configured]
+        if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
+            callbacks = [*callbacks, RichProgressBar()]
+        return super()._instantiate_trainer(config, callbacks)
+
+    def after_fit(self) -> None:
+        if not self.config[self.subcommand].get("test_after_fit", True) or self.trainer.fast_dev_run:
+            return
+        checkpoint = self.trainer.checkpoint_callback
+        best = checkpoint.best_model_path if checkpoint is not None else ""
+        results = self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
+        if self.trainer.is_global_zero and results:
+            where = f"best-validation checkpoint {best}" if best else "final weights (no checkpoint)"
+            print(f"\nTest metrics at the {where}:")
+            for name, value in sorted(results[0].items()):
+                print(f"  {name:<16} {value:.4f}")
+
+
+def fail(error: BaseException) -> None:
+    print(f"error: {error}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def main(args: list[str] | None = None) -> MMRecCLI:
+    """Entry point of ``train.py``."""
+    torch.set_float32_matmul_precision("high")
+    try:
+        return MMRecCLI(
+            RecommenderModule,
+            MMRecDataModule,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            seed_everything_default=999,
+            save_config_kwargs={"overwrite": True},
+            args=args,
+            auto_configure_optimizers=False,
+        )
+    except DataFormatError as error:
+        fail(error)

@@ -1,0 +1,115 @@
+"""LightningDataModule over a data set in the MMRec layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from lit_mmrec.data.loader import MMRecDataset, load_mmrec_dataset
+from lit_mmrec.data.sampling import BPRTrainLoader, UserChunkLoader
+from lit_mmrec.metrics.ranking import UserItemIndex
+
+
+class MMRecDataModule(L.LightningDataModule):
+    """Multimodal interactions + item features, read from one MMRec-layout folder.
+
+    The data set is loaded on first access of :attr:`dataset` (which happens when
+    LightningCLI links ``num_users``, ``num_items`` and ``feature_dims`` into the model,
+    right after this module is instantiated and before ``setup``: see Lightning issue
+    #17275), so those attributes are valid as soon as the object exists.
+
+    Args:
+        data_dir: folder holding ``<name>.inter`` and ``<modality>_feat.npy`` files.
+        dataset: the ``.inter`` file's stem; None when the folder holds exactly one.
+        modalities: modalities to load (e.g. ``[image, text]``); None loads every ``*_feat.npy`` found.
+        batch_size: training interactions per batch (per device under DDP), MMRec's default 2048.
+        eval_chunk_size: users ranked together at evaluation; bounds memory at ``chunk x num_items`` scores.
+        seed: seed of the per-epoch shuffling and negative sampling (epoch ``e`` uses ``seed`` and ``e``).
+    """
+
+    def __init__(
+        self,
+        data_dir: str,
+        dataset: str | None = None,
+        modalities: list[str] | None = None,
+        batch_size: int = 2048,
+        eval_chunk_size: int = 2048,
+        seed: int = 999,
+    ) -> None:
+        super().__init__()
+        if batch_size <= 0 or eval_chunk_size <= 0:
+            raise ValueError(f"batch_size and eval_chunk_size must be positive, got {batch_size}, {eval_chunk_size}")
+        self.data_dir = data_dir
+        self.dataset_name = dataset
+        self.modalities = modalities
+        self.batch_size = batch_size
+        self.eval_chunk_size = eval_chunk_size
+        self.seed = seed
+        self._dataset: MMRecDataset | None = None
+
+    def _data_folder(self) -> Path:
+        """Where the data set lives; subclasses that generate data override this."""
+        return Path(self.data_dir).expanduser()
+
+    @property
+    def dataset(self) -> MMRecDataset:
+        if self._dataset is None:
+            self._dataset = load_mmrec_dataset(self._data_folder(), self.dataset_name, self.modalities)
+        return self._dataset
+
+    @property
+    def num_users(self) -> int:
+        return self.dataset.num_users
+
+    @property
+    def num_items(self) -> int:
+        return self.dataset.num_items
+
+    @property
+    def feature_dims(self) -> dict[str, int]:
+        return self.dataset.feature_dims
+
+    @property
+    def item_features(self) -> dict[str, torch.Tensor]:
+        return self.dataset.item_features
+
+    def prepare_data(self) -> None:
+        self._data_folder()
+
+    def setup(self, stage: str) -> None:
+        self.dataset  # noqa: B018 - load (and validate) now rather than in the first dataloader call
+
+    def split_index(self, split: str) -> UserItemIndex:
+        """Per-user item sets of ``split`` (``train``, ``valid`` or ``test``)."""
+        part = self.dataset.split(split)
+        return UserItemIndex(part.users, part.items, self.num_users, self.num_items)
+
+    def _rank(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def train_dataloader(self) -> BPRTrainLoader:
+        rank, world_size = self._rank()
+        train = self.dataset.train
+        return BPRTrainLoader(
+            train.users, train.items, self.num_items, self.batch_size, self.seed, rank=rank, world_size=world_size
+        )
+
+    def _users_loader(self, split: str) -> UserChunkLoader:
+        rank, world_size = self._rank()
+        users = torch.unique(self.dataset.split(split).users)
+        return UserChunkLoader(users, self.eval_chunk_size, rank=rank, world_size=world_size)
+
+    def val_dataloader(self) -> UserChunkLoader:
+        return self._users_loader("valid")
+
+    def test_dataloader(self) -> UserChunkLoader:
+        return self._users_loader("test")
+
+    def predict_dataloader(self) -> UserChunkLoader:
+        """Every user with at least one training interaction."""
+        rank, world_size = self._rank()
+        users = torch.unique(self.dataset.train.users)
+        return UserChunkLoader(users, self.eval_chunk_size, rank=rank, world_size=world_size)

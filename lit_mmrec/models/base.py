@@ -1,0 +1,228 @@
+"""The contract every backbone honours, and the training/evaluation it inherits.
+
+A backbone subclasses :class:`RecommenderModule` and supplies:
+
+- ``build(dataset)``: the non-learnable structures it derives from the training data
+  (normalised adjacency, item-item graphs); registered as non-persistent buffers, so
+  they follow the module's device and never enter a checkpoint;
+- ``forward()``: the final ``(user_repr, item_repr)`` used for ranking;
+- ``loss(users, positives, negatives)``: a dict of loss terms whose sum is minimised
+  (the default is BPR on ``forward()`` plus ``reg_weight`` x MMRec's ``EmbLoss`` on the
+  rows returned by ``regularised``);
+- ``user_init_targets()``: the user tables SG-URInit may initialise (see
+  :mod:`lit_mmrec.init.targets`).
+
+The base class owns the optimiser, the per-epoch representation cache at evaluation,
+chunked full ranking, the metrics and their logging.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+
+from lit_mmrec.data.loader import MMRecDataset
+from lit_mmrec.init.targets import UserInitTarget
+from lit_mmrec.metrics.ranking import UserItemIndex, rank_top_k
+from lit_mmrec.metrics.topk import TopKMetrics
+from lit_mmrec.models.losses import bpr_loss, embedding_norm_loss
+
+MONITOR = "val/recall@20"
+
+
+class RecommenderModule(L.LightningModule):
+    """Base LightningModule of every backbone.
+
+    Args:
+        num_users: number of users (linked from the data module by the CLI).
+        num_items: number of items (linked from the data module by the CLI).
+        feature_dims: modality -> raw feature dimension (linked from the data module by the CLI).
+        embedding_dim: size of the ID embeddings (MMRec: 64).
+        reg_weight: weight of the embedding regulariser (MMRec's ``reg_weight``).
+        learning_rate: Adam learning rate (MMRec: 1e-3).
+        weight_decay: Adam weight decay (MMRec: 0).
+        topk: cut-offs K of Recall/NDCG/Precision/MAP@K.
+    """
+
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        feature_dims: dict[str, int] | None = None,
+        embedding_dim: int = 64,
+        reg_weight: float = 1e-4,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        topk: list[int] | None = None,
+    ) -> None:
+        super().__init__()
+        if num_users <= 0 or num_items <= 0:
+            raise ValueError(f"num_users and num_items must be positive, got {num_users}, {num_items}")
+        if embedding_dim <= 0:
+            raise ValueError(f"embedding_dim must be positive, got {embedding_dim}")
+        topk = [10, 20, 50] if topk is None else list(topk)
+        if not topk or any(k <= 0 for k in topk):
+            raise ValueError(f"topk must be a non-empty list of positive integers, got {topk}")
+        self.save_hyperparameters()
+        self.num_users = num_users
+        self.num_items = num_items
+        self.feature_dims = dict(feature_dims or {})
+        self.embedding_dim = embedding_dim
+        self.reg_weight = reg_weight
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.val_metrics = TopKMetrics(topk)
+        self.test_metrics = TopKMetrics(topk)
+        self._indexes: dict[str, UserItemIndex] = {}
+        self._eval_repr: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._built = False
+
+    # ------------------------------------------------------------------ data
+    def setup(self, stage: str) -> None:
+        datamodule = self.trainer.datamodule if self.trainer is not None else None
+        if datamodule is None or not hasattr(datamodule, "dataset"):
+            raise RuntimeError(f"{type(self).__name__} needs an MMRecDataModule (trainer.fit(model, datamodule=...))")
+        self.attach(datamodule.dataset)
+
+    def attach(self, dataset: MMRecDataset) -> None:
+        """Check the data set matches this model, then build the data-derived structures once."""
+        if (dataset.num_users, dataset.num_items) != (self.num_users, self.num_items):
+            raise ValueError(
+                f"data set {dataset.name} has {dataset.num_users} users and {dataset.num_items} items, "
+                f"the model was built for {self.num_users} and {self.num_items}"
+            )
+        if dataset.feature_dims != self.feature_dims and self.feature_dims:
+            raise ValueError(f"data set features {dataset.feature_dims} differ from the model's {self.feature_dims}")
+        if self._built:
+            return
+        for split in ("train", "valid", "test"):
+            part = dataset.split(split)
+            self._indexes[split] = UserItemIndex(part.users, part.items, self.num_users, self.num_items)
+        self.build(dataset)
+        self._built = True
+
+    def build(self, dataset: MMRecDataset) -> None:
+        """Derive non-learnable structures (graphs, features) from the training data. Override."""
+
+    def register_data(self, name: str, tensor: torch.Tensor) -> None:
+        """Register a data-derived tensor: follows the module's device, never saved in checkpoints."""
+        self.register_buffer(name, tensor, persistent=False)
+
+    def index(self, split: str) -> UserItemIndex:
+        return self._indexes[split].to(self.device)
+
+    def item_features(self, modality: str) -> torch.Tensor:
+        """The raw features of ``modality`` (registered by :meth:`register_item_features`)."""
+        return getattr(self, f"features_{modality}")
+
+    def register_item_features(self, dataset: MMRecDataset, modalities: list[str] | None = None) -> None:
+        """Register the data set's raw item features as buffers ``features_<modality>``."""
+        for modality in modalities if modalities is not None else dataset.item_features:
+            if modality not in dataset.item_features:
+                raise ValueError(
+                    f"{type(self).__name__} needs the {modality!r} modality, but data set {dataset.name} has "
+                    f"{sorted(dataset.item_features)}"
+                )
+            self.register_data(f"features_{modality}", dataset.item_features[modality])
+
+    # ------------------------------------------------------------- backbone API
+    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final ``(user_repr [num_users, D], item_repr [num_items, D])``."""
+        raise NotImplementedError
+
+    def regularised(
+        self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """Rows penalised by ``reg_weight`` x EmbLoss (default: none)."""
+        return []
+
+    def loss(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Loss terms for one batch; their sum is minimised. Default: BPR + regulariser."""
+        user_repr, item_repr = self.forward()
+        u = user_repr[users]
+        pos = (u * item_repr[positives]).sum(-1)
+        neg = (u * item_repr[negatives]).sum(-1)
+        terms = {"bpr": bpr_loss(pos, neg)}
+        rows = self.regularised(users, positives, negatives)
+        if rows and self.reg_weight:
+            terms["reg"] = self.reg_weight * embedding_norm_loss(*rows)
+        return terms
+
+    def user_init_targets(self) -> list[UserInitTarget]:
+        """User tables SG-URInit may initialise, with the item space each is compared against."""
+        return []
+
+    def representations(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """What evaluation ranks with; by default ``forward()``."""
+        return self.forward()
+
+    # --------------------------------------------------------------- training
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        users, positives, negatives = batch
+        terms = self.loss(users, positives, negatives)
+        total = sum(terms.values())
+        size = users.numel()
+        self.log("train/loss", total, prog_bar=True, on_step=False, on_epoch=True, batch_size=size)
+        if len(terms) > 1:
+            self.log_dict({f"train/{k}": v for k, v in terms.items()}, on_step=False, on_epoch=True, batch_size=size)
+        return total
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+
+    # ------------------------------------------------------------- evaluation
+    def _cache_representations(self) -> None:
+        user_repr, item_repr = self.representations()
+        self._eval_repr = (user_repr.detach(), item_repr.detach())
+
+    def rank(self, users: torch.Tensor, k: int, exclude: UserItemIndex | None = None):
+        """Top-``k`` ``(scores, items)`` for ``users``, excluding training items by default."""
+        if self._eval_repr is None:
+            self._cache_representations()
+        user_repr, item_repr = self._eval_repr
+        exclude = self.index("train") if exclude is None else exclude
+        return rank_top_k(user_repr[users], item_repr, users, k, exclude)
+
+    def _evaluate(self, users: torch.Tensor, split: str, metrics: TopKMetrics) -> None:
+        _, items = self.rank(users, metrics.max_k)
+        truth = self.index(split)
+        metrics.update(truth.contains(users, items), truth.counts(users))
+
+    def _log_metrics(self, prefix: str, metrics: TopKMetrics) -> dict[str, torch.Tensor]:
+        values = {f"{prefix}/{name}": value for name, value in metrics.compute().items()}
+        metrics.reset()
+        self._eval_repr = None
+        if not self.trainer.sanity_checking:
+            for name, value in values.items():  # already reduced across ranks by the metric
+                self.log(name, value, prog_bar=name.endswith("recall@20"))
+        return values
+
+    def on_validation_epoch_start(self) -> None:
+        self._cache_representations()
+
+    def validation_step(self, users: torch.Tensor, batch_idx: int) -> None:
+        self._evaluate(users, "valid", self.val_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val", self.val_metrics)
+
+    def on_test_epoch_start(self) -> None:
+        self._cache_representations()
+
+    def test_step(self, users: torch.Tensor, batch_idx: int) -> None:
+        self._evaluate(users, "test", self.test_metrics)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test", self.test_metrics)
+
+    def on_predict_epoch_start(self) -> None:
+        self._cache_representations()
+
+    def predict_step(self, users: torch.Tensor, batch_idx: int) -> dict[str, Any]:
+        scores, items = self.rank(users, self.val_metrics.max_k)
+        return {"users": users, "items": items, "scores": scores}
+
+    def on_train_epoch_start(self) -> None:
+        self._eval_repr = None

@@ -1,0 +1,66 @@
+"""Graph structures built from training interactions, and sparse propagation over them."""
+
+from __future__ import annotations
+
+import torch
+
+
+def symmetric_normalise(rows: torch.Tensor, cols: torch.Tensor, size: int) -> torch.Tensor:
+    """``D^-1/2 A D^-1/2`` of a symmetric binary edge list, as a sparse CSR ``[size, size]`` float32.
+
+    Nodes without edges get degree 0 and no entries (MMRec adds 1e-7 to degrees for the
+    same effect).
+    """
+    degree = torch.bincount(rows, minlength=size).float()
+    inv_sqrt = degree.pow(-0.5)
+    inv_sqrt[degree == 0] = 0.0
+    values = inv_sqrt[rows] * inv_sqrt[cols]
+    order = torch.argsort(rows * size + cols)
+    crow = torch.zeros(size + 1, dtype=torch.long)
+    crow[1:] = torch.cumsum(degree.long(), 0)
+    return torch.sparse_csr_tensor(crow, cols[order], values[order], size=(size, size))
+
+
+def bipartite_adjacency(
+    users: torch.Tensor, items: torch.Tensor, num_users: int, num_items: int
+) -> torch.Tensor:
+    """Normalised user-item graph ``[(U + I), (U + I)]``: users first, items offset by ``num_users``.
+
+    Built from training interactions only; no self-loops (LightGCN, MMRec).
+    """
+    item_nodes = items.long() + num_users
+    rows = torch.cat([users.long(), item_nodes])
+    cols = torch.cat([item_nodes, users.long()])
+    return symmetric_normalise(rows, cols, num_users + num_items)
+
+
+class _SymmetricSpmm(torch.autograd.Function):
+    """``A @ x`` for a symmetric sparse ``A``; the backward is ``A @ grad`` (``A^T = A``).
+
+    torch's generic backward for a CSR operand transposes the matrix on every call, which
+    measured 3x slower than this on the Baby-shaped graph (2 CPU cores).
+    """
+
+    @staticmethod
+    def forward(ctx, adjacency: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.adjacency = adjacency
+        return torch.sparse.mm(adjacency, x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        return None, torch.sparse.mm(ctx.adjacency, grad.contiguous())
+
+
+def symmetric_spmm(adjacency: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``adjacency @ x`` where ``adjacency`` is a symmetric sparse matrix (not checked here)."""
+    return _SymmetricSpmm.apply(adjacency, x)
+
+
+def light_propagate(adjacency: torch.Tensor, x: torch.Tensor, num_layers: int) -> torch.Tensor:
+    """LightGCN propagation: ``mean(x, A x, ..., A^L x)`` over ``L = num_layers`` layers."""
+    total = x
+    hidden = x
+    for _ in range(num_layers):
+        hidden = symmetric_spmm(adjacency, hidden)
+        total = total + hidden
+    return total / (num_layers + 1)

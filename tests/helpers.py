@@ -1,0 +1,48 @@
+"""Test helpers: tiny data sets written in the MMRec layout, and the path of ../shared/data."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ML100K = SHARED_DATA / "ml100k"
+
+warnings.filterwarnings("ignore", message=".*Sparse.*")
+
+
+def write_inter(folder: Path, rows: list[tuple], name: str = "tiny", header: str = "userID\titemID\trating\ttimestamp\tx_label") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.inter"
+    lines = [header] + ["\t".join(str(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def tiny_rows(num_users: int = 6, num_items: int = 10, per_user: int = 5, seed: int = 0) -> list[tuple]:
+    """Rows (user, item, rating, timestamp, x_label): per user, 3 train, 1 valid, 1 test."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for user in range(num_users):
+        items = rng.choice(num_items, size=per_user, replace=False)
+        labels = [0] * (per_user - 2) + [1, 2]
+        rows += [(user, int(i), 1, 100 + k, lab) for k, (i, lab) in enumerate(zip(items, labels))]
+    return rows
+
+
+def make_tiny_dataset(tmp_path: Path) -> Path:
+    """A 6-user, 10-item data set with image (8-d) and text (4-d) features; item 9 always appears."""
+    rows = tiny_rows()
+    rows.append((0, 9, 1, 99, 0)) if all(r[1] != 9 for r in rows) else None
+    folder = tmp_path / "tiny"
+    write_inter(folder, rows)
+    rng = np.random.default_rng(1)
+    np.save(folder / "image_feat.npy", rng.normal(size=(10, 8)).astype(np.float32))
+    np.save(folder / "text_feat.npy", rng.normal(size=(10, 4)).astype(np.float32))
+    return folder
+
+
+requires_ml100k = pytest.mark.skipif(not (ML100K / "ml100k.inter").is_file(), reason="../shared/data/ml100k is absent")
