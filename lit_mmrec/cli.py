@@ -36,14 +36,22 @@ class MMRecCLI(LightningCLI):
             parser.link_arguments(f"data.{source}", f"model.init_args.{source}", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
+            {"checkpoint.monitor": MONITOR, "checkpoint.mode": "max", "checkpoint.filename": "best-{epoch:03d}"}
+        )
+        # A second, unmonitored checkpoint rewritten every epoch: Lightning >= 2.5 refreshes the
+        # `save_last` copy of a monitored checkpoint only when the monitor improved, which would
+        # make `--ckpt_path last` resume from the best epoch rather than the last one.
+        parser.add_lightning_class_args(ModelCheckpoint, "last_checkpoint")
+        parser.set_defaults(
             {
-                "checkpoint.monitor": MONITOR,
-                "checkpoint.mode": "max",
-                "checkpoint.save_last": True,
-                "checkpoint.filename": "best-{epoch:03d}",
+                "last_checkpoint.monitor": None,
+                "last_checkpoint.filename": "last",
+                "last_checkpoint.save_top_k": 1,
+                "last_checkpoint.enable_version_counter": False,
             }
         )
-        parser.link_arguments("experiment", "checkpoint.dirpath", compute_fn=lambda name: f"checkpoints/{name}")
+        for key in ("checkpoint", "last_checkpoint"):
+            parser.link_arguments("experiment", f"{key}.dirpath", compute_fn=lambda name: f"checkpoints/{name}")
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
         parser.set_defaults({"early_stopping.monitor": MONITOR, "early_stopping.mode": "max", "early_stopping.patience": 20})
         parser.set_defaults(
@@ -74,8 +82,9 @@ class MMRecCLI(LightningCLI):
     def after_fit(self) -> None:
         if not self.config[self.subcommand].get("test_after_fit", True) or self.trainer.fast_dev_run:
             return
-        checkpoint = self.trainer.checkpoint_callback
-        best = checkpoint.best_model_path if checkpoint is not None else ""
+        best = next(
+            (c.best_model_path for c in self.trainer.checkpoint_callbacks if getattr(c, "monitor", None) == MONITOR), ""
+        )
         results = self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
         if self.trainer.is_global_zero and results:
             where = f"best-validation checkpoint {best}" if best else "final weights (no checkpoint)"
@@ -84,8 +93,19 @@ class MMRecCLI(LightningCLI):
                 print(f"  {name:<16} {value:.4f}")
 
 
+def root_cause(error: BaseException) -> BaseException:
+    """The innermost exception of a chain: jsonargparse wraps our own clear messages in its own."""
+    seen = {id(error)}
+    while (inner := error.__cause__ or error.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        error = inner
+    return error
+
+
 def fail(error: BaseException) -> None:
-    print(f"error: {error}", file=sys.stderr)
+    cause = root_cause(error)
+    message = str(cause) if isinstance(cause, (ValueError, FileNotFoundError)) else str(error)
+    print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)
 
 

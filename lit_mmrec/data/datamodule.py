@@ -9,6 +9,7 @@ import torch
 
 from lit_mmrec.data.loader import MMRecDataset, load_mmrec_dataset
 from lit_mmrec.data.sampling import BPRTrainLoader, UserChunkLoader
+from lit_mmrec.data.synthetic import SyntheticSpec, ensure_synthetic
 from lit_mmrec.metrics.ranking import UserItemIndex
 
 
@@ -113,3 +114,33 @@ class MMRecDataModule(L.LightningDataModule):
         rank, world_size = self._rank()
         users = torch.unique(self.dataset.train.users)
         return UserChunkLoader(users, self.eval_chunk_size, rank=rank, world_size=world_size)
+
+
+class SyntheticDataModule(MMRecDataModule):
+    """A generated multimodal data set (:mod:`lit_mmrec.data.synthetic`), written in the MMRec
+    layout into a cache folder on first use and read back like any other data set.
+
+    Args:
+        spec: what to generate (users, items, modalities and their widths, seed, ...).
+        cache_dir: where generated data sets live; default ``$LIT_MMREC_CACHE`` or ``~/.cache/lit_mmrec``.
+        batch_size: training interactions per batch (per device).
+        eval_chunk_size: users ranked together at evaluation.
+        seed: seed of the per-epoch shuffling and negative sampling.
+    """
+
+    def __init__(
+        self,
+        spec: SyntheticSpec | None = None,
+        cache_dir: str | None = None,
+        batch_size: int = 2048,
+        eval_chunk_size: int = 2048,
+        seed: int = 999,
+    ) -> None:
+        self.spec = spec if spec is not None else SyntheticSpec()
+        self.cache_dir = cache_dir
+        super().__init__(
+            data_dir="", dataset=self.spec.name, batch_size=batch_size, eval_chunk_size=eval_chunk_size, seed=seed
+        )
+
+    def _data_folder(self) -> Path:
+        return ensure_synthetic(self.spec, self.cache_dir)

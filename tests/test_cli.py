@@ -1,0 +1,85 @@
+"""End-to-end runs of train.py's CLI on tiny data (in-process)."""
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+
+from lit_mmrec.cli import main
+
+
+def base_args(data_dir: Path, experiment: str, epochs: int) -> list[str]:
+    return [
+        "--model", "lit_mmrec.models.lightgcn.LightGCN",
+        "--model.embedding_dim", "8",
+        "--data", "lit_mmrec.data.datamodule.MMRecDataModule",
+        "--data.data_dir", str(data_dir),
+        "--data.batch_size", "8",
+        "--experiment", experiment,
+        "--trainer.max_epochs", str(epochs),
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false",
+        "--trainer.logger.init_args.save_dir", "logs",
+    ]
+
+
+def test_fit_then_test_best_checkpoint(tiny_dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    cli = main(["fit", *base_args(tiny_dataset, "e2e", 3)])
+    out = capsys.readouterr().out
+    assert "Test metrics at the best-validation checkpoint" in out
+    assert (tmp_path / "checkpoints" / "e2e" / "last.ckpt").is_file()
+    assert cli.trainer.current_epoch == 3
+    metrics = cli.trainer.callback_metrics
+    assert 0.0 <= float(metrics["test/recall@20"]) <= 1.0
+
+
+def test_resume_from_last_continues(tiny_dataset, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    main(["fit", *base_args(tiny_dataset, "resume", 2), "--test_after_fit", "false"])
+    first = torch.load(tmp_path / "checkpoints" / "resume" / "last.ckpt", weights_only=False)
+    assert first["epoch"] == 1
+    cli = main(["fit", *base_args(tiny_dataset, "resume", 4), "--test_after_fit", "false", "--ckpt_path", "last"])
+    assert cli.trainer.current_epoch == 4
+    second = torch.load(tmp_path / "checkpoints" / "resume" / "last.ckpt", weights_only=False)
+    assert second["epoch"] == 3
+    # the resumed run logged epochs 2 and 3 only
+    logs = sorted((tmp_path / "logs").rglob("metrics.csv"))
+    epochs = {int(r["epoch"]) for r in csv.DictReader(open(logs[-1])) if r.get("val/recall@20")}
+    assert epochs == {2, 3}
+
+
+def test_resumed_run_equals_uninterrupted(tiny_dataset, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    full = main(["fit", *base_args(tiny_dataset, "full", 4), "--test_after_fit", "false"])
+    main(["fit", *base_args(tiny_dataset, "part", 2), "--test_after_fit", "false"])
+    resumed = main(["fit", *base_args(tiny_dataset, "part", 4), "--test_after_fit", "false", "--ckpt_path", "last"])
+    for a, b in zip(full.model.parameters(), resumed.model.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (["--model.topk", "[0, 20]"], "topk must be a non-empty list of positive integers"),
+        (["--data.data_dir", "/nonexistent/folder"], "does not exist"),
+    ],
+)
+def test_bad_config_gives_one_clear_line(tiny_dataset, tmp_path, monkeypatch, capsys, override, message):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *base_args(tiny_dataset, "bad", 1), *override])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert any(line.startswith("error:") and message in line for line in err)
+    assert "Traceback" not in "\n".join(err)
+
+
+def test_unknown_model_is_rejected(tiny_dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = base_args(tiny_dataset, "bad", 1)
+    args[1] = "lit_mmrec.models.NoSuchModel"
+    with pytest.raises(SystemExit):
+        main(["fit", *args])
+    assert "NoSuchModel" in capsys.readouterr().err
