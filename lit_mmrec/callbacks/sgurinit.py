@@ -1,0 +1,166 @@
+"""The SG-URInit Callback: writes semantically initialised user tables into any backbone before epoch zero.
+
+Configure it as a trainer callback::
+
+    trainer:
+      callbacks:
+        - class_path: lit_mmrec.callbacks.SGURInit
+          init_args: {n_clusters: 20, cluster_on: item, fusion: sum, weight: 1.0}
+
+What it does, once, at ``on_fit_start`` (after ``setup``, with the module on its training device):
+
+1. asks the backbone for its user tables (``user_init_targets()``) and, for each, the item
+   features in the space that table is compared against (raw, the backbone's own freshly
+   initialised projection, or a PCA reduction of the raw features for ID tables);
+2. computes the tables with :func:`lit_mmrec.init.sgurinit.initialise_user_table` from the
+   TRAINING interactions only, on the module's device (the GPU when training on one);
+3. under DDP, rank 0 computes and broadcasts; every rank copies the result into its parameters.
+
+When the fit resumes from a checkpoint (``--ckpt_path``), or this callback's own restored state
+says it already ran, nothing is recomputed: the checkpoint's weights win.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import lightning as L
+import torch
+
+from lit_mmrec.init.sgurinit import initialise_user_table, pca_reduce
+from lit_mmrec.init.targets import UserInitTarget
+
+log = logging.getLogger(__name__)
+
+CLUSTER_ON = ("item", "user")
+FUSION = ("sum", "attention")
+
+
+class SGURInit(L.Callback):
+    """Semantically guaranteed user representation initialisation (training-free, model-agnostic).
+
+    Args:
+        n_clusters: K of the K-Means over item features (``cluster_on=item``) or users (``cluster_on=user``).
+        cluster_on: ``item``: cluster item features, a user's global term is the mean centroid of its
+            items (the authors' figure); ``user``: cluster users by behaviour, the global term is the mean
+            local vector of the user's cluster (the brief's description).
+        fusion: ``sum``: local + weight x global; ``attention``: the cluster vector attends over the
+            user's item features (parameter-free), then + weight x global.
+        weight: lambda, the weight of the cluster-level (global) term.
+        temperature: tau of the attention softmax (``fusion=attention`` only).
+        modalities: modalities to use (default: every modality of the data set the table draws on).
+        user_repr: what users are clustered on when ``cluster_on=user``: ``behaviour`` (truncated SVD of
+            the row-normalised interaction matrix) or ``local`` (their normalised local vectors).
+        seed: seed of K-Means and PCA; the result is deterministic given it.
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 20,
+        cluster_on: str = "item",
+        fusion: str = "sum",
+        weight: float = 1.0,
+        temperature: float = 1.0,
+        modalities: list[str] | None = None,
+        user_repr: str = "behaviour",
+        seed: int = 999,
+    ) -> None:
+        if n_clusters <= 0:
+            raise ValueError(f"n_clusters must be positive, got {n_clusters}")
+        if cluster_on not in CLUSTER_ON:
+            raise ValueError(f"cluster_on must be one of {CLUSTER_ON}, got {cluster_on!r}")
+        if fusion not in FUSION:
+            raise ValueError(f"fusion must be one of {FUSION}, got {fusion!r}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        self.options = {
+            "n_clusters": n_clusters,
+            "cluster_on": cluster_on,
+            "fusion": fusion,
+            "weight": weight,
+            "temperature": temperature,
+            "user_repr": user_repr,
+        }
+        self.modalities = modalities
+        self.seed = seed
+        self.done = False
+        self.seconds: float | None = None
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {"done": self.done, "seconds": self.seconds, "options": dict(self.options)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.done = bool(state_dict.get("done", False))
+        self.seconds = state_dict.get("seconds")
+
+    # ------------------------------------------------------------------ hooks
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.done or trainer.ckpt_path is not None:
+            log.info("SG-URInit: resuming from a checkpoint, its user tables are kept")
+            self.done = True
+            return
+        targets = self._targets(pl_module)
+        start = time.perf_counter()
+        tables = self.compute(pl_module, trainer.datamodule.dataset, targets) if trainer.is_global_zero else None
+        tables = trainer.strategy.broadcast(tables, src=0)
+        with torch.no_grad():
+            for target in targets:
+                target.table.copy_(tables[target.name].to(target.table.device, target.table.dtype))
+        self.seconds = time.perf_counter() - start
+        self.done = True
+        log.info("SG-URInit: initialised %s in %.3f s (%s)", [t.name for t in targets], self.seconds, self.options)
+        if trainer.logger is not None and trainer.is_global_zero:
+            trainer.logger.log_metrics({"sgurinit/seconds": self.seconds}, step=0)
+
+    # -------------------------------------------------------------- computing
+    @staticmethod
+    def _targets(pl_module: L.LightningModule) -> list[UserInitTarget]:
+        declare = getattr(pl_module, "user_init_targets", None)
+        targets = declare() if callable(declare) else []
+        if not targets:
+            raise ValueError(
+                f"SG-URInit: {type(pl_module).__name__} declares no user table to initialise "
+                "(its user_init_targets() returned nothing); remove the SGURInit callback or declare the tables"
+            )
+        return targets
+
+    def compute(self, pl_module: L.LightningModule, dataset, targets: list[UserInitTarget]) -> dict[str, torch.Tensor]:
+        """The new user tables, by target name (CPU tensors), from the training interactions only."""
+        device = pl_module.device
+        interactions = dataset.train_csr().to(device)
+        available = list(dataset.item_features)
+        chosen = self.modalities if self.modalities is not None else available
+        missing = [m for m in chosen if m not in available]
+        if missing:
+            raise ValueError(f"SG-URInit: modalities {missing} are not in the data set (it has {available})")
+        results: dict[str, torch.Tensor] = {}
+        for target in targets:
+            modalities = [m for m in chosen if target.modalities is None or m in target.modalities]
+            if not modalities:
+                raise ValueError(f"SG-URInit: no modality left for user table {target.name} (asked for {chosen})")
+            generator = torch.Generator().manual_seed(self.seed)
+            table = target.table.detach()
+            features = [self._item_space(target, m, dataset.item_features[m].to(device), table.shape[1], generator)
+                        for m in modalities]
+            new = initialise_user_table(table, features, interactions, generator=generator, **self.options)
+            results[target.name] = new.cpu()
+        return results
+
+    @staticmethod
+    def _item_space(
+        target: UserInitTarget, modality: str, raw: torch.Tensor, dim: int, generator: torch.Generator
+    ) -> torch.Tensor:
+        if callable(target.item_space):
+            with torch.no_grad():
+                return target.item_space(modality, raw).detach()
+        if target.item_space == "raw":
+            if raw.shape[1] != dim:
+                raise ValueError(
+                    f"SG-URInit: user table {target.name} is {dim}-d but {modality} features are {raw.shape[1]}-d; "
+                    "declare a projection or 'none' (PCA) as its item space"
+                )
+            return raw
+        return pca_reduce(raw, dim, generator=generator)

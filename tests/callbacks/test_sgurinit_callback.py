@@ -1,0 +1,110 @@
+"""The SG-URInit callback inside real fits: what it writes, when, and what resuming keeps."""
+
+import lightning as L
+import pytest
+import torch
+from helpers import tiny_rows, write_inter
+
+from lit_mmrec.callbacks import SGURInit
+from lit_mmrec.data.datamodule import MMRecDataModule
+from lit_mmrec.init.sgurinit import initialise_user_table, pca_reduce
+from lit_mmrec.models.lightgcn import LightGCN
+
+
+class Probe(L.Callback):
+    """Records the user table at fit start (before SG-URInit) and at the first training step."""
+
+    def __init__(self):
+        self.before = None
+        self.first_step = None
+
+    def on_fit_start(self, trainer, module):
+        self.before = module.user_embedding.detach().clone()
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if self.first_step is None:
+            self.first_step = module.user_embedding.detach().clone()
+
+
+def make(datamodule, **model_args):
+    data = datamodule.dataset
+    torch.manual_seed(0)
+    return LightGCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=8, **model_args)
+
+
+def trainer(callbacks, tmp_path, epochs=1):
+    return L.Trainer(
+        max_epochs=epochs, callbacks=callbacks, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        num_sanity_val_steps=0, default_root_dir=tmp_path, use_distributed_sampler=False,
+    )
+
+
+@pytest.mark.parametrize("cluster_on,fusion", [("item", "sum"), ("user", "attention")])
+def test_fit_writes_expected_tables_before_first_step(tiny_dataset, tmp_path, cluster_on, fusion):
+    datamodule = MMRecDataModule(str(tiny_dataset), batch_size=8)
+    model = make(datamodule)
+    probe = Probe()
+    init = SGURInit(n_clusters=2, cluster_on=cluster_on, fusion=fusion, user_repr="local", seed=3)
+    trainer([probe, init], tmp_path).fit(model, datamodule=datamodule)
+    data = datamodule.dataset
+    generator = torch.Generator().manual_seed(3)
+    features = [pca_reduce(data.item_features[m], 8, generator=generator) for m in ("image", "text")]
+    expected = initialise_user_table(
+        probe.before, features, data.train_csr(), generator=generator, n_clusters=2, cluster_on=cluster_on,
+        fusion=fusion, weight=1.0, temperature=1.0, user_repr="local",
+    )
+    assert not torch.allclose(probe.before, probe.first_step)
+    assert torch.allclose(probe.first_step, expected, atol=1e-6)
+    assert init.done and init.seconds is not None
+
+
+def test_resume_keeps_checkpoint_tables(tiny_dataset, tmp_path):
+    datamodule = MMRecDataModule(str(tiny_dataset), batch_size=8)
+    model = make(datamodule)
+    first = trainer([SGURInit(n_clusters=2)], tmp_path, epochs=1)
+    first.fit(model, datamodule=datamodule)
+    path = tmp_path / "one.ckpt"
+    first.save_checkpoint(path)
+    saved = torch.load(path, weights_only=False)["state_dict"]["user_embedding"]
+
+    probe = Probe()
+    fresh = make(datamodule)
+    trainer([probe, SGURInit(n_clusters=2)], tmp_path, epochs=2).fit(fresh, datamodule=datamodule, ckpt_path=path)
+    assert torch.equal(probe.first_step, saved)
+
+
+def test_backbone_without_targets_fails_clearly(tiny_dataset, tmp_path):
+    class NoTargets(LightGCN):
+        def user_init_targets(self):
+            return []
+
+    datamodule = MMRecDataModule(str(tiny_dataset), batch_size=8)
+    data = datamodule.dataset
+    model = NoTargets(data.num_users, data.num_items, data.feature_dims, embedding_dim=8)
+    with pytest.raises(ValueError, match="NoTargets declares no user table"):
+        trainer([SGURInit(n_clusters=2)], tmp_path).fit(model, datamodule=datamodule)
+
+
+def test_validation_and_test_rows_do_not_leak(tmp_path):
+    rows = tiny_rows(num_users=8, num_items=12, per_user=6, seed=4)
+    altered = [(u, (i + 5) % 12 if lab > 0 else i, r, t, lab) for u, i, r, t, lab in rows]
+    results = []
+    for name, table in (("a", rows), ("b", altered)):
+        folder = tmp_path / name
+        write_inter(folder, table)
+        import numpy as np
+
+        np.save(folder / "text_feat.npy", np.random.default_rng(0).normal(size=(12, 6)).astype(np.float32))
+        datamodule = MMRecDataModule(str(folder))
+        model = make(datamodule)
+        model.attach(datamodule.dataset)
+        init = SGURInit(n_clusters=3, cluster_on="user", fusion="attention")
+        results.append(init.compute(model, datamodule.dataset, model.user_init_targets()))
+    assert torch.equal(results[0]["user_embedding"], results[1]["user_embedding"])
+
+
+def test_invalid_options():
+    with pytest.raises(ValueError, match="cluster_on"):
+        SGURInit(cluster_on="items")
+    with pytest.raises(ValueError, match="fusion"):
+        SGURInit(fusion="mean")
