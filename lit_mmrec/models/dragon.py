@@ -1,0 +1,328 @@
+"""DRAGON (Zhou, Zhou, Zhang, Wang, Miao & Shen, "Enhancing Dyadic Relations with Homogeneous Graphs
+for Multimodal Recommendation", ECAI 2023), as MMRec runs it (``src/models/dragon.py``, identical to
+the authors' ``hongyurain/DRAGON``).
+
+Heterogeneous graph, per modality ``m`` (all 64-d): a user preference table ``P_m`` (xavier-normal)
+and item features through an MLP ``D_m -> 256 -> 64`` with a leaky ReLU between; both sides are
+L2-normalised row-wise and propagated over the symmetric-normalised user-item graph ``A``, summing
+the layers (not averaging):
+
+    X_m = normalize([P_m; MLP_m(x^m)]),      H_m = X_m + A X_m + A^2 X_m      (L = 2 layers)
+
+Users concatenate their modality blocks weighted by a learned per-user weight ``α_u`` (initialised
+as a softmax over modalities); items concatenate them unweighted:
+
+    u = [α_u1 H_1[u] ‖ ... ‖ α_uM H_M[u]],     i = [H_1[i] ‖ ... ‖ H_M[i]]          (64 M wide)
+
+Homogeneous graphs: a frozen item kNN graph ``S`` (k = 10, 0.1 image + 0.9 text, as FREEDOM's; see
+:mod:`lit_mmrec.models.item_graph`) and a user co-occurrence graph (each user's top 40 users by
+number of shared training items, weighted by a softmax over those counts):
+
+    item repr = i + S i,        user repr = u + Σ_v β_uv u_v,       score = <user repr, item repr>
+
+Loss: ``-mean(log2 sigmoid(s+ - s-))`` (MMRec's DRAGON uses log base 2: BPR / ln 2) +
+``reg_weight`` x (Σ_m mean of squares of ``P_m`` over the batch's user rows + mean of squares of
+``α`` over all users).
+
+User graph: read from the data set's ``user_graph_dict.npy`` (MMRec's file) when it exists and can be
+read safely, otherwise built from the training interactions and cached (``user_graph_source``). In
+each training epoch MMRec pads users with ``n < 40`` neighbours to 40 by repeatedly copying a
+uniformly drawn entry of the growing list (a Pólya urn), so a neighbour copied ``c`` times gets
+``c`` times its softmax share. This module draws the same distribution in one vectorised step: the
+copy counts minus one are Dirichlet(1)-multinomial.
+
+Deviations from MMRec's code:
+
+- evaluation uses fresh representations with deterministic user-graph weights (the softmax over the
+  distinct neighbours, i.e. the padding's expected uniform copy counts), where MMRec scores with the
+  ``result_embed`` left by the last training batch (one optimiser step stale, last epoch's padding);
+  this makes evaluation reproducible from a checkpoint;
+- one modality: no ``α`` (as MMRec); any number of modalities: ``α`` has one column per modality
+  (MMRec's code handles exactly image + text);
+- unused parts of MMRec's module are left out (``image_trs``/``text_trs``, the trainable copies of the
+  raw features, ``MLP_v``/``MLP_t``/``MLP_user``, ``weight_i``, the never-used dropped-edge graphs);
+- in training the user graph is applied to the batch's distinct users only (a weighted gather),
+  or, when the batch covers a large share of the users, as one sparse product over all users; the
+  item graph and the user-item graph are multiplied with precomputed transposes (same maths);
+- item graph: safe cosine, chunked, cached keyed by the features' hash; modality weights of the
+  modalities present, renormalised.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lit_mmrec.data.loader import MMRecDataset
+from lit_mmrec.init.targets import UserInitTarget
+from lit_mmrec.models.base import RecommenderModule
+from lit_mmrec.models.graph import bipartite_adjacency, symmetric_spmm
+from lit_mmrec.models.item_graph import (
+    csr_pair,
+    mixed_knn_graph,
+    mixing_weights,
+    sparse_matmul,
+    user_cooccurrence_graph,
+)
+from lit_mmrec.models.losses import bpr_loss
+
+log = logging.getLogger(__name__)
+
+#: Users aggregated at once over the user graph when every user is needed (bounds the gather).
+_USER_CHUNK = 4096
+#: In training, apply the user graph to all users as one sparse product when the data set has at most
+#: this many times as many users as the batch (cheaper there); otherwise gather for the batch's users.
+_FULL_PRODUCT_RATIO = 4
+
+
+def user_graph_weights(counts: torch.Tensor, valid: torch.Tensor, pad: bool) -> torch.Tensor:
+    """Softmax weights over each user's neighbour slots ``[num_users, k]`` (0 in unused slots).
+
+    Args:
+        counts: co-occurrence counts (the softmax logits), ``[num_users, k]``.
+        valid: which slots hold a neighbour.
+        pad: draw MMRec's per-epoch padding of users with ``0 < n < k`` neighbours (a neighbour
+            repeated ``c`` times weighs ``c exp(count)``); False uses each neighbour once.
+    """
+    k = counts.shape[1]
+    multiplicity = valid.to(counts.dtype)
+    if pad:
+        filled = valid.sum(1)
+        rows = ((filled > 0) & (filled < k)).nonzero().squeeze(1)
+        if rows.numel():
+            # Pólya urn with one ball per neighbour, k - n draws: the extra copies are
+            # Dirichlet(1, ..., 1)-multinomial.
+            shares = torch.empty(rows.numel(), k, device=counts.device).exponential_() * valid[rows]
+            draws = torch.multinomial(shares / shares.sum(1, keepdim=True), k, replacement=True)
+            used = torch.arange(k, device=counts.device).unsqueeze(0) < (k - filled[rows]).unsqueeze(1)
+            extra = torch.zeros(rows.numel(), k, device=counts.device).scatter_add_(1, draws, used.float())
+            multiplicity[rows] += extra
+    logits = (counts + multiplicity.clamp_min(1e-30).log()).masked_fill(~valid, float("-inf"))
+    return torch.where(valid, torch.softmax(logits, dim=1), torch.zeros_like(counts))
+
+
+class DRAGON(RecommenderModule):
+    """DRAGON: per-modality user-item GCNs + frozen item kNN graph + user co-occurrence graph.
+
+    Args:
+        num_users: number of users (linked from the data module).
+        num_items: number of items (linked from the data module).
+        feature_dims: modality -> raw feature width (linked from the data module).
+        modalities: modalities to use; None = every modality of the data set.
+        embedding_dim: width of each modality's preference table and item projection (MMRec: 64).
+        feature_hidden_dim: hidden width of the item feature MLP (MMRec: 4 x 64 = 256).
+        num_layers: user-item propagation steps, summed with the input (MMRec: 2).
+        knn_k: neighbours per item in the item kNN graphs (MMRec: 10).
+        modality_weights: item-graph weight per modality; None = MMRec's ``{image: 0.1, text: 0.9}``,
+            renormalised over the modalities used.
+        num_item_graph_layers: propagation steps over the item graph (MMRec ``n_mm_layers``: 1).
+        user_graph_k: neighbours per user in the user graph (MMRec: 40).
+        user_graph_source: ``auto`` (the data set's ``user_graph_dict.npy`` if it reads safely, else
+            built from training data), ``file`` or ``build``.
+        reg_weight: weight of the preference / modality-weight regulariser (authors: 1e-3 Baby and
+            Sports, 0.1 Clothing).
+        learning_rate: Adam learning rate (authors: 1e-4).
+        weight_decay: Adam weight decay (MMRec: 0).
+        topk: cut-offs of the ranking metrics.
+    """
+
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        feature_dims: dict[str, int] | None = None,
+        modalities: list[str] | None = None,
+        embedding_dim: int = 64,
+        feature_hidden_dim: int = 256,
+        num_layers: int = 2,
+        knn_k: int = 10,
+        modality_weights: dict[str, float] | None = None,
+        num_item_graph_layers: int = 1,
+        user_graph_k: int = 40,
+        user_graph_source: str = "auto",
+        reg_weight: float = 1e-3,
+        learning_rate: float = 1e-4,
+        weight_decay: float = 0.0,
+        topk: list[int] | None = None,
+    ) -> None:
+        super().__init__(
+            num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk
+        )
+        feature_dims = dict(feature_dims or {})
+        self.modalities = sorted(feature_dims) if modalities is None else list(modalities)
+        if not self.modalities:
+            raise ValueError(
+                "DRAGON needs at least one modality, but the data set has no *_feat.npy features"
+            )
+        for modality in self.modalities:
+            if modality not in feature_dims:
+                raise ValueError(
+                    f"DRAGON needs the {modality!r} modality, but the data set has {sorted(feature_dims)}"
+                )
+        if user_graph_source not in ("auto", "file", "build"):
+            raise ValueError(
+                f"user_graph_source must be 'auto', 'file' or 'build', got {user_graph_source!r}"
+            )
+        if min(knn_k, user_graph_k, feature_hidden_dim) <= 0 or min(num_layers, num_item_graph_layers) < 0:
+            raise ValueError("knn_k, user_graph_k and feature_hidden_dim must be positive, layer counts >= 0")
+        self.graph_weights = mixing_weights(self.modalities, modality_weights, "DRAGON")
+        self.num_layers = num_layers
+        self.knn_k = knn_k
+        self.num_item_graph_layers = num_item_graph_layers
+        self.user_graph_k = user_graph_k
+        self.user_graph_source = user_graph_source
+
+        self.preference = nn.ParameterDict(
+            {
+                m: nn.Parameter(nn.init.xavier_normal_(torch.empty(num_users, embedding_dim)))
+                for m in self.modalities
+            }
+        )
+        self.item_mlp = nn.ModuleDict(
+            {
+                m: nn.Sequential(
+                    nn.Linear(feature_dims[m], feature_hidden_dim),
+                    nn.LeakyReLU(),
+                    nn.Linear(feature_hidden_dim, embedding_dim),
+                )
+                for m in self.modalities
+            }
+        )
+        if len(self.modalities) > 1:
+            # MMRec: xavier-normal on [U, M, 1], then a softmax over the modalities (~1/M each)
+            init = nn.init.xavier_normal_(torch.empty(num_users, len(self.modalities), 1)).squeeze(2)
+            self.modality_weight = nn.Parameter(torch.softmax(init, dim=1))
+        else:
+            self.modality_weight = None
+
+    # ------------------------------------------------------------------ data
+    def build(self, dataset: MMRecDataset) -> None:
+        self.register_item_features(dataset, self.modalities)
+        features = {m: dataset.item_features[m] for m in self.modalities}
+        item_graph, item_graph_t = csr_pair(mixed_knn_graph(features, self.graph_weights, self.knn_k))
+        self.register_data("item_graph", item_graph)
+        self.register_data("item_graph_t", item_graph_t)
+        train = dataset.train
+        self.register_data(
+            "adjacency", bipartite_adjacency(train.users, train.items, self.num_users, self.num_items)
+        )
+        neighbours, counts, origin = user_cooccurrence_graph(
+            dataset, self.user_graph_k, self.user_graph_source
+        )
+        self.user_graph_origin = origin
+        log.info("DRAGON user graph: %s", "read from " + origin[5:] if origin.startswith("file:") else origin)
+        valid = neighbours >= 0
+        self.register_data("user_neighbours", neighbours.clamp_min(0))
+        self.register_data("user_neighbour_counts", counts)
+        self.register_data("user_neighbour_valid", valid)
+        self.register_data("eval_user_weights", user_graph_weights(counts, valid, pad=False))
+        self._epoch_user_weights: torch.Tensor | None = None
+        self._epoch_user_matrix: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def resample_user_graph(self) -> None:
+        """This epoch's padded user-graph weights (MMRec's ``pre_epoch_processing``)."""
+        self._epoch_user_weights = user_graph_weights(
+            self.user_neighbour_counts, self.user_neighbour_valid, pad=True
+        )
+        self._epoch_user_matrix = None
+
+    def _epoch_matrix(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """This epoch's user graph as a sparse ``[U, U]`` matrix and its transpose (built on first use)."""
+        if getattr(self, "_epoch_user_matrix", None) is None:
+            weights, valid = self._user_weights(), self.user_neighbour_valid
+            rows = torch.arange(self.num_users, device=weights.device).unsqueeze(1).expand_as(valid)
+            matrix = torch.sparse_coo_tensor(
+                torch.stack([rows[valid], self.user_neighbours[valid]]), weights[valid], (self.num_users,) * 2
+            )
+            self._epoch_user_matrix = csr_pair(matrix)
+        return self._epoch_user_matrix
+
+    def on_train_epoch_start(self) -> None:
+        super().on_train_epoch_start()
+        self.resample_user_graph()
+
+    def _user_weights(self) -> torch.Tensor:
+        if not self.training:
+            return self.eval_user_weights
+        if getattr(self, "_epoch_user_weights", None) is None:
+            self.resample_user_graph()
+        return self._epoch_user_weights
+
+    # ------------------------------------------------------------- backbone API
+    def project_items(self, modality: str, features: torch.Tensor) -> torch.Tensor:
+        """Item features of ``modality`` in the preference table's space: the MLP, then L2-normalised."""
+        return F.normalize(self.item_mlp[modality](features), dim=1)
+
+    def heterogeneous(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """User-item part: ``(u [num_users, 64 M], i + S i [num_items, 64 M])`` before the user graph."""
+        blocks = [
+            torch.cat([F.normalize(self.preference[m], dim=1), self.project_items(m, self.item_features(m))])
+            for m in self.modalities
+        ]
+        x = torch.cat(blocks, dim=1) if len(blocks) > 1 else blocks[0]
+        total, hidden = x, x
+        for _ in range(self.num_layers):
+            hidden = symmetric_spmm(self.adjacency, hidden)
+            total = total + hidden
+        users, items = total[: self.num_users], total[self.num_users :]
+        if self.modality_weight is not None:
+            users = users * self.modality_weight.repeat_interleave(self.embedding_dim, dim=1)
+        side = items
+        for _ in range(self.num_item_graph_layers):
+            side = sparse_matmul(self.item_graph, self.item_graph_t, side)
+        return users, items + side
+
+    def aggregate_users(
+        self, user_repr: torch.Tensor, users: torch.Tensor, weights: torch.Tensor
+    ) -> torch.Tensor:
+        """``Σ_v β_uv user_repr[v]`` over the user graph for ``users`` (``[len(users), D]``): a
+        weighted gather over the distinct users (unused slots have weight 0)."""
+        unique, inverse = torch.unique(users, return_inverse=True)
+        mixed = F.embedding_bag(
+            self.user_neighbours[unique], user_repr, per_sample_weights=weights[unique], mode="sum"
+        )
+        return mixed[inverse]
+
+    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+        user_repr, item_repr = self.heterogeneous()
+        weights = self._user_weights()
+        all_users = torch.arange(self.num_users, device=user_repr.device)
+        mixed = [
+            self.aggregate_users(user_repr, chunk, weights) for chunk in torch.split(all_users, _USER_CHUNK)
+        ]
+        return user_repr + torch.cat(mixed), item_repr
+
+    def loss(
+        self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        user_repr, item_repr = self.heterogeneous()
+        if self.training and self.num_users <= _FULL_PRODUCT_RATIO * users.numel():
+            u = (user_repr + sparse_matmul(*self._epoch_matrix(), user_repr))[users]
+        else:
+            u = user_repr[users] + self.aggregate_users(user_repr, users, self._user_weights())
+        pos = (u * item_repr[positives]).sum(-1)
+        neg = (u * item_repr[negatives]).sum(-1)
+        terms = {"bpr": bpr_loss(pos, neg) / math.log(2.0)}  # MMRec's DRAGON: -mean(log2 sigmoid)
+        if self.reg_weight:
+            reg = sum(self.preference[m][users].pow(2).mean() for m in self.modalities)
+            if self.modality_weight is not None:
+                reg = reg + self.modality_weight.pow(2).mean()
+            terms["reg"] = self.reg_weight * reg
+        return terms
+
+    def user_init_targets(self) -> list[UserInitTarget]:
+        # Each preference table sits next to (and is propagated with) its modality's projected,
+        # normalised item features: compare it with the model's own freshly initialised projection.
+        def project(modality: str, raw: torch.Tensor) -> torch.Tensor:
+            first = self.item_mlp[modality][0]
+            with torch.no_grad():
+                return self.project_items(modality, raw.to(first.weight.device, first.weight.dtype))
+
+        return [
+            UserInitTarget(f"preference[{m}]", self.preference[m], item_space=project, modalities=[m])
+            for m in self.modalities
+        ]

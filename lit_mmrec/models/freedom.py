@@ -1,0 +1,260 @@
+"""FREEDOM (Zhou & Shen, "A Tale of Two Graphs: Freezing and Denoising Graph Structures for
+Multimodal Recommendation", ACM MM 2023), as MMRec runs it (``src/models/freedom.py``).
+
+Two graphs:
+
+- a frozen item-item graph ``S = Σ_m w_m Â_m`` built once from the raw features: per modality the
+  normalised binary kNN graph (k = 10, cosine; see :mod:`lit_mmrec.models.item_graph`), mixed
+  0.1 image + 0.9 text (MMRec's ``mm_image_weight``);
+- the user-item graph, denoised in training by degree-sensitive edge pruning: at the start of each
+  epoch ``int((1 - dropout) |E|)`` training edges are drawn without replacement with probability
+  proportional to ``1 / sqrt(d_u d_i)`` and the kept graph is renormalised ``D^-1/2 A D^-1/2``;
+  evaluation uses the full graph.
+
+With ``E_u, E_i`` the ID embeddings (xavier-uniform), ``A`` the (pruned or full) normalised
+user-item adjacency, ``L`` user-item layers and ``L_s`` item-graph layers:
+
+    h_i = (S^{L_s} E_item)_i
+    [U; I] = mean(E^(0), A E^(0), ..., A^L E^(0)),   E^(0) = [E_user; E_item]
+    user repr = U_u,   item repr = I_i + h_i,   score(u, i) = <U_u, I_i + h_i>
+
+Loss for a batch (u, i+, i-): BPR on the scores above plus ``reg_weight`` x Σ_m BPR with the item side
+replaced by the projected raw features ``W_m x_i^m + b_m`` (``nn.Linear(D_m, 64)``), the user side
+being the same ``U_u``. MMRec keeps the raw features trainable (``nn.Embedding.from_pretrained(...,
+freeze=False)``); so does this module (``finetune_features``), as a zero-initialised learned offset
+added to the raw features.
+
+Deviations from MMRec's code:
+
+- the raw-feature fine-tuning is a learned offset ``Δ_m`` (features = raw + ``Δ_m``), zero at start:
+  with Adam and no weight decay its updates are those of the fine-tuned table itself, and a checkpoint
+  never stores the data set's own features (it stores ``Δ_m``);
+- the modality BPR terms project only the batch's distinct items unless they are most of the
+  catalogue (MMRec projects every item every step);
+- Adam runs as torch's fused kernel (same update rule; the unfused step dominated the run time with
+  the ~30M fine-tuned feature values of Baby);
+- item graph: safe cosine (zero-feature items have no neighbours), chunked, cached keyed by the
+  features' hash (MMRec caches ``mm_adj_freedomdsp_*.pt`` in the data folder whatever the features);
+- modality weights: those of the modalities present, renormalised (text only: 1.0 text), where MMRec
+  uses whichever single graph exists;
+- the (non-symmetric) item graph is multiplied with a precomputed transpose for the backward, the
+  symmetric user-item graphs with :func:`~lit_mmrec.models.graph.symmetric_spmm` (same maths);
+  degrees use no 1e-7 epsilon (empty nodes get no entries instead).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lit_mmrec.data.loader import MMRecDataset
+from lit_mmrec.init.targets import UserInitTarget
+from lit_mmrec.models.base import RecommenderModule
+from lit_mmrec.models.graph import bipartite_adjacency, light_propagate
+from lit_mmrec.models.item_graph import csr_pair, mixed_knn_graph, mixing_weights, sparse_matmul
+from lit_mmrec.models.losses import bpr_loss
+
+#: Project every item's features when the batch's distinct items exceed this share of the catalogue.
+_FULL_PROJECTION_SHARE = 0.75
+
+
+def degree_sensitive_keep(edge_weights: torch.Tensor, dropout: float) -> torch.Tensor:
+    """Indices of the ``int((1 - dropout) |E|)`` edges FREEDOM keeps: drawn without replacement with
+    probability proportional to ``edge_weights`` (``1/sqrt(d_u d_i)``: edges of high-degree nodes are
+    dropped more often)."""
+    keep = int(edge_weights.numel() * (1.0 - dropout))
+    return torch.multinomial(edge_weights, keep, replacement=False)
+
+
+class FREEDOM(RecommenderModule):
+    """FREEDOM: frozen multimodal item kNN graph + denoised user-item graph.
+
+    Args:
+        num_users: number of users (linked from the data module).
+        num_items: number of items (linked from the data module).
+        feature_dims: modality -> raw feature width (linked from the data module).
+        modalities: modalities to use; None = every modality of the data set. Each must exist in the
+            data (a clear error names a missing one).
+        embedding_dim: size of the user/item ID embeddings (MMRec ``embedding_size``: 64).
+        feat_embed_dim: output width of the per-modality projection used in the modality BPR terms
+            (MMRec ``feat_embed_dim``: 64; must equal ``embedding_dim`` since users are scored against it).
+        knn_k: neighbours per item in the kNN graphs (MMRec: 10).
+        modality_weights: item-graph weight per modality; None = MMRec's ``{image: 0.1, text: 0.9}``.
+            The weights of the modalities used are renormalised to sum to 1.
+        num_item_graph_layers: propagation steps over the item graph (MMRec ``n_mm_layers``: 1).
+        num_layers: user-item propagation layers (MMRec ``n_ui_layers``: 2).
+        dropout: fraction of user-item edges pruned in each training epoch (MMRec searches 0.8, 0.9).
+        finetune_features: train the raw features as MMRec does (``freeze=False``); False keeps them fixed.
+        reg_weight: weight of the modality BPR terms (MMRec searches 0, 1e-5, 1e-4, 1e-3).
+        learning_rate: Adam learning rate (MMRec: 1e-3).
+        weight_decay: Adam weight decay (MMRec: 0).
+        topk: cut-offs of the ranking metrics.
+    """
+
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        feature_dims: dict[str, int] | None = None,
+        modalities: list[str] | None = None,
+        embedding_dim: int = 64,
+        feat_embed_dim: int = 64,
+        knn_k: int = 10,
+        modality_weights: dict[str, float] | None = None,
+        num_item_graph_layers: int = 1,
+        num_layers: int = 2,
+        dropout: float = 0.8,
+        finetune_features: bool = True,
+        reg_weight: float = 1e-4,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 0.0,
+        topk: list[int] | None = None,
+    ) -> None:
+        super().__init__(
+            num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk
+        )
+        feature_dims = dict(feature_dims or {})
+        self.modalities = sorted(feature_dims) if modalities is None else list(modalities)
+        if not self.modalities:
+            raise ValueError(
+                "FREEDOM needs at least one modality, but the data set has no *_feat.npy features"
+            )
+        for modality in self.modalities:
+            if modality not in feature_dims:
+                raise ValueError(
+                    f"FREEDOM needs the {modality!r} modality, but the data set has {sorted(feature_dims)}"
+                )
+        if feat_embed_dim != embedding_dim:
+            raise ValueError(
+                f"feat_embed_dim ({feat_embed_dim}) must equal embedding_dim ({embedding_dim}): "
+                "users are scored against the projected features"
+            )
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if knn_k <= 0 or num_layers < 0 or num_item_graph_layers < 0:
+            raise ValueError("knn_k must be positive and the layer counts non-negative")
+        self.graph_weights = mixing_weights(self.modalities, modality_weights, "FREEDOM")
+        self.knn_k = knn_k
+        self.num_item_graph_layers = num_item_graph_layers
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.finetune_features = finetune_features
+
+        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_users, embedding_dim)))
+        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_items, embedding_dim)))
+        self.projection = nn.ModuleDict(
+            {m: nn.Linear(feature_dims[m], feat_embed_dim) for m in self.modalities}
+        )
+        self.feature_offset = nn.ParameterDict(
+            {
+                m: nn.Parameter(torch.zeros(num_items, feature_dims[m]))
+                for m in self.modalities
+                if finetune_features
+            }
+        )
+
+    # ------------------------------------------------------------------ data
+    def build(self, dataset: MMRecDataset) -> None:
+        self.register_item_features(dataset, self.modalities)
+        features = {m: dataset.item_features[m] for m in self.modalities}
+        item_graph, item_graph_t = csr_pair(mixed_knn_graph(features, self.graph_weights, self.knn_k))
+        self.register_data("item_graph", item_graph)
+        self.register_data("item_graph_t", item_graph_t)
+        train = dataset.train
+        self.register_data("train_users", train.users.long())
+        self.register_data("train_items", train.items.long())
+        self.register_data(
+            "adjacency", bipartite_adjacency(train.users, train.items, self.num_users, self.num_items)
+        )
+        # 1/sqrt(d_u d_i) of each training edge: the pruning probabilities
+        user_degree = torch.bincount(train.users, minlength=self.num_users).float()
+        item_degree = torch.bincount(train.items, minlength=self.num_items).float()
+        self.register_data("edge_weights", (user_degree[train.users] * item_degree[train.items]).rsqrt())
+        self._pruned_adjacency: torch.Tensor | None = None
+
+    def resample_pruned_graph(self) -> None:
+        """Draw this epoch's degree-sensitively pruned user-item graph (MMRec's ``pre_epoch_processing``)."""
+        if self.dropout <= 0.0:
+            self._pruned_adjacency = self.adjacency
+            return
+        keep = degree_sensitive_keep(self.edge_weights, self.dropout)
+        self._pruned_adjacency = bipartite_adjacency(
+            self.train_users[keep].cpu(), self.train_items[keep].cpu(), self.num_users, self.num_items
+        ).to(self.device)
+
+    def on_train_epoch_start(self) -> None:
+        super().on_train_epoch_start()
+        self.resample_pruned_graph()
+
+    # ------------------------------------------------------------- backbone API
+    def projected_features(self, modality: str, items: torch.Tensor) -> torch.Tensor:
+        """``W_m (x_i^m + Δ_i^m) + b_m`` for ``items``: only the batch's distinct items, unless they
+        cover most of the catalogue (then the whole table: a dense product without gather/scatter)."""
+        raw = self.item_features(modality)
+        offset = self.feature_offset[modality] if self.finetune_features else None
+        unique, inverse = torch.unique(items, return_inverse=True)
+        if unique.numel() > _FULL_PROJECTION_SHARE * self.num_items:
+            features = raw + offset if offset is not None else raw
+            return self.projection[modality](features).index_select(0, items)
+        features = raw.index_select(0, unique)
+        if offset is not None:
+            features = features + F.embedding(unique, offset)
+        return self.projection[modality](features).index_select(0, inverse)
+
+    def propagate(self, adjacency: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(user repr, item repr)`` over the user-item graph ``adjacency`` and the frozen item graph."""
+        item_side = self.item_embedding
+        for _ in range(self.num_item_graph_layers):
+            item_side = sparse_matmul(self.item_graph, self.item_graph_t, item_side)
+        ego = torch.cat([self.user_embedding, self.item_embedding])
+        final = light_propagate(adjacency, ego, self.num_layers)
+        return final[: self.num_users], final[self.num_users :] + item_side
+
+    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training mode: this epoch's pruned graph; evaluation: the full training graph."""
+        if self.training:
+            if getattr(self, "_pruned_adjacency", None) is None:
+                self.resample_pruned_graph()
+            return self.propagate(self._pruned_adjacency)
+        return self.propagate(self.adjacency)
+
+    def loss(
+        self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        user_repr, item_repr = self.forward()
+        u = user_repr.index_select(0, users)
+        pos, neg = item_repr.index_select(0, torch.cat([positives, negatives])).split(positives.numel())
+        terms = {"bpr": bpr_loss((u * pos).sum(-1), (u * neg).sum(-1))}
+        if self.reg_weight:
+            items = torch.cat([positives, negatives])
+            modal = 0.0
+            for modality in self.modalities:
+                pos, neg = self.projected_features(modality, items).split(positives.numel())
+                modal = modal + bpr_loss((u * pos).sum(-1), (u * neg).sum(-1))
+            terms["modal_bpr"] = self.reg_weight * modal
+        return terms
+
+    def user_init_targets(self) -> list[UserInitTarget]:
+        # The user ID table is scored against the projected modal features in the modality BPR
+        # terms: compare it with the model's own (freshly initialised) projection of the raw features.
+        def project(modality: str, raw: torch.Tensor) -> torch.Tensor:
+            layer = self.projection[modality]
+            with torch.no_grad():
+                return layer(raw.to(layer.weight.device, layer.weight.dtype))
+
+        return [
+            UserInitTarget(
+                "user_embedding", self.user_embedding, item_space=project, modalities=self.modalities
+            )
+        ]
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        # Fused Adam (same update): the fine-tuned feature offsets make ~30M parameters on Baby, where
+        # the unfused step (about ten passes over every tensor) took longer than the rest of the step.
+        try:
+            return torch.optim.Adam(
+                self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay, fused=True
+            )
+        except (RuntimeError, TypeError):  # a device or torch version without the fused kernel
+            return super().configure_optimizers()

@@ -1,0 +1,214 @@
+import lightning as L
+import pytest
+import torch
+
+from lit_mmrec.data.datamodule import SyntheticDataModule
+from lit_mmrec.data.loader import load_mmrec_dataset
+from lit_mmrec.data.synthetic import SyntheticSpec
+from lit_mmrec.models.freedom import FREEDOM, degree_sensitive_keep
+from lit_mmrec.models.item_graph import knn_neighbours
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIT_MMREC_CACHE", str(tmp_path / "cache"))
+
+
+def tiny_datamodule(tmp_path, batch_size=64):
+    spec = SyntheticSpec(
+        num_users=60, num_items=40, mean_interactions_per_user=8, modalities={"image": 16, "text": 8}
+    )
+    return SyntheticDataModule(spec, cache_dir=str(tmp_path), batch_size=batch_size)
+
+
+class FixedBatchLoss(L.Callback):
+    """Loss of one fixed training batch (evaluation mode: full graph), after every epoch."""
+
+    def __init__(self, batch):
+        self.batch, self.losses = batch, []
+
+    def on_train_epoch_end(self, trainer, module):
+        module.eval()
+        with torch.no_grad():
+            self.losses.append(float(sum(module.loss(*self.batch).values())))
+        module.train()
+
+
+def trainer(tmp_path, callbacks=()):
+    return L.Trainer(
+        max_epochs=3,
+        enable_progress_bar=False,
+        logger=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
+        callbacks=list(callbacks),
+    )
+
+
+def test_trains_and_reloads(tmp_path):
+    datamodule = tiny_datamodule(tmp_path)
+    data = datamodule.dataset
+    train = data.train
+    batch = (
+        train.users[:32],
+        train.items[:32],
+        torch.randint(0, data.num_items, (32,), generator=torch.Generator().manual_seed(0)),
+    )
+    torch.manual_seed(0)
+    model = FREEDOM(data.num_users, data.num_items, data.feature_dims, learning_rate=1e-2, reg_weight=1e-3)
+    probe = FixedBatchLoss(batch)
+    fit = trainer(tmp_path, [probe])
+    fit.fit(model, datamodule=datamodule)
+    assert all(torch.isfinite(torch.tensor(probe.losses)))
+    assert probe.losses[-1] < probe.losses[0]
+    metrics = fit.validate(model, datamodule=datamodule, verbose=False)[0]
+    assert metrics and all(0.0 <= v <= 1.0 for v in metrics.values())
+    assert model.feature_offset["image"].abs().sum() > 0  # raw features are fine-tuned, as in MMRec
+
+    path = tmp_path / "freedom.ckpt"
+    fit.save_checkpoint(path)
+    reloaded = FREEDOM.load_from_checkpoint(path)
+    reloaded.attach(data)
+    model.eval()
+    reloaded.eval()
+    with torch.no_grad():
+        for a, b in zip(model.representations(), reloaded.representations(), strict=True):
+            assert torch.equal(a, b)
+        users = torch.arange(data.num_users)
+        assert torch.equal(model.rank(users, 10)[1], reloaded.rank(users, 10)[1])
+    assert not any("features_" in key for key in reloaded.state_dict())  # data never enters a checkpoint
+
+
+def dense_bipartite(users, items, num_users, num_items):
+    n = num_users + num_items
+    a = torch.zeros(n, n)
+    a[users, items + num_users] = 1
+    a[items + num_users, users] = 1
+    d = a.sum(1)
+    inv = torch.where(d > 0, d.pow(-0.5), torch.zeros_like(d))
+    return inv[:, None] * a * inv[None, :]
+
+
+def dense_knn(features, k):
+    neighbours, _ = knn_neighbours(features, k)
+    n = features.shape[0]
+    a = torch.zeros(n, n)
+    rows = torch.arange(n).unsqueeze(1).expand_as(neighbours)
+    a[rows[neighbours >= 0], neighbours[neighbours >= 0]] = 1
+    d = a.sum(1)
+    inv = torch.where(d > 0, d.pow(-0.5), torch.zeros_like(d))
+    return inv[:, None] * a * inv[None, :]
+
+
+def test_representations_and_loss_match_dense_reference(tiny_dataset):
+    data = load_mmrec_dataset(tiny_dataset)
+    torch.manual_seed(0)
+    model = FREEDOM(
+        data.num_users, data.num_items, data.feature_dims, embedding_dim=8, feat_embed_dim=8, knn_k=3
+    )
+    model.attach(data)
+    model.eval()
+    item_graph = 0.1 * dense_knn(data.item_features["image"], 3) + 0.9 * dense_knn(
+        data.item_features["text"], 3
+    )
+    adjacency = dense_bipartite(data.train.users, data.train.items, data.num_users, data.num_items)
+    ego = torch.cat([model.user_embedding, model.item_embedding]).detach()
+    mean = (ego + adjacency @ ego + adjacency @ adjacency @ ego) / 3
+    expected_users = mean[: data.num_users]
+    expected_items = mean[data.num_users :] + item_graph @ model.item_embedding.detach()
+    with torch.no_grad():
+        users, items = model.representations()
+    assert torch.allclose(users, expected_users, atol=1e-6)
+    assert torch.allclose(items, expected_items, atol=1e-6)
+
+    u, p, n = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5]), torch.tensor([6, 7, 8])
+    with torch.no_grad():
+        terms = model.loss(u, p, n)
+    bpr = lambda a, b: -torch.nn.functional.logsigmoid(a - b).mean()  # noqa: E731
+    modal = 0.0
+    for m in ("image", "text"):
+        f = model.projection[m](data.item_features[m])
+        modal += bpr((expected_users[u] * f[p]).sum(1), (expected_users[u] * f[n]).sum(1))
+    assert torch.allclose(
+        terms["bpr"],
+        bpr((expected_users[u] * expected_items[p]).sum(1), (expected_users[u] * expected_items[n]).sum(1)),
+        atol=1e-6,
+    )
+    assert torch.allclose(terms["modal_bpr"], model.reg_weight * modal, atol=1e-8)
+
+
+def test_degree_sensitive_pruning(tiny_dataset):
+    data = load_mmrec_dataset(tiny_dataset)
+    torch.manual_seed(0)
+    model = FREEDOM(data.num_users, data.num_items, data.feature_dims, dropout=0.5)
+    model.attach(data)
+    edges = len(data.train)
+    keep = degree_sensitive_keep(model.edge_weights, 0.5)
+    assert keep.numel() == int(edges * 0.5) and keep.unique().numel() == keep.numel()
+    # the pruned graph is the normalised graph of the kept edges; evaluation uses the full graph
+    model.train()
+    torch.manual_seed(1)
+    model.resample_pruned_graph()
+    torch.manual_seed(1)
+    kept = degree_sensitive_keep(model.edge_weights, 0.5)
+    expected = dense_bipartite(data.train.users[kept], data.train.items[kept], data.num_users, data.num_items)
+    assert torch.allclose(model._pruned_adjacency.to_dense(), expected, atol=1e-6)
+    # edges between low-degree nodes (large 1/sqrt(d_u d_i)) survive more often
+    weights = torch.cat([torch.full((10,), 0.1), torch.full((10,), 1.0)])
+    counts = torch.zeros(20)
+    for _ in range(300):
+        counts[degree_sensitive_keep(weights, 0.5)] += 1
+    assert counts[10:].mean() > 1.5 * counts[:10].mean()
+
+
+def test_missing_modality_and_text_only_weights(tmp_path):
+    with pytest.raises(ValueError, match="'image'"):
+        FREEDOM(10, 10, {"text": 8}, modalities=["image", "text"])
+    text_only = FREEDOM(10, 10, {"text": 8})
+    assert text_only.graph_weights == {"text": 1.0}
+    with pytest.raises(ValueError, match="'audio'"):
+        FREEDOM(10, 10, {"audio": 4, "text": 8})  # no default item-graph weight for audio
+    assert FREEDOM(
+        10, 10, {"audio": 4, "text": 8}, modality_weights={"audio": 1, "text": 1}
+    ).graph_weights == {
+        "audio": 0.5,
+        "text": 0.5,
+    }
+
+
+def test_user_init_targets(tiny_dataset):
+    data = load_mmrec_dataset(tiny_dataset)
+    model = FREEDOM(data.num_users, data.num_items, data.feature_dims, embedding_dim=16, feat_embed_dim=16)
+    model.attach(data)
+    (target,) = model.user_init_targets()
+    assert target.table is model.user_embedding and target.table.shape == (data.num_users, 16)
+    assert target.modalities == ["image", "text"]
+    for m in ("image", "text"):
+        projected = target.item_space(m, data.item_features[m])
+        assert projected.shape == (data.num_items, 16) and not projected.requires_grad
+        assert torch.allclose(projected, model.projection[m](data.item_features[m]))
+
+
+def test_projection_paths_agree(tiny_dataset, monkeypatch):
+    from lit_mmrec.models import freedom
+
+    data = load_mmrec_dataset(tiny_dataset)
+    torch.manual_seed(0)
+    model = FREEDOM(
+        data.num_users, data.num_items, data.feature_dims, embedding_dim=8, feat_embed_dim=8, knn_k=3
+    )
+    model.attach(data)
+    model.eval()
+    batch = torch.tensor([0, 1, 1, 5]), torch.tensor([2, 3, 3, 5]), torch.tensor([6, 7, 8, 9])
+    results = []
+    for share in (0.0, 2.0):  # whole table / distinct items only
+        monkeypatch.setattr(freedom, "_FULL_PROJECTION_SHARE", share)
+        model.zero_grad()
+        terms = model.loss(*batch)
+        terms["modal_bpr"].backward()
+        results.append((terms["modal_bpr"].detach(), model.feature_offset["image"].grad.clone()))
+    assert torch.allclose(results[0][0], results[1][0], atol=1e-8)
+    assert torch.allclose(results[0][1], results[1][1], atol=1e-8)
+    assert results[0][1][[2, 3, 5, 6, 7, 8, 9]].abs().sum() > 0 and results[0][1][[0, 1, 4]].abs().sum() == 0
+    assert isinstance(model.configure_optimizers(), torch.optim.Adam)

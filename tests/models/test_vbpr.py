@@ -1,0 +1,150 @@
+"""VBPR: training inside a Trainer, checkpoint round trip, the batch loss against a dense reference,
+modality handling and the SG-URInit targets."""
+
+import lightning as L
+import pytest
+import torch
+
+from lit_mmrec.data.datamodule import SyntheticDataModule
+from lit_mmrec.data.loader import load_mmrec_dataset
+from lit_mmrec.data.synthetic import SyntheticSpec
+from lit_mmrec.models.losses import bpr_loss, embedding_norm_loss
+from lit_mmrec.models.vbpr import VBPR, _FrobeniusNormSum
+
+SPEC = SyntheticSpec(num_users=60, num_items=40, mean_interactions_per_user=8, modalities={"image": 16, "text": 8})
+
+
+def synthetic(tmp_path, batch_size=64):
+    return SyntheticDataModule(SPEC, cache_dir=str(tmp_path / "data"), batch_size=batch_size)
+
+
+class FixedBatchLoss(L.Callback):
+    """The model's loss on one fixed batch at the end of every training epoch."""
+
+    def __init__(self, batch):
+        self.batch = batch
+        self.losses = []
+
+    def on_train_epoch_end(self, trainer, module):
+        with torch.no_grad():
+            self.losses.append(float(sum(module.loss(*self.batch).values())))
+
+
+def make_trainer(tmp_path, callbacks=()):
+    return L.Trainer(
+        max_epochs=3, enable_progress_bar=False, logger=False, enable_checkpointing=False, num_sanity_val_steps=0,
+        enable_model_summary=False, default_root_dir=tmp_path, callbacks=list(callbacks),
+    )
+
+
+def test_trains_and_reloads(tmp_path):
+    datamodule = synthetic(tmp_path)
+    data = datamodule.dataset
+    torch.manual_seed(0)
+    model = VBPR(data.num_users, data.num_items, data.feature_dims, embedding_dim=16, learning_rate=1e-2)
+    batch = next(iter(datamodule.train_dataloader()))
+    probe = FixedBatchLoss(batch)
+    trainer = make_trainer(tmp_path, [probe])
+    trainer.fit(model, datamodule=datamodule)
+
+    assert all(torch.isfinite(torch.tensor(probe.losses)))
+    assert probe.losses[0] > probe.losses[1] > probe.losses[2]
+    for name in ("val/recall@20", "val/ndcg@20", "val/precision@10", "val/map@50"):
+        assert 0.0 <= float(trainer.callback_metrics[name]) <= 1.0
+
+    path = tmp_path / "vbpr.ckpt"
+    trainer.save_checkpoint(path)
+    reloaded = VBPR.load_from_checkpoint(path)
+    reloaded.attach(data)
+    model.eval()
+    reloaded.eval()
+    with torch.no_grad():
+        for before, after in zip(model.representations(), reloaded.representations(), strict=True):
+            assert torch.equal(before, after)
+    users = torch.arange(data.num_users)
+    assert torch.equal(model.rank(users, 10)[1], reloaded.rank(users, 10)[1])
+
+
+@pytest.mark.parametrize(
+    "users, positives, negatives",
+    [
+        ([0, 1, 1, 3], [2, 3, 3, 9], [5, 2, 9, 0]),  # 8 < 10 items: only the batch's items are projected
+        ([0, 1, 1, 3, 4, 5], [2, 3, 3, 9, 1, 1], [5, 2, 9, 0, 0, 7]),  # 12 >= 10: every item is projected
+    ],
+    ids=["batch-items", "all-items"],
+)
+def test_batch_loss_matches_dense_reference(tiny_dataset, users, positives, negatives):
+    data = load_mmrec_dataset(tiny_dataset)
+    torch.manual_seed(0)
+    model = VBPR(data.num_users, data.num_items, data.feature_dims, embedding_dim=4, reg_weight=0.5)
+    model.attach(data)
+    with torch.no_grad():
+        model.item_projection.bias.normal_()
+    users, positives, negatives = torch.tensor(users), torch.tensor(positives), torch.tensor(negatives)
+
+    # dense reference: every item projected, user vector = [p_u || theta_u], features concatenated
+    features = torch.cat([data.item_features["image"], data.item_features["text"]], dim=1)
+    user_repr = torch.cat([model.user_embedding, model.user_preference], dim=1)
+    item_repr = torch.cat([model.item_embedding, features @ model.item_projection.weight.T + model.item_projection.bias], 1)
+    u, pos, neg = user_repr[users], item_repr[positives], item_repr[negatives]
+    expected = bpr_loss((u * pos).sum(1), (u * neg).sum(1)) + 0.5 * embedding_norm_loss(u, pos, neg)
+    expected_grads = torch.autograd.grad(expected, list(model.parameters()))
+
+    terms = model.loss(users, positives, negatives)
+    assert set(terms) == {"bpr", "reg"}
+    total = sum(terms.values())
+    assert torch.allclose(total, expected, atol=1e-6)
+    for got, want in zip(torch.autograd.grad(total, list(model.parameters())), expected_grads, strict=True):
+        assert torch.allclose(got, want, atol=1e-6)
+    # forward() ranks with the same vectors
+    forward_users, forward_items = model.forward()
+    assert forward_users.shape == (6, 8) and forward_items.shape == (10, 8)
+    assert torch.allclose(forward_items, item_repr, atol=1e-6)
+
+
+def test_modality_shares_sum_to_projection(tiny_dataset):
+    data = load_mmrec_dataset(tiny_dataset)
+    model = VBPR(data.num_users, data.num_items, data.feature_dims, embedding_dim=4)
+    model.attach(data)
+    with torch.no_grad():
+        model.item_projection.bias.normal_()
+        shares = sum(model.project_modality(m, data.item_features[m]) for m in ("image", "text"))
+        assert torch.allclose(shares, model.item_projection(model.item_raw_features), atol=1e-5)
+    with pytest.raises(ValueError, match="audio"):
+        model.project_modality("audio", data.item_features["text"])
+
+
+def test_user_init_targets():
+    model = VBPR(7, 5, {"image": 6, "text": 3}, embedding_dim=4)
+    id_part, preference = model.user_init_targets()
+    assert id_part.name == "user_embedding" and id_part.item_space == "none" and id_part.table.shape == (7, 4)
+    assert preference.name == "user_preference" and preference.table.shape == (7, 4)
+    assert preference.modalities == ["image", "text"]
+    assert preference.table is model.user_preference
+    assert preference.item_space("text", torch.randn(5, 3)).shape == (5, 4)
+    assert preference.item_space("image", torch.randn(5, 6)).shape == (5, 4)
+
+
+def test_single_modality_and_missing_modality():
+    model = VBPR(7, 5, {"image": 6, "text": 3}, embedding_dim=4, modalities=["text"])
+    assert model.item_projection.in_features == 3
+    with pytest.raises(ValueError, match="'image'"):
+        VBPR(7, 5, {"text": 3}, modalities=["image"])
+    with pytest.raises(ValueError, match="at least one modality"):
+        VBPR(7, 5, {})
+
+
+def test_attach_to_data_without_the_modality(tiny_dataset):
+    data = load_mmrec_dataset(tiny_dataset, modalities=["text"])
+    model = VBPR(data.num_users, data.num_items, {"image": 8, "text": 4})
+    with pytest.raises(ValueError, match="image"):
+        model.attach(data)
+
+
+def test_norm_sum_matches_embedding_norm_loss():
+    xs = [torch.randn(5, 3, requires_grad=True), torch.zeros(4, 3, requires_grad=True)]
+    ys = [x.detach().clone().requires_grad_() for x in xs]
+    (_FrobeniusNormSum.apply(*xs) / 4).backward()
+    embedding_norm_loss(*ys).backward()
+    for x, y in zip(xs, ys, strict=True):
+        assert torch.allclose(x.grad, y.grad) and torch.isfinite(x.grad).all()
