@@ -29,7 +29,7 @@ def tiny_rows(num_users: int = 6, num_items: int = 10, per_user: int = 5, seed: 
     for user in range(num_users):
         items = rng.choice(num_items, size=per_user, replace=False)
         labels = [0] * (per_user - 2) + [1, 2]
-        rows += [(user, int(i), 1, 100 + k, lab) for k, (i, lab) in enumerate(zip(items, labels))]
+        rows += [(user, int(i), 1, 100 + k, lab) for k, (i, lab) in enumerate(zip(items, labels, strict=False))]
     return rows
 
 

@@ -12,13 +12,13 @@ def random_interactions(num_users=50, num_items=30, n=600, seed=0):
 
 def test_negatives_are_never_training_positives():
     users, items, num_items = random_interactions()
-    positives = set(zip(users.tolist(), items.tolist()))
+    positives = set(zip(users.tolist(), items.tolist(), strict=False))
     loader = BPRTrainLoader(users, items, num_items, batch_size=64, seed=1)
     for epoch in range(3):
         loader.set_epoch(epoch)
         for u, p, n in loader:
-            assert all((a, b) in positives for a, b in zip(u.tolist(), p.tolist()))
-            assert not any((a, b) in positives for a, b in zip(u.tolist(), n.tolist()))
+            assert all((a, b) in positives for a, b in zip(u.tolist(), p.tolist(), strict=False))
+            assert not any((a, b) in positives for a, b in zip(u.tolist(), n.tolist(), strict=False))
 
 
 def test_dense_user_still_gets_valid_negatives():
@@ -41,7 +41,7 @@ def test_epochs_are_deterministic_and_differ():
     a = BPRTrainLoader(users, items, num_items, batch_size=64, seed=5)
     b = BPRTrainLoader(users, items, num_items, batch_size=64, seed=5)
     e0 = a.epoch_triples(0)
-    assert all(torch.equal(x, y) for x, y in zip(e0, b.epoch_triples(0)))
+    assert all(torch.equal(x, y) for x, y in zip(e0, b.epoch_triples(0), strict=False))
     e1 = a.epoch_triples(1)
     assert not torch.equal(e0[0], e1[0])
     # every training interaction appears exactly once per epoch (single process)

@@ -36,7 +36,7 @@ def test_hand_computed_example():
 def brute_force(scores, truth_sets, k):
     recall = ndcg = precision = ap = 0.0
     users = 0
-    for row, truth in zip(scores, truth_sets):
+    for row, truth in zip(scores, truth_sets, strict=False):
         if not truth:
             continue
         users += 1
