@@ -33,7 +33,7 @@ GLOBAL_USER = torch.tensor([[0.75, 41 / 6], [0.75, 41 / 6], [2.0, 0.0], [0.0, 0.
 # <F_i, global_u> for the items of each user, in the order of TRAINING
 DOTS_ITEM = {0: [1.0, 60.0], 1: [2.0, 96.0, 112.0], 2: [2.0, 6.0]}
 DOTS_USER = {0: [0.75, 10 * 41 / 6], 1: [3 * 0.75, 12 * 41 / 6, 14 * 41 / 6], 2: [2.0, 6.0]}
-TEMPERATURE = 20.0
+TEMPERATURE = 0.25  # peaked enough that attention and plain means differ clearly
 
 
 def _interactions(training: dict[int, list[int]], n_items: int = 5) -> torch.Tensor:
@@ -44,14 +44,15 @@ def _interactions(training: dict[int, list[int]], n_items: int = 5) -> torch.Ten
     ).coalesce()
 
 
-def _attended_local(dots: dict[int, list[float]]) -> torch.Tensor:
-    """sum_i softmax_i(dot_i / (tau sqrt(d))) F_i, written out per user."""
+def _attended_local(dots: dict[int, list[float]], global_: torch.Tensor) -> torch.Tensor:
+    """sum_i softmax_i(sqrt(d) cos(F_i, global_u) / tau) F_i, written out per user."""
     rows = []
     for user, items in TRAINING.items():
         if not items:
             rows.append(torch.zeros(2))
             continue
-        weights = torch.softmax(torch.tensor(dots[user]) / (TEMPERATURE * math.sqrt(2)), dim=0)
+        cosines = torch.tensor(dots[user]) / (ITEMS[items].norm(dim=1) * global_[user].norm())
+        weights = torch.softmax(cosines * math.sqrt(2) / TEMPERATURE, dim=0)
         rows.append((weights[:, None] * ITEMS[items]).sum(dim=0))
     return torch.stack(rows)
 
@@ -75,7 +76,7 @@ def test_hand_computed_example(cluster_on, fusion, weight, seed):
 
     global_ = GLOBAL_ITEM if cluster_on == "item" else GLOBAL_USER
     dots = DOTS_ITEM if cluster_on == "item" else DOTS_USER
-    local = LOCAL if fusion == "sum" else _attended_local(dots)
+    local = LOCAL if fusion == "sum" else _attended_local(dots, global_)
     torch.testing.assert_close(embeddings, local + weight * global_)
     assert has_interactions.tolist() == [True, True, True, False]
 
@@ -305,3 +306,20 @@ def test_cuda_matches_cpu(options):
 
     assert on_cuda.is_cuda
     torch.testing.assert_close(on_cuda.cpu(), on_cpu, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("cluster_on", ["item", "user"])
+def test_attention_does_not_depend_on_the_scale_of_the_feature_space(cluster_on):
+    """Scaling the features scales e_u and nothing else: tau means the same in every space."""
+    options = dict(n_clusters=2, cluster_on=cluster_on, fusion="attention", temperature=TEMPERATURE)
+    small, _ = user_semantic_embeddings(
+        _interactions(TRAINING), ITEMS / 100, generator=torch.Generator().manual_seed(0), **options
+    )
+    large, _ = user_semantic_embeddings(
+        _interactions(TRAINING), ITEMS, generator=torch.Generator().manual_seed(0), **options
+    )
+    torch.testing.assert_close(small * 100, large)
+    plain, _ = user_semantic_embeddings(
+        _interactions(TRAINING), ITEMS, n_clusters=2, cluster_on=cluster_on, fusion="sum"
+    )
+    assert (plain - large)[:3].abs().max() > 0.1  # attention is not the plain mean here
