@@ -105,7 +105,8 @@ def main() -> None:
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         for record in pool.map(lambda vs: execute(args.config, vs[0], vs[1], extra, args.out), todo):
             done[record["run"]] = record
-    print(f"\n{'variant':<16}{'runs':>5}{'test R@20':>18}{'test N@20':>18}{'best epoch':>12}{'init s':>8}{'share':>8}")
+    print(f"\n{'variant':<16}{'runs':>5}{'val R@20':>18}{'test R@20':>18}{'test N@20':>18}{'best epoch':>12}"
+          f"{'s/epoch':>9}{'init s':>8}{'share':>8}")
     for variant in args.variants:
         records = [done[run_name(args.config, variant, s)] for s in args.seeds]
 
@@ -117,8 +118,9 @@ def main() -> None:
         epochs = statistics.mean(r["best_epoch"] for r in records)
         seconds = statistics.mean(r["sgurinit_s"] for r in records)
         share = statistics.mean(r["sgurinit_share"] for r in records)
-        print(f"{variant:<16}{len(records):>5}{fmt('test_recall@20'):>18}{fmt('test_ndcg@20'):>18}{epochs:>12.1f}"
-              f"{seconds:>8.2f}{share:>8.2%}")
+        per_epoch = statistics.mean(r["wall_s"] / r["epochs"] for r in records)
+        print(f"{variant:<16}{len(records):>5}{fmt('best_val_recall@20'):>18}{fmt('test_recall@20'):>18}"
+              f"{fmt('test_ndcg@20'):>18}{epochs:>12.1f}{per_epoch:>9.2f}{seconds:>8.2f}{share:>8.2%}")
 
 
 if __name__ == "__main__":
