@@ -87,6 +87,8 @@ class SGURInit(L.Callback):
         self.seed = seed
         self.done = False
         self.seconds: float | None = None
+        #: members per K-Means cluster, by ``"<table>/<modality>"`` (rank 0 only)
+        self.cluster_sizes: dict[str, list[int]] = {}
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
@@ -112,8 +114,14 @@ class SGURInit(L.Callback):
         self.seconds = time.perf_counter() - start
         self.done = True
         log.info("SG-URInit: initialised %s in %.3f s (%s)", [t.name for t in targets], self.seconds, self.options)
+        for name, sizes in self.cluster_sizes.items():
+            log.info("SG-URInit: %s cluster sizes %s", name, sizes)
         if trainer.logger is not None and trainer.is_global_zero:
-            trainer.logger.log_metrics({"sgurinit/seconds": self.seconds}, step=0)
+            metrics = {"sgurinit/seconds": self.seconds}
+            for name, sizes in self.cluster_sizes.items():
+                metrics[f"sgurinit/{name}/smallest_cluster"] = min(sizes)
+                metrics[f"sgurinit/{name}/largest_cluster"] = max(sizes)
+            trainer.logger.log_metrics(metrics, step=0)
 
     # -------------------------------------------------------------- computing
     @staticmethod
@@ -145,8 +153,11 @@ class SGURInit(L.Callback):
             table = target.table.detach()
             features = [self._item_space(target, m, dataset.item_features[m].to(device), table.shape[1], generator)
                         for m in modalities]
-            new = initialise_user_table(table, features, interactions, generator=generator, **self.options)
+            report: list[dict[str, Any]] = []
+            new = initialise_user_table(table, features, interactions, report, generator=generator, **self.options)
             results[target.name] = new.cpu()
+            for modality, details in zip(modalities, report, strict=True):
+                self.cluster_sizes[f"{target.name}/{modality}"] = details["cluster_sizes"]
         return results
 
     @staticmethod

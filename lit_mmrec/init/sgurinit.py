@@ -118,6 +118,7 @@ def user_semantic_embeddings(
     user_repr: str = "behaviour",
     generator: torch.Generator | None = None,
     chunk_size: int = 8192,
+    report: dict[str, Any] | None = None,
 ) -> tuple[Tensor, Tensor]:
     r"""Per-user SG-URInit vectors :math:`e_u` for one modality (see the module docstring for the maths).
 
@@ -142,6 +143,8 @@ def user_semantic_embeddings(
         generator: seeds the K-Means and the randomised SVD; ``None`` means a CPU generator seeded with 0.
         chunk_size: rows per K-Means distance block, and (user, item) pairs per attention-score block
             (memory ``O(chunk_size * K)``).
+        report: if given, filled with ``cluster_sizes`` (members per cluster, a list of ints: items for
+            ``cluster_on="item"``, users for ``"user"``) for logging.
 
     Returns:
         ``(embeddings, has_interactions)``: ``[n_users, d]`` vectors :math:`e_u` (zero rows for users with no
@@ -192,6 +195,7 @@ def user_semantic_embeddings(
         cluster_vectors = item_clusters.centroids
         membership = F.one_hot(item_clusters.labels, cluster_vectors.shape[0]).to(features.dtype)
         cluster_weights = torch.sparse.mm(mean_over_items, membership)  # share of u's items in each cluster
+        labels = item_clusters.labels
     else:
         active = has_interactions.nonzero().squeeze(1)
         if user_repr == "local":
@@ -209,6 +213,9 @@ def user_semantic_embeddings(
         cluster_vectors = torch.sparse.mm(mean_over_members, local[active])  # mean local vector per cluster
         cluster_weights = features.new_zeros(n_users, n_found)
         cluster_weights[active] = F.one_hot(user_clusters.labels, n_found).to(features.dtype)
+        labels = user_clusters.labels
+    if report is not None:
+        report["cluster_sizes"] = torch.bincount(labels, minlength=cluster_vectors.shape[0]).tolist()
     global_ = cluster_weights @ cluster_vectors
 
     if fusion == "attention":
@@ -238,6 +245,7 @@ def initialise_user_table(
     table: Tensor,
     modal_features: Sequence[Tensor],
     interactions: Tensor,
+    report: list[dict[str, Any]] | None = None,
     **options: Any,
 ) -> Tensor:
     r"""SG-URInit rows for one user table: a new ``[n_users, d]`` tensor to copy into the embedding.
@@ -253,6 +261,7 @@ def initialise_user_table(
         table: ``[n_users, d]`` freshly (randomly) initialised user table; not modified.
         modal_features: one ``[n_items, d]`` tensor per modality, in the table's space.
         interactions: ``[n_users, n_items]`` sparse matrix of TRAINING interactions only.
+        report: if given, one dict per modality is appended to it (see :func:`user_semantic_embeddings`).
         **options: keyword arguments of :func:`user_semantic_embeddings` (``n_clusters``, ``cluster_on``,
             ``fusion``, ``weight``, ``temperature``, ``user_repr``, ``generator``, ``chunk_size``). One
             generator (seed 0 when none is given) is shared by the modalities, in order.
@@ -280,9 +289,12 @@ def initialise_user_table(
     semantic = None
     has_interactions = None
     for features in modal_features:
+        details: dict[str, Any] = {}
         embeddings, has_interactions = user_semantic_embeddings(
-            interactions, features.detach().to(table.device), **options
+            interactions, features.detach().to(table.device), report=details, **options
         )
+        if report is not None:
+            report.append(details)
         semantic = embeddings if semantic is None else semantic + embeddings
     semantic = semantic / len(modal_features)
 

@@ -56,6 +56,10 @@ def test_fit_writes_expected_tables_before_first_step(tiny_dataset, tmp_path, cl
     assert not torch.allclose(probe.before, probe.first_step)
     assert torch.allclose(probe.first_step, expected, atol=1e-6)
     assert init.done and init.seconds is not None
+    # cluster sizes are recorded per table and modality: items (cluster_on=item) or active users (user)
+    members = data.num_items if cluster_on == "item" else int((data.train_csr().to_dense().sum(1) > 0).sum())
+    assert set(init.cluster_sizes) == {"user_embedding/image", "user_embedding/text"}
+    assert all(len(sizes) == 2 and sum(sizes) == members for sizes in init.cluster_sizes.values())
 
 
 def test_resume_keeps_checkpoint_tables(tiny_dataset, tmp_path):
