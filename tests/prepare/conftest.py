@@ -18,7 +18,7 @@ def fake_encode(texts: list[str]) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32).reshape(len(texts), FAKE_TEXT_DIM)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def fake_encoder() -> Callable[[list[str]], np.ndarray]:
     return fake_encode
 
@@ -61,6 +61,11 @@ def ml100k_raw(tmp_path: Path) -> Path:
     return random_ml100k(tmp_path / "ml-100k")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
+def make_random_ml100k() -> Callable[..., Path]:
+    return random_ml100k
+
+
+@pytest.fixture(scope="session")
 def write_ml100k() -> Callable[..., Path]:
     return write_ml100k_files
