@@ -10,6 +10,7 @@ of such items is reported.
 from __future__ import annotations
 
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -105,7 +106,12 @@ def read_image_features(
     try:
         with progress_bar(f"image features {path.name}", total=os.path.getsize(path), unit="bytes") as bar:
             while True:
-                block = _read_up_to(stream, size * block_records)
+                try:
+                    block = _read_up_to(stream, size * block_records)
+                except (OSError, EOFError, zlib.error) as error:
+                    raise RawFormatError(
+                        f"{path}: damaged or truncated gzip stream after record {records} ({error})"
+                    ) from None
                 if not block:
                     break
                 whole = len(block) // size

@@ -177,10 +177,12 @@ class IndexedInteractions:
 
     @property
     def num_users(self) -> int:
+        """Users (ids ``0..num_users-1``)."""
         return len(self.user_names)
 
     @property
     def num_items(self) -> int:
+        """Items (ids ``0..num_items-1``)."""
         return len(self.item_names)
 
     def reordered(self, order: np.ndarray, labels: np.ndarray | None = None) -> IndexedInteractions:

@@ -24,10 +24,12 @@ class Bar:
         self._progress, self._task = progress, task
 
     def update(self, completed: float) -> None:
+        """Set the amount done."""
         if self._progress is not None:
             self._progress.update(self._task, completed=completed)
 
     def advance(self, amount: float = 1) -> None:
+        """Add ``amount`` to the amount done."""
         if self._progress is not None:
             self._progress.advance(self._task, amount)
 

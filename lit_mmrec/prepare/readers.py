@@ -11,6 +11,7 @@ import ast
 import gzip
 import json
 import os
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -70,7 +71,7 @@ def iter_lines(
                     yield number, text.rstrip("\r\n")
                     if number % _REFRESH_EVERY == 0:
                         bar.update(raw.tell())
-            except (OSError, EOFError, gzip.BadGzipFile) as error:
+            except (OSError, EOFError, zlib.error) as error:
                 raise RawFormatError(
                     f"{path}, after line {number}: damaged or truncated gzip stream ({error})"
                 ) from None
