@@ -7,18 +7,28 @@ Beyond stock LightningCLI:
   and EarlyStopping (patience 20, MMRec's) are always present, configurable as
   ``--checkpoint.*`` and ``--early_stopping.*``;
 - after ``fit``, the best-validation checkpoint is tested (the protocol's reported number);
-- configuration and data errors end the program with one line, not a traceback.
+- checkpoints are written atomically (:class:`~lit_mmrec.callbacks.AtomicCheckpointIO`) and the
+  global random generators are reseeded from ``(seed, epoch)`` every epoch
+  (:class:`~lit_mmrec.callbacks.EpochSeed`), so that ``--ckpt_path last`` resumes exactly;
+- ``predict`` writes every user's top-K items through :class:`~lit_mmrec.callbacks.TopKWriter`
+  (``--predictions.*``, files under ``predictions/<experiment>/`` by default) and keeps nothing in memory;
+- configuration, data and checkpoint errors end the program with one line, not a traceback.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import torch
+from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from lit_mmrec.callbacks.checkpoint_io import AtomicCheckpointIO, CheckpointError, unreadable
+from lit_mmrec.callbacks.epoch_seed import EpochSeed
+from lit_mmrec.callbacks.prediction_writer import TopKWriter
 from lit_mmrec.data.datamodule import MMRecDataModule
 from lit_mmrec.data.loader import DataFormatError
 from lit_mmrec.models.base import MONITOR, RecommenderModule
@@ -54,6 +64,8 @@ class MMRecCLI(LightningCLI):
             parser.link_arguments("experiment", f"{key}.dirpath", compute_fn=lambda name: f"checkpoints/{name}")
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
         parser.set_defaults({"early_stopping.monitor": MONITOR, "early_stopping.mode": "max", "early_stopping.patience": 20})
+        # present in every subcommand (so one config file serves fit and predict); acts only in predict
+        parser.add_lightning_class_args(TopKWriter, "predictions")
         parser.set_defaults(
             {
                 "trainer.max_epochs": 1000,
@@ -66,18 +78,67 @@ class MMRecCLI(LightningCLI):
             }
         )
 
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand]
+        if config.get("predictions") is not None and config.predictions.get("output_dir") is None:
+            config.predictions.output_dir = f"predictions/{config.experiment}"
+
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
         except (DataFormatError, ValueError, FileNotFoundError) as error:
             fail(error)
 
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI reads the hyperparameters of a --ckpt_path file before anything else and lets
+        # them override the configured model, class included: a checkpoint of another class is an error
+        subcommand = self.config.get("subcommand")
+        configured = model_class_path(self.config[subcommand]) if subcommand else None
+        try:
+            super()._parse_ckpt_path()
+        except SystemExit:
+            raise
+        except Exception as error:
+            fail(unreadable(self.config[subcommand].get("ckpt_path"), error))
+        stored = model_class_path(self.config[subcommand]) if subcommand else None
+        if configured and stored != configured:
+            path = self.config[subcommand].get("ckpt_path")
+            fail(CheckpointError(f"checkpoint {path} holds a {stored}, but the configuration builds a {configured}"))
+
     def _instantiate_trainer(self, config: dict, callbacks: list) -> Trainer:
         configured = config.get("callbacks") or []
         configured = configured if isinstance(configured, list) else [configured]
         if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
             callbacks = [*callbacks, RichProgressBar()]
+        if not any(isinstance(c, EpochSeed) for c in configured):
+            callbacks = [*callbacks, EpochSeed()]
+        plugins = config.get("plugins") or []
+        plugins = list(plugins) if isinstance(plugins, (list, tuple)) else [plugins]
+        if not any(isinstance(p, CheckpointIO) for p in plugins):
+            config = {**config, "plugins": [*plugins, AtomicCheckpointIO()]}
         return super()._instantiate_trainer(config, callbacks)
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except CheckpointError as error:
+            fail(error)
+        except RuntimeError as error:
+            if "Error(s) in loading state_dict" not in str(error):
+                raise
+            fail(CheckpointError(incompatible(self.trainer.ckpt_path, self.model, error)))
+
+    def predict(self, **kwargs: Any) -> Any:
+        """``trainer.predict`` that keeps nothing in memory unless asked: the writer streams to files."""
+        if kwargs.get("return_predictions") is None:
+            kwargs["return_predictions"] = False
+        return self.trainer.predict(**kwargs)
+
+    def after_predict(self) -> None:
+        writer = next((c for c in self.trainer.callbacks if isinstance(c, TopKWriter)), None)
+        if writer is not None and self.trainer.is_global_zero:
+            for path in writer.paths.values():
+                print(f"Top-{writer.k} recommendations written to {path}")
 
     def after_fit(self) -> None:
         if not self.config[self.subcommand].get("test_after_fit", True) or self.trainer.fast_dev_run:
@@ -100,6 +161,36 @@ def root_cause(error: BaseException) -> BaseException:
         seen.add(id(inner))
         error = inner
     return error
+
+
+def model_class_path(config: Any) -> str | None:
+    """The configured model's class path, if any."""
+    model = config.get("model")
+    path = model.get("class_path") if model is not None and hasattr(model, "get") else None
+    return None if path == f"{RecommenderModule.__module__}.{RecommenderModule.__name__}" else path
+
+
+def stored_class_path(path: Any) -> str | None:
+    """The model class path a LightningCLI checkpoint records, if readable."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return checkpoint.get("hyper_parameters", {}).get("_class_path")
+    except Exception:
+        return None
+
+
+def incompatible(path: Any, model: RecommenderModule, error: RuntimeError) -> str:
+    """One line saying why checkpoint ``path`` does not fit ``model`` (from ``load_state_dict``'s message)."""
+    configured = f"{type(model).__module__}.{type(model).__name__}"
+    stored = stored_class_path(path)
+    if stored and stored != configured:
+        return f"checkpoint {path} holds a {stored}, but the configuration builds a {configured}"
+    details = [line.strip().rstrip(".") for line in str(error).splitlines()[1:] if line.strip()]
+    shown = "; ".join(details[:3]) + ("; ..." if len(details) > 3 else "")
+    return (
+        f"checkpoint {path} does not fit {type(model).__name__} with {model.num_users} users and "
+        f"{model.num_items} items (another model class, data set or hyperparameters?): {shown}"
+    )
 
 
 def fail(error: BaseException) -> None:

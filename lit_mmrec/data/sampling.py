@@ -133,8 +133,11 @@ class UserChunkLoader:
     def __init__(self, users: torch.Tensor, chunk_size: int, rank: int = 0, world_size: int = 1) -> None:
         if chunk_size <= 0:
             raise ValueError(f"chunk_size must be positive, got {chunk_size}")
-        bounds = torch.linspace(0, users.numel(), world_size + 1).round().long()
-        self.users = users[bounds[rank] : bounds[rank + 1]]
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
+        # integer bounds: float32 linspace stops being exact above 2**24 users and could drop the last ones
+        start, end = users.numel() * rank // world_size, users.numel() * (rank + 1) // world_size
+        self.users = users[start:end]
         self.chunk_size = chunk_size
 
     def __len__(self) -> int:

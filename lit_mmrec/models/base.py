@@ -107,8 +107,15 @@ class RecommenderModule(L.LightningModule):
         """Derive non-learnable structures (graphs, features) from the training data. Override."""
 
     def register_data(self, name: str, tensor: torch.Tensor) -> None:
-        """Register a data-derived tensor: follows the module's device, never saved in checkpoints."""
+        """Register a data-derived tensor: follows the module's device, never saved in checkpoints.
+
+        Every DDP rank builds it identically from the data, so DDP neither broadcasts nor syncs it
+        (torch's DDP reads ``_ddp_params_and_buffers_to_ignore``; sparse tensors cannot be broadcast).
+        """
         self.register_buffer(name, tensor, persistent=False)
+        ignored = self.__dict__.setdefault("_ddp_params_and_buffers_to_ignore", [])
+        if name not in ignored:
+            ignored.append(name)
 
     def index(self, split: str) -> UserItemIndex:
         return self._indexes[split].to(self.device)
@@ -220,9 +227,28 @@ class RecommenderModule(L.LightningModule):
     def on_predict_epoch_start(self) -> None:
         self._cache_representations()
 
+    # set by lit_mmrec.callbacks.TopKWriter: how many items, and whose items are never recommended
+    predict_k: int | None = None  # None: the largest metric cut-off
+    predict_exclude: tuple[str, ...] = ("train",)
+
     def predict_step(self, users: torch.Tensor, batch_idx: int) -> dict[str, Any]:
-        scores, items = self.rank(users, self.val_metrics.max_k)
+        """Top-``predict_k`` ``items`` and ``scores`` of a chunk of ``users``, best first.
+
+        Items of the ``predict_exclude`` splits score ``-inf``: they can only appear, last, when
+        fewer than ``predict_k`` other items exist, and writers drop them.
+        """
+        k = self.predict_k or self.val_metrics.max_k
+        scores, items = self.rank(users, k, self.exclusion(self.predict_exclude))
         return {"users": users, "items": items, "scores": scores}
+
+    def exclusion(self, splits: tuple[str, ...] | list[str]) -> UserItemIndex:
+        """The items of every split in ``splits`` per user, as one index (cached)."""
+        key = "+".join(sorted(set(splits)))
+        if key not in self._indexes:
+            keys = torch.cat([self._indexes[s].keys.cpu() for s in set(splits)] or [torch.empty(0, dtype=torch.long)])
+            users = torch.div(keys, self.num_items, rounding_mode="floor")
+            self._indexes[key] = UserItemIndex(users, keys - users * self.num_items, self.num_users, self.num_items)
+        return self.index(key)
 
     def on_train_epoch_start(self) -> None:
         self._eval_repr = None
