@@ -18,6 +18,7 @@ Beyond stock LightningCLI:
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
 import torch
@@ -203,6 +204,10 @@ def fail(error: BaseException) -> None:
 def main(args: list[str] | None = None) -> MMRecCLI:
     """Entry point of ``train.py``."""
     torch.set_float32_matmul_precision("high")
+    # evaluation metrics are torchmetrics states already summed over ranks: syncing the logged value is moot
+    warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\('(val|test)/.*sync_dist=True")
+    # predictions carry their user ids; Lightning's batch indices are not needed
+    warnings.filterwarnings("ignore", message="Couldn't infer the batch indices fetched from your dataloader")
     try:
         return MMRecCLI(
             RecommenderModule,

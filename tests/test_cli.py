@@ -59,6 +59,25 @@ def test_resumed_run_equals_uninterrupted(tiny_dataset, tmp_path, monkeypatch):
         assert torch.allclose(a, b, atol=1e-6)
 
 
+def test_same_config_and_seed_give_identical_runs(tiny_dataset, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runs = []
+    for name in ("first", "second"):
+        torch.rand(1000)  # another global random state before each run: the configured seed alone decides
+        cli = main([
+            "fit", *base_args(tiny_dataset, name, 3), "--trainer.logger.init_args.name", name,
+            "--trainer.callbacks+=lit_mmrec.callbacks.SGURInit", "--trainer.callbacks.init_args.n_clusters", "2",
+        ])
+        rows = list(csv.DictReader(open(next((tmp_path / "logs" / name).rglob("metrics.csv")))))
+        history = [{k: v for k, v in r.items() if k.startswith("val/") and v} for r in rows if r.get("val/recall@20")]
+        test = {k: float(v) for k, v in cli.trainer.callback_metrics.items() if k.startswith("test/")}
+        runs.append((history, test, {k: v.clone() for k, v in cli.model.state_dict().items()}))
+    (history_a, test_a, weights_a), (history_b, test_b, weights_b) = runs
+    assert len(history_a) == 3 and history_a == history_b  # every epoch's validation metrics, as logged
+    assert test_a and test_a == test_b
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+
+
 @pytest.mark.parametrize(
     "override, message",
     [

@@ -1,0 +1,81 @@
+"""AtomicCheckpointIO: a checkpoint path holds the old file or the new one, whole, whatever happens mid-write."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+import torch
+
+from lit_mmrec.callbacks import AtomicCheckpointIO, CheckpointError
+
+
+def checkpoint(value: float) -> dict:
+    return {"state_dict": {"w": torch.full((256, 256), value)}, "epoch": int(value)}
+
+
+def half_written_save(obj, handle, *args, **kwargs):
+    """torch.save that writes half a file, as a crash in the middle of the write would leave."""
+    handle.write(b"PK\x03\x04" + b"\0" * 1000)
+    handle.flush()
+
+
+def test_save_replaces_and_leaves_nothing_else(tmp_path):
+    io = AtomicCheckpointIO()
+    path = tmp_path / "sub" / "last.ckpt"
+    io.save_checkpoint(checkpoint(1), path)
+    io.save_checkpoint(checkpoint(2), path)
+    assert io.load_checkpoint(path)["epoch"] == 2
+    assert [p.name for p in path.parent.iterdir()] == ["last.ckpt"]
+
+
+def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    io = AtomicCheckpointIO()
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint(checkpoint(1), path)
+
+    def failing_save(obj, handle, *args, **kwargs):
+        half_written_save(obj, handle)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        io.save_checkpoint(checkpoint(2), path)
+    monkeypatch.undo()
+    assert io.load_checkpoint(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_sigkill_mid_write_keeps_the_previous_checkpoint(tmp_path):
+    io = AtomicCheckpointIO()
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint(checkpoint(1), path)
+    child = os.fork()
+    if child == 0:  # the child dies in the middle of writing checkpoint 2
+        def killed_save(obj, handle, *args, **kwargs):
+            half_written_save(obj, handle)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        torch.save = killed_save
+        try:
+            io.save_checkpoint(checkpoint(2), path)
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(child, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    assert io.load_checkpoint(path)["epoch"] == 1
+    # what the kill left: one hidden temporary file, which "last" never matches
+    leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name != "last.ckpt")
+    assert len(leftovers) == 1 and leftovers[0].startswith(".last.ckpt.") and leftovers[0].endswith(".tmp")
+
+
+def test_unreadable_checkpoint_error_names_the_file(tmp_path):
+    io = AtomicCheckpointIO()
+    path = tmp_path / "last.ckpt"
+    io.save_checkpoint(checkpoint(1), path)
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match=f"cannot read checkpoint {path}"):
+        io.load_checkpoint(path)
+    with pytest.raises(FileNotFoundError, match="missing.ckpt"):
+        io.load_checkpoint(tmp_path / "missing.ckpt")
