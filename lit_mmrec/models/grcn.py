@@ -1,0 +1,332 @@
+r"""GRCN (Wei, Wang, Nie, He & Chua, "Graph-Refined Convolutional Network for Multimedia
+Recommendation with Implicit Feedback", ACM MM 2020), as the authors' code (``weiyinwei/GRCN``,
+``Model_routing.py``) and MMRec's port (``src/models/grcn.py``, ``GRCN.yaml``) run it.
+
+Notation: ``U`` users, ``I`` items, ``N = U + I`` nodes, ``E`` the training edges ``(u, i)``,
+``N(x)`` the graph neighbours of node ``x``, ``F_m [I, D_m]`` the raw features of modality ``m``.
+
+*Graph refining, per modality* ``m`` (``C``-wide, 64): a trainable user preference table ``P_m``
+and the projected item features, both L2-normalised row-wise::
+
+    f_i = normalize(leaky_relu(W_m F_m[i] + b_m)),       p_u = normalize(P_m[u])
+
+``num_routing`` routing iterations move each preference towards the content of its items::
+
+    p_u <- normalize(p_u + sum_{i in N(u)} softmax_{i in N(u)}(<p_u, f_i>) f_i)
+
+then one attention layer over both directions of every edge gives the modality's edge affinities
+and content representation (``s_ui = <p_u, f_i>``)::
+
+    a^m_{u->i} = softmax_{u' in N(i)}(s_u'i)[u],      a^m_{i->u} = softmax_{i' in N(u)}(s_ui')[i]
+    c^m_u = p_u + sum_{i in N(u)} a^m_{i->u} f_i,     c^m_i = f_i + sum_{u in N(i)} a^m_{u->i} p_u
+
+*Pruning*: with ``K [N, M]`` a trainable per-node, per-modality confidence, each directed edge keeps
+the largest confidence-weighted affinity over the modalities, its source's confidence, and
+negative weights are cut (hard pruning)::
+
+    w_{u->i} = relu(max_m a^m_{u->i} K[u, m]),       w_{i->u} = relu(max_m a^m_{i->u} K[i, m])
+
+*ID GCN on the refined graph*: with ``x^(0) = normalize([E_user; E_item])`` (one xavier-normal
+table) and ``x^(l+1)_t = sum_{s in N(t)} w_{s->t} x^(l)_s`` (no normalisation, no activation)::
+
+    h = x^(0) + x^(1) + x^(2)
+
+*Representation*: ``[h || c^1 || ... || c^M]`` (``d + M C`` wide) for users and items alike;
+``score(u, i)`` is the dot product. Loss: ``-mean(log sigmoid(s+ - s-))`` + ``reg_weight`` x
+(``mean(E_u^2) + (mean(E_pos^2) + mean(E_neg^2)) / 2 + sum_m mean(P_m[u]^2)``), the means over
+the batch's rows of the raw (unnormalised) tables.
+
+Deviations from the original code, all deliberate:
+
+- *routing runs as the paper describes it.* Both codes pass the user->item edge list (users as
+  sources) to the routing layer, so PyG aggregates the routing messages at the items; the user
+  rows it adds to the preferences are then zero and the routing leaves the preferences unchanged
+  (``num_routing=3`` is a no-op there). Here the routing aggregates at the users (each user over
+  its items), as in the paper. ``num_routing=0`` reproduces the codes exactly;
+- *any number of modalities*: one refining branch per modality, concatenated in the order of
+  ``modalities``; the pruning max runs over all of them. The authors' code handles image, audio and
+  text; MMRec's port image and text only, and it crashes without image (``conetent_rep`` typo);
+- the regulariser is the authors' one. MMRec adds ``mean(P_image^2)`` over all users on top (an
+  image-only term copied from MMGCN); the confidence penalty both codes compute is never added to
+  the loss, here neither;
+- fixed as in both codes' configuration: ``confid`` weighting, ``concat`` fusion, no activation,
+  normalised inputs, no edge dropout (``dropout=0``); ``pruning=False`` gives the README's "soft
+  pruning" (negative weights kept);
+- evaluation recomputes the representation with the final weights; both codes rank with the one
+  cached during the last training batch (before that batch's update);
+- message passing: the edge softmaxes are PyG's ``softmax``; the weighted aggregations are sparse
+  products whose values (the edge weights) change every step (:func:`aggregate`), the attention
+  logits sampled products on the same pattern (:func:`edge_dot`, ``torch.sparse.sampled_addmm``),
+  each with a hand-written backward of the other kind. Gathering every edge's rows and scattering
+  them back with autograd (what PyG's ``MessagePassing`` does) measured 0.45-0.55 s per ml100k
+  training step against 0.07 s (one CPU thread); the maths is the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch_geometric.utils import softmax
+
+from lit_mmrec.data.loader import MMRecDataset
+from lit_mmrec.init.targets import UserInitTarget
+from lit_mmrec.models.base import RecommenderModule
+from lit_mmrec.models.losses import bpr_loss
+from lit_mmrec.models.mmgcn import _resolve_modalities
+
+
+@dataclass
+class BipartiteEdges:
+    """The training edges ``(u_e, i_e)``, sorted by user, with CSR patterns for both directions.
+
+    The ``[U, I]`` pattern (rows: users) lists the edges in their order; the ``[I, U]`` one (rows:
+    items) lists edge ``item_order[k]`` at position ``k``, whose user is ``item_cols[k]``.
+    """
+
+    users: torch.Tensor
+    items: torch.Tensor
+    user_crow: torch.Tensor
+    item_crow: torch.Tensor
+    item_order: torch.Tensor
+    item_cols: torch.Tensor
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.user_crow.numel() - 1, self.item_crow.numel() - 1
+
+    def matrix(self, weights: torch.Tensor, to: str) -> torch.Tensor:
+        """Sparse CSR with ``weights[e]`` at ``(u_e, i_e)`` (``to="users"``) or ``(i_e, u_e)`` (``"items"``)."""
+        num_users, num_items = self.shape
+        if to == "users":
+            return torch.sparse_csr_tensor(self.user_crow, self.items, weights, (num_users, num_items))
+        return torch.sparse_csr_tensor(self.item_crow, self.item_cols, weights[self.item_order], (num_items, num_users))
+
+
+def edge_dot(edges: BipartiteEdges, user_rows: torch.Tensor, item_rows: torch.Tensor) -> torch.Tensor:
+    """``<user_rows[u_e], item_rows[i_e]>`` for every edge ``e``, ``[E]`` (differentiable)."""
+    return _EdgeDot.apply(user_rows, item_rows, edges)
+
+
+def aggregate(edges: BipartiteEdges, weights: torch.Tensor, rows: torch.Tensor, to: str) -> torch.Tensor:
+    """``out[u] = sum_e w_e rows[i_e]`` over each user's edges (``to="users"``, ``rows`` item rows), or
+    ``out[i] = sum_e w_e rows[u_e]`` (``to="items"``); differentiable in ``weights`` and ``rows``."""
+    return _EdgeAggregate.apply(weights, rows, edges, to)
+
+
+def _sampled_dot(edges: BipartiteEdges, user_rows: torch.Tensor, item_rows: torch.Tensor) -> torch.Tensor:
+    """``<user_rows[u_e], item_rows[i_e]>`` in edge order, by torch's sampled product on the ``[U, I]``
+    pattern (measured 3x faster on the CPU than gathering the rows of every edge)."""
+    pattern = edges.matrix(user_rows.new_zeros(edges.users.numel()), "users")
+    return torch.sparse.sampled_addmm(pattern, user_rows, item_rows.T, beta=0.0).values()
+
+
+class _EdgeDot(torch.autograd.Function):
+    """Sampled dot products on the edges; the backward is two weighted aggregations (sparse products)."""
+
+    @staticmethod
+    def forward(ctx, user_rows, item_rows, edges):  # type: ignore[override]
+        ctx.save_for_backward(user_rows, item_rows)
+        ctx.edges = edges
+        return _sampled_dot(edges, user_rows, item_rows)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        user_rows, item_rows = ctx.saved_tensors
+        edges = ctx.edges
+        grad_users = torch.sparse.mm(edges.matrix(grad, "users"), item_rows) if ctx.needs_input_grad[0] else None
+        grad_items = torch.sparse.mm(edges.matrix(grad, "items"), user_rows) if ctx.needs_input_grad[1] else None
+        return grad_users, grad_items, None
+
+
+class _EdgeAggregate(torch.autograd.Function):
+    """Weighted aggregation over the edges as a sparse product; the backward is the transposed product
+    (for ``rows``) and sampled dot products (for ``weights``)."""
+
+    @staticmethod
+    def forward(ctx, weights, rows, edges, to):  # type: ignore[override]
+        ctx.save_for_backward(weights, rows)
+        ctx.edges, ctx.to = edges, to
+        return torch.sparse.mm(edges.matrix(weights, to), rows)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        weights, rows = ctx.saved_tensors
+        edges, to = ctx.edges, ctx.to
+        grad = grad.contiguous()
+        grad_weights = grad_rows = None
+        if ctx.needs_input_grad[0]:
+            grad_weights = _sampled_dot(edges, grad, rows) if to == "users" else _sampled_dot(edges, rows, grad)
+        if ctx.needs_input_grad[1]:
+            grad_rows = torch.sparse.mm(edges.matrix(weights, "items" if to == "users" else "users"), grad)
+        return grad_weights, grad_rows, None, None
+
+
+class GRCN(RecommenderModule):
+    """GRCN: ID GCN over a graph pruned by per-modality preference attention, concatenated with the
+    modalities' content representations.
+
+    Args:
+        num_users: number of users (linked from the data module).
+        num_items: number of items (linked from the data module).
+        feature_dims: modality -> raw feature width (linked from the data module).
+        modalities: modalities to use, one refining branch each, in this order; None = every
+            modality of the data set (sorted).
+        embedding_dim: width d of the ID embeddings (MMRec ``embedding_size``: 64).
+        latent_dim: width C of each modality's preference table and projection (MMRec
+            ``latent_embedding``, the authors' ``dim_C``: 64).
+        num_routing: routing iterations of the preferences (MMRec ``n_layers``, the authors'
+            ``num_routing``: 3; a no-op in their code, see the module docstring).
+        pruning: cut negative edge weights (MMRec and the authors' default: True).
+        reg_weight: weight of the regulariser (authors' README: 1e-4 Movielens, 1e-3 TikTok, 0.1 Kwai;
+            MMRec searches 1e-5 ... 0.1).
+        learning_rate: Adam learning rate (authors' README, all data sets: 1e-4; MMRec searches 1e-4 ... 1).
+        weight_decay: Adam weight decay (MMRec: 0).
+        topk: cut-offs of the ranking metrics.
+    """
+
+    def __init__(
+        self,
+        num_users: int,
+        num_items: int,
+        feature_dims: dict[str, int] | None = None,
+        modalities: list[str] | None = None,
+        embedding_dim: int = 64,
+        latent_dim: int = 64,
+        num_routing: int = 3,
+        pruning: bool = True,
+        reg_weight: float = 1e-4,
+        learning_rate: float = 1e-4,
+        weight_decay: float = 0.0,
+        topk: list[int] | None = None,
+    ) -> None:
+        super().__init__(
+            num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk
+        )
+        self.modalities = _resolve_modalities("GRCN", self.feature_dims, modalities)
+        if latent_dim <= 0 or num_routing < 0:
+            raise ValueError(f"latent_dim must be positive and num_routing >= 0, got {latent_dim}, {num_routing}")
+        self.latent_dim = latent_dim
+        self.num_routing = num_routing
+        self.pruning = pruning
+
+        ids = nn.init.xavier_normal_(torch.empty(num_users + num_items, embedding_dim))  # one table in both codes
+        self.user_embedding = nn.Parameter(ids[:num_users].clone())
+        self.item_embedding = nn.Parameter(ids[num_users:].clone())
+        self.preference = nn.ParameterDict(
+            {m: nn.Parameter(nn.init.xavier_normal_(torch.empty(num_users, latent_dim))) for m in self.modalities}
+        )
+        self.projection = nn.ModuleDict({m: nn.Linear(self.feature_dims[m], latent_dim) for m in self.modalities})
+        for layer in self.projection.values():
+            nn.init.xavier_normal_(layer.weight)  # MMRec (the authors keep torch's default)
+        self.confidence = nn.Parameter(
+            nn.init.xavier_normal_(torch.empty(num_users + num_items, len(self.modalities)))
+        )
+
+    # ------------------------------------------------------------------ data
+    def build(self, dataset: MMRecDataset) -> None:
+        self.register_item_features(dataset, self.modalities)
+        users, items = dataset.train.users.long(), dataset.train.items.long()
+        order = torch.argsort(users * self.num_items + items)
+        users, items = users[order], items[order]
+        item_order = torch.argsort(items, stable=True)
+        self.register_data("edge_users", users)
+        self.register_data("edge_items", items)
+        self.register_data("edge_item_order", item_order)
+        self.register_data("edge_item_cols", users[item_order])
+        for name, nodes, size in (("user_crow", users, self.num_users), ("item_crow", items, self.num_items)):
+            crow = torch.zeros(size + 1, dtype=torch.long)
+            crow[1:] = torch.cumsum(torch.bincount(nodes, minlength=size), 0)
+            self.register_data(name, crow)
+
+    @property
+    def edges(self) -> BipartiteEdges:
+        return BipartiteEdges(
+            self.edge_users, self.edge_items, self.user_crow, self.item_crow, self.edge_item_order, self.edge_item_cols
+        )
+
+    # ------------------------------------------------------------- backbone API
+    def item_content(self, modality: str, raw: torch.Tensor) -> torch.Tensor:
+        """``normalize(leaky_relu(W_m F_m + b_m))``: item features in the preference table's space."""
+        return F.normalize(F.leaky_relu(self.projection[modality](raw)), dim=1)
+
+    def refine(self, modality: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One modality's branch: ``(c^m [N, C], a^m_{u->i} [E], a^m_{i->u} [E])``."""
+        edges = self.edges
+        features = self.item_content(modality, self.item_features(modality))
+        preference = F.normalize(self.preference[modality], dim=1)
+        for _ in range(self.num_routing):
+            attention = softmax(edge_dot(edges, preference, features), edges.users, num_nodes=self.num_users)
+            preference = F.normalize(preference + aggregate(edges, attention, features, "users"), dim=1)
+        logits = edge_dot(edges, preference, features)
+        to_user = softmax(logits, edges.users, num_nodes=self.num_users)
+        to_item = softmax(logits, edges.items, num_nodes=self.num_items)
+        user_side = preference + aggregate(edges, to_user, features, "users")
+        item_side = features + aggregate(edges, to_item, preference, "items")
+        return torch.cat([user_side, item_side]), to_item, to_user
+
+    def edge_weights(
+        self, to_item: list[torch.Tensor], to_user: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pruned weights ``(w_{u->i}, w_{i->u})`` of the edges from the modalities' affinities."""
+        source_users = self.confidence.index_select(0, self.edge_users)
+        source_items = self.confidence.index_select(0, self.edge_items + self.num_users)
+        user_to_item = (torch.stack(to_item, 1) * source_users).amax(1)
+        item_to_user = (torch.stack(to_user, 1) * source_items).amax(1)
+        if self.pruning:
+            user_to_item, item_to_user = F.relu(user_to_item), F.relu(item_to_user)
+        return user_to_item, item_to_user
+
+    def id_propagate(self, user_to_item: torch.Tensor, item_to_user: torch.Tensor) -> torch.Tensor:
+        """``x^(0) + x^(1) + x^(2)`` of the normalised ID embeddings over the weighted graph, ``[N, d]``."""
+        edges = self.edges
+        x = F.normalize(torch.cat([self.user_embedding, self.item_embedding]), dim=1)
+        total, hidden = x, x
+        for _ in range(2):
+            users, items = hidden[: self.num_users], hidden[self.num_users :]
+            hidden = torch.cat(
+                [aggregate(edges, item_to_user, items, "users"), aggregate(edges, user_to_item, users, "items")]
+            )
+            total = total + hidden
+        return total
+
+    def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
+        contents, to_item, to_user = [], [], []
+        for modality in self.modalities:
+            content, item_attention, user_attention = self.refine(modality)
+            contents.append(content)
+            to_item.append(item_attention)
+            to_user.append(user_attention)
+        representation = torch.cat([self.id_propagate(*self.edge_weights(to_item, to_user)), *contents], dim=1)
+        return representation[: self.num_users], representation[self.num_users :]
+
+    def loss(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> dict[str, torch.Tensor]:
+        user_repr, item_repr = self.forward()
+        u = user_repr.index_select(0, users)
+        pos, neg = item_repr.index_select(0, positives), item_repr.index_select(0, negatives)
+        terms = {"bpr": bpr_loss((u * pos).sum(-1), (u * neg).sum(-1))}
+        if self.reg_weight:
+            # the item mean over positives and negatives together is (mean(E_pos^2) + mean(E_neg^2)) / 2
+            id_rows = [self.user_embedding[users], self.item_embedding[torch.cat([positives, negatives])]]
+            preferences = [self.preference[m][users] for m in self.modalities]
+            terms["reg"] = self.reg_weight * sum(rows.pow(2).mean() for rows in id_rows + preferences)
+        return terms
+
+    # ------------------------------------------------------------ SG-URInit
+    def user_init_targets(self) -> list[UserInitTarget]:
+        def project(modality: str, raw: torch.Tensor) -> torch.Tensor:
+            weight = self.projection[modality].weight
+            with torch.no_grad():
+                return self.item_content(modality, raw.to(weight.device, weight.dtype))
+
+        return [
+            # the ID table meets the item ID embeddings in the ID GCN: no feature space, PCA
+            UserInitTarget("user_embedding", self.user_embedding, item_space="none", modalities=self.modalities),
+            # each preference table meets its modality's projected items (attention and aggregation)
+            *(
+                UserInitTarget(f"preference[{m}]", self.preference[m], item_space=project, modalities=[m])
+                for m in self.modalities
+            ),
+        ]
