@@ -38,7 +38,7 @@ def common(data: Path, experiment: str) -> list[str]:
         "--data", "lit_mmrec.data.datamodule.MMRecDataModule",
         "--data.data_dir", str(data),
         "--data.batch_size", "4",
-        "--data.eval_chunk_size", "3",  # 7 users over 2 ranks: 3 + 4, i.e. 1 and 2 chunks
+        "--data.eval_chunk_size", "2",  # 1 process: [0 1] [2 3] [4 5] [6]; 2 ranks: [0 1] [2] | [3 4] [5 6]
         "--experiment", experiment,
         "--trainer.enable_progress_bar", "false",
         "--trainer.enable_model_summary", "false",
