@@ -16,7 +16,8 @@ class RecordEvaluation(L.Callback):
     """Each rank saves what it saw: SG-URInit's user tables, the users it evaluated, its metric's user count.
 
     Files in ``out_dir``: ``sgurinit_rank<R>.pt`` (``{"before": ..., "after": ...}`` per table) and
-    ``<stage>_rank<R>.pt`` (``{"users": evaluated user ids, "counted": the metric's local user count}``).
+    ``<stage>_rank<R>.pt`` (``{"users": evaluated user ids, "counted": the metric's local user count}``);
+    the first also names the strategy's checkpoint I/O class.
     Must come after ``SGURInit`` in the callback list (its ``on_fit_start`` runs first).
     """
 
@@ -34,7 +35,8 @@ class RecordEvaluation(L.Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         after = {t.name: t.table.detach().clone() for t in pl_module.user_init_targets()}
-        self._save(trainer, "sgurinit", {"before": self.before, "after": after})
+        io = type(trainer.strategy.checkpoint_io).__name__
+        self._save(trainer, "sgurinit", {"before": self.before, "after": after, "checkpoint_io": io})
 
     def _start(self, *args: object) -> None:
         self.users = []

@@ -115,6 +115,7 @@ def test_ddp_sgurinit_equals_one_process(ddp_run: Path, tmp_path, monkeypatch) -
 
 
 def test_ddp_writes_from_rank_zero_only(ddp_run: Path) -> None:
+    assert {r["checkpoint_io"] for r in load(ddp_run / "probe", "sgurinit")} == {"AtomicCheckpointIO"}
     folder = ddp_run / "checkpoints" / "ddp"
     assert sorted(p.name for p in folder.iterdir()) == ["best-epoch=000.ckpt", "last.ckpt"]  # no temp files left
     versions = [p for p in (ddp_run / "logs").rglob("version_*") if p.is_dir()]
