@@ -93,7 +93,7 @@ class TopKWriter(BasePredictionWriter):
         k: items recommended per user.
         output_dir: folder of the output files; None (default) is ``predictions/<experiment>``.
         formats: any of ``csv`` (``user,rank,item,score``, one row per recommendation) and ``jsonl``
-            (``{"user", "items", "scores"}``, one line per user).
+            (``{"user", "items", "scores"}``, one line per user). Default ``[csv]``.
         exclude: splits whose items are never recommended to their user. Default ``[train]``: what the
             evaluation protocol ranks (validation/test items are the ones to be found). Use
             ``[train, valid, test]`` to recommend only items a user has never interacted with.
