@@ -197,6 +197,8 @@ def incompatible(path: Any, model: RecommenderModule, error: RuntimeError) -> st
 def fail(error: BaseException) -> None:
     cause = root_cause(error)
     message = str(cause) if isinstance(cause, (ValueError, FileNotFoundError)) else str(error)
+    if isinstance(error, CheckpointError):  # it names the file; what it wraps (torch's message) does not
+        message = str(error)
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)
 
