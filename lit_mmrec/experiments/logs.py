@@ -1,0 +1,57 @@
+"""Reading a run's CSVLogger output: ``<logs>/<run>/version_*/metrics.csv``, merged over resumed versions."""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+VAL_METRIC = "val/recall@20"
+#: test metrics kept in ``runs.json`` (all four are the paper's columns).
+TEST_METRICS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20")
+ELAPSED = "time/elapsed_s"
+
+
+def version_dirs(run_logs: Path) -> list[Path]:
+    """``version_*`` folders of one run, in version order (a resumed run adds one per resumption)."""
+    found = [p for p in run_logs.glob("version_*") if re.fullmatch(r"version_\d+", p.name)]
+    return sorted(found, key=lambda p: int(p.name.split("_")[1]))
+
+
+def read_rows(run_logs: Path) -> list[dict[str, str]]:
+    """Every row of every version's ``metrics.csv``, empty cells dropped, oldest version first."""
+    rows = []
+    for version in version_dirs(run_logs):
+        path = version / "metrics.csv"
+        if path.is_file():
+            with open(path, newline="") as handle:
+                rows += [{k: v for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
+    return rows
+
+
+def validation_curve(rows: list[dict[str, str]]) -> list[dict[str, float]]:
+    """Per epoch (ascending): ``epoch``, ``val`` (Recall@20) and ``elapsed`` (seconds, when logged).
+
+    A resumed run logs the interrupted epoch again: the last row logged for an epoch wins.
+    """
+    by_epoch: dict[int, dict[str, float]] = {}
+    for row in rows:
+        if VAL_METRIC in row:
+            point = {"epoch": int(row["epoch"]), "val": float(row[VAL_METRIC])}
+            if ELAPSED in row:
+                point["elapsed"] = float(row[ELAPSED])
+            by_epoch[point["epoch"]] = point
+    return [by_epoch[e] for e in sorted(by_epoch)]
+
+
+def test_metrics(rows: list[dict[str, str]]) -> dict[str, float]:
+    """The last logged ``test/*`` values (the best-validation checkpoint's, after fit)."""
+    found: dict[str, float] = {}
+    for row in rows:
+        found.update({k[len("test/"):]: float(v) for k, v in row.items() if k.startswith("test/")})
+    return found
+
+
+def first_value(rows: list[dict[str, str]], key: str) -> float | None:
+    """The first logged value of ``key`` (e.g. ``sgurinit/seconds``), or None."""
+    return next((float(row[key]) for row in rows if key in row), None)

@@ -1,0 +1,72 @@
+"""Initialisation variants of a run: ``random`` or SG-URInit with options.
+
+A variant is written ``random`` or ``<cluster_on>-<fusion>[,<option>=<value>...]``, e.g. ``item-sum``,
+``user-attention``, ``item-sum,n_clusters=50``, ``item-sum,weight=0`` (local only) or
+``item-sum,local_weight=0`` (cluster only). Options are init arguments of
+:class:`lit_mmrec.callbacks.SGURInit`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+RANDOM = "random"
+#: SG-URInit options a variant may set (``cluster_on`` and ``fusion`` come from its head).
+OPTIONS = ("n_clusters", "weight", "local_weight", "temperature", "user_repr", "cluster_on", "fusion")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One initialisation: ``options`` is ``None`` for random, else SGURInit's init arguments."""
+
+    name: str
+    options: dict[str, str] | None = field(default=None, compare=False)
+
+    @property
+    def is_random(self) -> bool:
+        return self.options is None
+
+    def callback_args(self, seed: int) -> list[str]:
+        """``train.py`` arguments that add the SGURInit callback (nothing for random)."""
+        if self.options is None:
+            return []
+        args = ["--trainer.callbacks+=lit_mmrec.callbacks.SGURInit"]
+        for key, value in {**self.options, "seed": str(seed)}.items():
+            args += [f"--trainer.callbacks.init_args.{key}", value]
+        return args
+
+    @property
+    def slug(self) -> str:
+        """The name with only ``[A-Za-z0-9._-]`` (for run names, folders and files)."""
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", self.name.replace("=", "")).strip("-")
+
+
+def parse_variant(text: str) -> Variant:
+    """Parse ``random`` or ``<cluster_on>-<fusion>[,key=value...]`` (see the module docstring)."""
+    text = text.strip()
+    if text == RANDOM:
+        return Variant(RANDOM)
+    head, *pairs = text.split(",")
+    if head.count("-") != 1:
+        raise ValueError(f"variant {text!r}: expected 'random' or '<cluster_on>-<fusion>[,key=value...]'")
+    cluster_on, fusion = head.split("-")
+    options = {"cluster_on": cluster_on, "fusion": fusion}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in OPTIONS or not value:
+            raise ValueError(f"variant {text!r}: bad option {pair!r}; options are {', '.join(OPTIONS)} as key=value")
+        options[key] = value
+    name = f"{options.pop('cluster_on')}-{options.pop('fusion')}"
+    extra = ",".join(f"{k}={v}" for k, v in options.items())
+    canonical = {"cluster_on": name.split("-")[0], "fusion": name.split("-")[1], **options}
+    return Variant(f"{name},{extra}" if extra else name, canonical)
+
+
+def with_option(variant: Variant, key: str, value: str) -> Variant:
+    """``variant`` with ``key`` set to ``value`` (``cluster_on`` / ``fusion`` change its head)."""
+    if variant.options is None:
+        raise ValueError("a sweep needs an SG-URInit base variant, not 'random'")
+    options = {**variant.options, key: value}
+    head = f"{options.pop('cluster_on')}-{options.pop('fusion')}"
+    return parse_variant(",".join([head, *(f"{k}={v}" for k, v in options.items())]))

@@ -1,0 +1,32 @@
+"""One real ``table`` run: 2 initialisations x 2 seeds of 3-epoch LightGCN on the tiny data set."""
+
+import json
+
+import pytest
+
+from lit_mmrec.experiments.__main__ import main
+
+
+@pytest.mark.slow
+def test_table_end_to_end(tiny_configs, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    out = tmp_path / "results" / "e2e"
+    args = ["table", "--datasets", "tiny", "--models", "lightgcn", "--inits", "random", "item-sum,n_clusters=2",
+            "--seeds", "1", "2", "--configs", str(tiny_configs), "--workdir", str(tmp_path), "--out", str(out),
+            "--jobs", "2", "--cold_start"]
+    assert main(args) == 0
+    runs = json.loads((out / "runs.json").read_text())["runs"]
+    assert len(runs) == 4 and all(r["status"] == "done" for r in runs)
+    for run in runs:
+        folder = out / "runs" / run["name"]
+        assert (folder / "config.yaml").is_file() and (folder / "metrics.csv").is_file()
+        assert "seed_everything: " + str(run["seed"]) in (folder / "config.yaml").read_text()
+        assert run["epochs"] == 3 and len(run["curve"]) == 3 and run["seconds_to_best"] is not None
+        assert 0 <= run["test"]["recall@20"] <= 1
+        assert (run["sgurinit_s"] is None) == (run["variant"] == "random")
+    table = (out / "table.md").read_text()
+    assert "| lightgcn | random | 2 |" in table and "*item-sum,n_clusters=2 vs random*" in table
+    capsys.readouterr()
+    # the same command again: everything is done, nothing is trained
+    assert main(args) == 0
+    assert "4 runs: 4 already done, 0 to run" in capsys.readouterr().out

@@ -1,0 +1,27 @@
+import pytest
+
+from lit_mmrec.experiments.variants import parse_variant, with_option
+
+
+def test_random_and_sgurinit_variants():
+    assert parse_variant("random").is_random and parse_variant("random").callback_args(1) == []
+    variant = parse_variant("user-attention,n_clusters=5")
+    assert variant.name == "user-attention,n_clusters=5" and variant.slug == "user-attention-n_clusters5"
+    args = variant.callback_args(7)
+    assert args[0] == "--trainer.callbacks+=lit_mmrec.callbacks.SGURInit"
+    pairs = dict(zip(args[1::2], args[2::2], strict=True))
+    assert pairs == {
+        "--trainer.callbacks.init_args.cluster_on": "user", "--trainer.callbacks.init_args.fusion": "attention",
+        "--trainer.callbacks.init_args.n_clusters": "5", "--trainer.callbacks.init_args.seed": "7",
+    }
+
+
+def test_sweeping_cluster_on_changes_the_head():
+    assert with_option(parse_variant("item-sum"), "cluster_on", "user").name == "user-sum"
+    assert with_option(parse_variant("item-sum,weight=0.5"), "weight", "0").name == "item-sum,weight=0"
+
+
+@pytest.mark.parametrize("text", ["item", "item-sum,bogus=1", "item-sum,weight", "a-b-c"])
+def test_bad_variants_are_rejected(text):
+    with pytest.raises(ValueError):
+        parse_variant(text)
