@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from lit_mmrec.experiments.aggregate import table_markdown
+from lit_mmrec.experiments import plots
+from lit_mmrec.experiments.aggregate import group, table_markdown
+from lit_mmrec.experiments.convergence import convergence_markdown, mean_curve
 from lit_mmrec.experiments.runner import RunSpec, RunStore
 from lit_mmrec.experiments.variants import RANDOM, Variant, parse_variant, with_option
 
@@ -20,12 +23,28 @@ def sweep_specs(
     return [RunSpec(study, dataset, model, v, s) for v in variants for s in seeds]
 
 
+def convergence_plots(records: list[dict[str, Any]], out: Path) -> list[Path]:
+    """``convergence_<dataset>_<model>.png``: mean validation Recall@20 per epoch, one line per init."""
+    curves: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for (dataset, model, variant), members in group(records).items():
+        curves.setdefault((dataset, model), {})[variant] = mean_curve([r["curve"] for r in members])
+    return [
+        plots.plot_curves(lines, f"{model} on {dataset} (mean over seeds)", out / f"convergence_{dataset}_{model}.png")
+        for (dataset, model), lines in curves.items()
+    ]
+
+
 def write_reports(command: str, specs: list[RunSpec], store: RunStore, out: Path, shown: str) -> list[Path]:
-    """Write the Markdown reports (and plots) of ``command`` (``table`` or ``sweep``) into ``out``."""
+    """Write the Markdown reports (and plots, when matplotlib is there) of ``command`` into ``out``."""
     records = store.select(specs)
     out.mkdir(parents=True, exist_ok=True)
+    texts = {"table.md": table_markdown(records, shown), "convergence.md": convergence_markdown(records, shown)}
     written = []
-    path = out / "table.md"
-    path.write_text(table_markdown(records, shown))
-    written.append(path)
+    for name, text in texts.items():
+        (out / name).write_text(text)
+        written.append(out / name)
+    try:
+        written += convergence_plots(records, out)
+    except ImportError as error:
+        print(error)
     return written

@@ -26,6 +26,13 @@ def test_table_end_to_end(tiny_configs, tmp_path, monkeypatch, capsys):
         assert (run["sgurinit_s"] is None) == (run["variant"] == "random")
     table = (out / "table.md").read_text()
     assert "| lightgcn | random | 2 |" in table and "*item-sum,n_clusters=2 vs random*" in table
+    assert "| lightgcn | random | 2 |" in (out / "convergence.md").read_text()
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        pass  # the PNG part is skipped without the optional extra
+    else:
+        assert (out / "convergence_tiny_lightgcn.png").is_file()
     capsys.readouterr()
     # the same command again: everything is done, nothing is trained
     assert main(args) == 0

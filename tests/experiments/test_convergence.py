@@ -1,0 +1,58 @@
+import pytest
+
+from lit_mmrec.experiments import logs, plots
+from lit_mmrec.experiments.convergence import convergence, convergence_markdown, mean_curve
+from lit_mmrec.experiments.reports import convergence_plots
+
+HEADER = "epoch,step,test/recall@20,time/elapsed_s,train/loss,val/recall@20\n"
+
+
+def write(path, rows):
+    path.mkdir(parents=True)
+    (path / "metrics.csv").write_text(HEADER + "".join(rows))
+
+
+def test_curve_and_convergence_from_hand_made_metrics_csv(tmp_path):
+    # version_0 ran epochs 0-2 and was killed during epoch 3; version_1 resumed from the epoch-2 checkpoint
+    write(tmp_path / "version_0", ["0,3,,1.0,,0.10\n", "0,3,,,0.7,\n", "1,7,,2.0,,0.50\n", "2,11,,3.0,,0.40\n"])
+    write(tmp_path / "version_1", ["3,15,,4.5,,0.96\n", "4,19,,5.5,,1.00\n", "5,23,,6.5,,0.99\n", "5,23,0.3,,,\n"])
+    (tmp_path / "version_10").mkdir()  # sorted by number, not as text; no metrics.csv: skipped
+    rows = logs.read_rows(tmp_path)
+    curve = logs.validation_curve(rows)
+    assert [p["epoch"] for p in curve] == [0, 1, 2, 3, 4, 5]
+    result = convergence(curve)
+    assert result["epochs"] == 6 and result["best_val_recall@20"] == 1.0
+    assert result["epochs_to_best"] == 5 and result["seconds_to_best"] == 5.5
+    assert result["epochs_to_95"] == 4 and result["seconds_to_95"] == 4.5  # 0.96 >= 0.95, 0.50 is not
+    assert logs.test_metrics(rows) == {"recall@20": 0.3}
+
+
+def test_ties_keep_the_first_best_epoch_and_time_may_be_absent():
+    result = convergence([{"epoch": 0, "val": 0.2}, {"epoch": 1, "val": 0.4}, {"epoch": 2, "val": 0.4}])
+    assert result["epochs_to_best"] == 2 and result["epochs_to_95"] == 2 and result["seconds_to_best"] is None
+    with pytest.raises(ValueError):
+        convergence([])
+
+
+def test_mean_curve_over_seeds_of_different_lengths():
+    assert mean_curve([[0.1, 0.3], [0.3, 0.5, 0.6]]) == pytest.approx([0.2, 0.4, 0.6])
+
+
+def runs():
+    def run(variant, seed, epochs_to_95, curve):
+        return {"name": f"{variant}{seed}", "dataset": "d", "model": "m", "variant": variant, "status": "done",
+                "epochs_to_best": 10, "epochs_to_95": epochs_to_95, "seconds_to_best": 1.0, "seconds_to_95": 0.5,
+                "epochs": 30, "curve": curve}
+    return [run("random", 1, 8, [0.1, 0.2]), run("random", 2, 12, [0.1, 0.3]), run("item-sum", 1, 6, [0.2, 0.3])]
+
+
+def test_convergence_markdown():
+    text = convergence_markdown(runs(), "cmd")
+    assert "| m | random | 2 | 10.0 ± 0.0 | 10.0 ± 2.8 |" in text
+    assert "| | *item-sum vs random* | | +0.00% | -40.00% |" in text
+
+
+def test_convergence_plot(tmp_path):
+    pytest.importorskip("matplotlib", reason=plots.MISSING)
+    [path] = convergence_plots(runs(), tmp_path)
+    assert path.name == "convergence_d_m.png" and path.read_bytes()[:4] == b"\x89PNG"
