@@ -29,7 +29,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--configs", type=Path, default=ROOT / "configs", help="folder of <dataset>/<model>.yaml")
     parser.add_argument("--workdir", type=Path, default=Path("."), help="working folder of the train.py runs")
     parser.add_argument("--logs", type=Path, default=Path("logs/experiments"), help="CSVLogger folder")
-    parser.add_argument("--cold_start", nargs="*", type=int, default=[],
+    parser.add_argument("--cold_start", nargs="*", type=int, default=[0, 1, 5, 10],
                         help="item cold start: test items with at most N training interactions (none: skip)")
     parser.add_argument("--report_only", action="store_true", help="write the reports from runs.json, run nothing")
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from lit_mmrec.experiments import plots
 from lit_mmrec.experiments.aggregate import group, table_markdown
+from lit_mmrec.experiments.cold_start import cold_start_markdown
 from lit_mmrec.experiments.convergence import convergence_markdown, mean_curve
 from lit_mmrec.experiments.runner import RunSpec, RunStore
 from lit_mmrec.experiments.variants import RANDOM, Variant, parse_variant, with_option
@@ -39,6 +40,8 @@ def write_reports(command: str, specs: list[RunSpec], store: RunStore, out: Path
     records = store.select(specs)
     out.mkdir(parents=True, exist_ok=True)
     texts = {"table.md": table_markdown(records, shown), "convergence.md": convergence_markdown(records, shown)}
+    if any("cold_start" in r for r in records):
+        texts["cold_start.md"] = cold_start_markdown(records, shown)
     written = []
     for name, text in texts.items():
         (out / name).write_text(text)

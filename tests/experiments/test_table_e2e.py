@@ -13,7 +13,7 @@ def test_table_end_to_end(tiny_configs, tmp_path, monkeypatch, capsys):
     out = tmp_path / "results" / "e2e"
     args = ["table", "--datasets", "tiny", "--models", "lightgcn", "--inits", "random", "item-sum,n_clusters=2",
             "--seeds", "1", "2", "--configs", str(tiny_configs), "--workdir", str(tmp_path), "--out", str(out),
-            "--jobs", "2", "--cold_start"]
+            "--jobs", "2", "--cold_start", "0", "1"]
     assert main(args) == 0
     runs = json.loads((out / "runs.json").read_text())["runs"]
     assert len(runs) == 4 and all(r["status"] == "done" for r in runs)
@@ -24,9 +24,13 @@ def test_table_end_to_end(tiny_configs, tmp_path, monkeypatch, capsys):
         assert run["epochs"] == 3 and len(run["curve"]) == 3 and run["seconds_to_best"] is not None
         assert 0 <= run["test"]["recall@20"] <= 1
         assert (run["sgurinit_s"] is None) == (run["variant"] == "random")
+        cold = run["cold_start"]
+        assert set(cold) == {"0", "1"} and cold["0"]["users"] <= cold["1"]["users"]
+        assert cold == json.loads((folder / "cold_start.json").read_text())
     table = (out / "table.md").read_text()
     assert "| lightgcn | random | 2 |" in table and "*item-sum,n_clusters=2 vs random*" in table
     assert "| lightgcn | random | 2 |" in (out / "convergence.md").read_text()
+    assert "(N = 0)" in (out / "cold_start.md").read_text()
     try:
         import matplotlib  # noqa: F401
     except ImportError:

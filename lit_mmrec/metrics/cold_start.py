@@ -1,0 +1,97 @@
+"""Item cold start: test metrics restricted to items with few training interactions.
+
+For a threshold N, an item is *cold* when it has at most N training interactions (N = 0: never seen
+in training). Ranking is the protocol's full ranking, unchanged: every item is a candidate and the
+user's training items are excluded. Only the ground truth changes: a user's cold test items. Users
+without a cold test item are not counted; each counted user weighs equally (Recall@K divides by the
+number of the user's cold test items, NDCG@K's ideal uses min(that number, K)).
+
+Users are ranked ``chunk_size`` at a time and only their top-``max(ks)`` items are kept, once for all
+thresholds: a users x items matrix never exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from lit_mmrec.metrics.ranking import UserItemIndex, rank_top_k
+from lit_mmrec.metrics.topk import TopKMetrics
+
+
+def item_train_counts(train: UserItemIndex) -> torch.Tensor:
+    """``[num_items]`` number of training interactions (distinct users) of every item."""
+    return torch.bincount(train.cols, minlength=train.num_items)
+
+
+@torch.no_grad()
+def cold_start_metrics(
+    user_repr: torch.Tensor,
+    item_repr: torch.Tensor,
+    train: UserItemIndex,
+    test: UserItemIndex,
+    thresholds: Sequence[int] = (0, 1, 5, 10),
+    ks: Sequence[int] = (10, 20),
+    chunk_size: int = 2048,
+) -> dict[int, dict[str, float]]:
+    """Test metrics per cold threshold N, from final ``user_repr [num_users, d]`` and ``item_repr [num_items, d]``.
+
+    Args:
+        train: training items per user (excluded from the ranking; they also define item counts).
+        test: test items per user (the ground truth before restriction).
+        thresholds: values of N (items with at most N training interactions are cold).
+        ks: cut-offs of Recall / NDCG / Precision / MAP @K.
+        chunk_size: users ranked at a time.
+
+    Returns:
+        ``{N: {"cold_items": ..., "test_interactions": ..., "users": ..., "recall@10": ..., ...}}``;
+        ``cold_items`` counts the cold items that appear in test, ``test_interactions`` the test
+        (user, cold item) pairs, ``users`` the users counted. Metrics are 0.0 when no user is counted.
+    """
+    if not thresholds or any(n < 0 for n in thresholds):
+        raise ValueError(f"thresholds must be non-negative integers, got {list(thresholds)}")
+    device = user_repr.device
+    train, test = train.to(device), test.to(device)
+    counts = item_train_counts(train)
+    cold = {n: counts <= n for n in thresholds}
+    metrics = {n: TopKMetrics(list(ks)).to(device) for n in thresholds}
+    users = test.users_with_items()
+    max_k = max(ks)
+    for start in range(0, users.numel(), chunk_size):
+        chunk = users[start:start + chunk_size]
+        _, items = rank_top_k(user_repr[chunk], item_repr, chunk, max_k, train)
+        relevant = test.contains(chunk, items)
+        rows, truth = test.entries(chunk)
+        for n, is_cold in cold.items():
+            num_cold = torch.bincount(rows[is_cold[truth]], minlength=chunk.numel())
+            metrics[n].update(relevant & is_cold[items], num_cold)
+    results = {}
+    test_items = test.cols
+    for n, metric in metrics.items():
+        values = {name: float(v) for name, v in metric.compute().items()}
+        results[n] = {
+            "cold_items": int(torch.unique(test_items[cold[n][test_items]]).numel()),
+            "test_interactions": int(cold[n][test_items].sum()),
+            "users": int(metric.users),
+            **values,
+        }
+    return results
+
+
+def cold_start_from_module(
+    module: torch.nn.Module, thresholds: Sequence[int] = (0, 1, 5, 10), chunk_size: int = 2048
+) -> dict[int, dict[str, float]]:
+    """:func:`cold_start_metrics` of a :class:`~lit_mmrec.models.base.RecommenderModule` whose data set is
+    attached (after ``setup`` / ``attach``) and whose weights are loaded, e.g. from a checkpoint."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            user_repr, item_repr = module.representations()
+        return cold_start_metrics(
+            user_repr, item_repr, module.index("train"), module.index("test"), thresholds,
+            module.test_metrics.ks, chunk_size,
+        )
+    finally:
+        module.train(was_training)
