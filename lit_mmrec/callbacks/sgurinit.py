@@ -48,7 +48,8 @@ class SGURInit(L.Callback):
             local vector of the user's cluster (the brief's description).
         fusion: ``sum``: local + weight x global; ``attention``: the cluster vector attends over the
             user's item features (parameter-free), then + weight x global.
-        weight: lambda, the weight of the cluster-level (global) term.
+        weight: lambda, the weight of the cluster-level (global) term (0: the local-only ablation).
+        local_weight: mu, the weight of the item-level (local) term (0: the cluster-only ablation).
         temperature: tau of the attention softmax (``fusion=attention`` only).
         modalities: modalities to use (default: every modality of the data set the table draws on).
         user_repr: what users are clustered on when ``cluster_on=user``: ``behaviour`` (truncated SVD of
@@ -62,6 +63,7 @@ class SGURInit(L.Callback):
         cluster_on: str = "item",
         fusion: str = "sum",
         weight: float = 1.0,
+        local_weight: float = 1.0,
         temperature: float = 1.0,
         modalities: list[str] | None = None,
         user_repr: str = "behaviour",
@@ -75,11 +77,14 @@ class SGURInit(L.Callback):
             raise ValueError(f"fusion must be one of {FUSION}, got {fusion!r}")
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
+        if weight == 0 and local_weight == 0:
+            raise ValueError("weight and local_weight are both 0: nothing would be left to initialise from")
         self.options = {
             "n_clusters": n_clusters,
             "cluster_on": cluster_on,
             "fusion": fusion,
             "weight": weight,
+            "local_weight": local_weight,
             "temperature": temperature,
             "user_repr": user_repr,
         }

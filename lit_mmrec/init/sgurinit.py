@@ -20,6 +20,9 @@ training items :math:`N_u`:
   :math:`C(u)` in :math:`u`'s cluster.
 
 * ``fusion="sum"``: :math:`e_u = \text{local}_u + \lambda\, \text{global}_u`.
+* ``local_weight`` :math:`\mu` (default 1) scales the local (item-level) term, :math:`e_u = \mu\,
+  \text{local}_u + \lambda\, \text{global}_u` (for attention, :math:`\mu` scales the attended term):
+  :math:`\mu = 0` is the cluster-only ablation, :math:`\lambda = 0` the local-only one (our addition).
 * ``fusion="attention"``: :math:`a_{ui} = \operatorname{softmax}_{i \in N_u}
   \big(\langle \hat F_i, \hat g_u \rangle / (\tau \sqrt{d})\big)`,
   :math:`e_u = \sum_{i \in N_u} a_{ui} F_i + \lambda\, \text{global}_u`, where :math:`\hat F_i` and
@@ -114,6 +117,7 @@ def user_semantic_embeddings(
     cluster_on: str = "item",
     fusion: str = "sum",
     weight: float = 1.0,
+    local_weight: float = 1.0,
     temperature: float = 1.0,
     user_repr: str = "behaviour",
     generator: torch.Generator | None = None,
@@ -133,6 +137,8 @@ def user_semantic_embeddings(
         cluster_on: ``"item"`` (K-Means on item features) or ``"user"`` (K-Means on users).
         fusion: ``"sum"`` or ``"attention"``.
         weight: :math:`\lambda`, weight of the cluster-level (global) term.
+        local_weight: :math:`\mu`, weight of the item-level (local) term; 0 keeps only the global term
+            (the cluster-only ablation).
         temperature: :math:`\tau > 0` of the attention softmax (unused by ``"sum"``).
         user_repr: what users are clustered on when ``cluster_on="user"``. ``"behaviour"`` (default, our
             choice): rows of the L2 row-normalised user-item matrix (L2 rather than by degree, our choice,
@@ -237,7 +243,7 @@ def user_semantic_embeddings(
         )
         local = torch.sparse.mm(attended.coalesce().to_sparse_csr(), features)
 
-    embeddings = local + weight * global_
+    embeddings = local_weight * local + weight * global_
     return embeddings, has_interactions
 
 
@@ -263,7 +269,7 @@ def initialise_user_table(
         interactions: ``[n_users, n_items]`` sparse matrix of TRAINING interactions only.
         report: if given, one dict per modality is appended to it (see :func:`user_semantic_embeddings`).
         **options: keyword arguments of :func:`user_semantic_embeddings` (``n_clusters``, ``cluster_on``,
-            ``fusion``, ``weight``, ``temperature``, ``user_repr``, ``generator``, ``chunk_size``). One
+            ``fusion``, ``weight``, ``local_weight``, ``temperature``, ``user_repr``, ``generator``, ``chunk_size``). One
             generator (seed 0 when none is given) is shared by the modalities, in order.
 
     Returns:

@@ -112,3 +112,20 @@ def test_invalid_options():
         SGURInit(cluster_on="items")
     with pytest.raises(ValueError, match="fusion"):
         SGURInit(fusion="mean")
+
+
+def test_local_weight_reaches_the_computation_and_both_zero_is_rejected(tiny_dataset, tmp_path):
+    datamodule = MMRecDataModule(str(tiny_dataset), batch_size=8)
+    model = make(datamodule)
+    probe = Probe()
+    init = SGURInit(n_clusters=2, local_weight=0.0, seed=3)  # cluster-only ablation
+    trainer([probe, init], tmp_path).fit(model, datamodule=datamodule)
+    data = datamodule.dataset
+    generator = torch.Generator().manual_seed(3)
+    features = [pca_reduce(data.item_features[m], 8, generator=generator) for m in ("image", "text")]
+    expected = initialise_user_table(
+        probe.before, features, data.train_csr(), generator=generator, n_clusters=2, local_weight=0.0,
+    )
+    assert torch.allclose(probe.first_step, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="both 0"):
+        SGURInit(weight=0.0, local_weight=0.0)

@@ -323,3 +323,15 @@ def test_attention_does_not_depend_on_the_scale_of_the_feature_space(cluster_on)
         _interactions(TRAINING), ITEMS, n_clusters=2, cluster_on=cluster_on, fusion="sum"
     )
     assert (plain - large)[:3].abs().max() > 0.1  # attention is not the plain mean here
+
+
+@pytest.mark.parametrize("local_weight, weight", [(0.0, 1.0), (0.5, 2.0), (1.0, 0.0)])
+@pytest.mark.parametrize("cluster_on", ["item", "user"])
+def test_local_weight_scales_the_local_term(cluster_on, local_weight, weight):
+    # local_weight 0: cluster-only ablation; weight 0: local-only ablation
+    embeddings, _ = user_semantic_embeddings(
+        _interactions(TRAINING), ITEMS, n_clusters=2, cluster_on=cluster_on, weight=weight,
+        local_weight=local_weight, user_repr="local", generator=torch.Generator().manual_seed(0),
+    )
+    global_ = GLOBAL_ITEM if cluster_on == "item" else GLOBAL_USER
+    torch.testing.assert_close(embeddings, local_weight * LOCAL + weight * global_)
