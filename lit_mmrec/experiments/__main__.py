@@ -18,6 +18,7 @@ from pathlib import Path
 
 from lit_mmrec.experiments import reports
 from lit_mmrec.experiments.runner import ROOT, RunSpec, RunStore, Settings, run_all
+from lit_mmrec.experiments.sweep import sweep_specs
 from lit_mmrec.experiments.variants import parse_variant
 
 
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     study = args.out.name
+    sweep = None
     try:
         if args.command == "table":
             variants = [parse_variant(v) for v in args.inits]
@@ -75,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             if len(args.param) < 2:
                 parser.error("--param needs a name and at least one value")
             name, *values = args.param
-            specs = reports.sweep_specs(study, args.dataset, args.model, parse_variant(args.base), name, values,
+            sweep = (name, values)
+            specs = sweep_specs(study, args.dataset, args.model, parse_variant(args.base), name, values,
                                         args.seeds, with_random=not args.no_random)
     except ValueError as error:
         parser.error(str(error))
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         except FileNotFoundError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-    written = reports.write_reports(args.command, specs, store, args.out, shown)
+    written = reports.write_reports(specs, store, args.out, shown, sweep)
     for path in written:
         print(f"wrote {path}")
     failed = [s.name for s in specs if store.records.get(s.name, {}).get("status") == "failed"]

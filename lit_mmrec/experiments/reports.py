@@ -1,4 +1,4 @@
-"""Which runs a command makes, and which reports it writes from ``runs.json``."""
+"""The reports written from ``runs.json``: table, convergence, cold start, sweep (Markdown and PNG)."""
 
 from __future__ import annotations
 
@@ -10,18 +10,7 @@ from lit_mmrec.experiments.aggregate import group, table_markdown
 from lit_mmrec.experiments.cold_start import cold_start_markdown
 from lit_mmrec.experiments.convergence import convergence_markdown, mean_curve
 from lit_mmrec.experiments.runner import RunSpec, RunStore
-from lit_mmrec.experiments.variants import RANDOM, Variant, parse_variant, with_option
-
-
-def sweep_specs(
-    study: str, dataset: str, model: str, base: Variant, name: str, values: list[str], seeds: list[int],
-    with_random: bool = True,
-) -> list[RunSpec]:
-    """Runs of a sweep of SG-URInit option ``name`` over ``values`` (from ``base``), plus random."""
-    variants = [with_option(base, name, value) for value in values]
-    if with_random:
-        variants = [parse_variant(RANDOM), *variants]
-    return [RunSpec(study, dataset, model, v, s) for v in variants for s in seeds]
+from lit_mmrec.experiments.sweep import sweep_markdown, sweep_plot
 
 
 def convergence_plots(records: list[dict[str, Any]], out: Path) -> list[Path]:
@@ -35,19 +24,26 @@ def convergence_plots(records: list[dict[str, Any]], out: Path) -> list[Path]:
     ]
 
 
-def write_reports(command: str, specs: list[RunSpec], store: RunStore, out: Path, shown: str) -> list[Path]:
-    """Write the Markdown reports (and plots, when matplotlib is there) of ``command`` into ``out``."""
+def write_reports(
+    specs: list[RunSpec], store: RunStore, out: Path, shown: str, sweep: tuple[str, list[str]] | None = None
+) -> list[Path]:
+    """Write the Markdown reports (and plots, when matplotlib is there) into ``out``; ``sweep`` is the swept
+    option and its values (``sweep.md`` and its plot)."""
     records = store.select(specs)
     out.mkdir(parents=True, exist_ok=True)
     texts = {"table.md": table_markdown(records, shown), "convergence.md": convergence_markdown(records, shown)}
     if any("cold_start" in r for r in records):
         texts["cold_start.md"] = cold_start_markdown(records, shown)
+    if sweep is not None:
+        texts["sweep.md"] = sweep_markdown(records, sweep[0], shown)
     written = []
     for name, text in texts.items():
         (out / name).write_text(text)
         written.append(out / name)
     try:
         written += convergence_plots(records, out)
+        if sweep is not None and records:
+            written.append(sweep_plot(records, specs, sweep[0], sweep[1], out))
     except ImportError as error:
         print(error)
     return written
