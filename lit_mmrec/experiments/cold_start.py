@@ -58,8 +58,8 @@ def cold_start_markdown(records: list[dict[str, Any]], command: str) -> str:
         sizes = sorted({(r["dataset"], r["cold_start"][str(n)]["cold_items"], r["cold_start"][str(n)]["users"])
                         for r in records if str(n) in r.get("cold_start", {})})
         described = "; ".join(f"{d}: {items} cold test items, {users} users" for d, items, users in sizes)
-        title = "never seen in training" if n == 0 else f"at most {n} training interactions"
-        sections.append(f"## Test items with {title} (N = {n})\n\n{described}\n\n" + markdown_table(summary, HEADERS))
+        title = "never seen in training" if n == 0 else f"with at most {n} training interactions"
+        sections.append(f"## Test items {title} (N = {n})\n\n{described}\n\n" + markdown_table(summary, HEADERS))
     return (
         "# Item cold start\n\n"
         "Test metrics of the best-validation checkpoint with the ground truth restricted to test items with at "
