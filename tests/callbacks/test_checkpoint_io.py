@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import signal
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -47,23 +48,30 @@ def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
 
 
+KILLED_MID_WRITE = """
+import os, signal, sys
+import torch
+from lit_mmrec.callbacks import AtomicCheckpointIO
+
+def killed_save(obj, handle, *args, **kwargs):
+    handle.write(b"PK\\x03\\x04" + b"\\0" * 1000)
+    handle.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+checkpoint = {"state_dict": {"w": torch.full((256, 256), 2.0)}, "epoch": 2}
+torch.save = killed_save
+AtomicCheckpointIO().save_checkpoint(checkpoint, sys.argv[1])
+"""
+
+
 def test_sigkill_mid_write_keeps_the_previous_checkpoint(tmp_path):
+    """A separate interpreter (not os.fork, which can deadlock on torch's thread pools) is
+    SIGKILLed in the middle of writing checkpoint 2."""
     io = AtomicCheckpointIO()
     path = tmp_path / "last.ckpt"
     io.save_checkpoint(checkpoint(1), path)
-    child = os.fork()
-    if child == 0:  # the child dies in the middle of writing checkpoint 2
-        def killed_save(obj, handle, *args, **kwargs):
-            half_written_save(obj, handle)
-            os.kill(os.getpid(), signal.SIGKILL)
-
-        torch.save = killed_save
-        try:
-            io.save_checkpoint(checkpoint(2), path)
-        finally:
-            os._exit(1)
-    _, status = os.waitpid(child, 0)
-    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    child = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, str(path)], timeout=120, capture_output=True)
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()
     assert io.load_checkpoint(path)["epoch"] == 1
     # what the kill left: one hidden temporary file, which "last" never matches
     leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name != "last.ckpt")
