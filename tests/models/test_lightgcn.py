@@ -1,7 +1,7 @@
 import torch
 
 from lit_mmrec.data.loader import load_mmrec_dataset
-from lit_mmrec.models.graph import bipartite_adjacency, light_propagate, symmetric_spmm
+from lit_mmrec.models.graph import bipartite_adjacency, int32_csr, light_propagate, symmetric_spmm
 from lit_mmrec.models.lightgcn import LightGCN
 
 
@@ -25,6 +25,21 @@ def test_adjacency_and_propagation_match_dense_reference():
     x = torch.randn(9, 3, dtype=torch.float32)
     expected = (x + dense @ x + dense @ dense @ x) / 3
     assert torch.allclose(light_propagate(adjacency, x, 2), expected, atol=1e-6)
+
+
+def test_adjacency_has_int32_indices_and_the_same_products():
+    generator = torch.Generator().manual_seed(0)
+    users = torch.randint(0, 50, (300,), generator=generator)
+    items = torch.randint(0, 40, (300,), generator=generator)
+    pairs = torch.unique(users * 40 + items)
+    adjacency = bipartite_adjacency(pairs // 40, pairs % 40, 50, 40)
+    assert adjacency.crow_indices().dtype == adjacency.col_indices().dtype == torch.int32
+    wide = torch.sparse_csr_tensor(
+        adjacency.crow_indices().long(), adjacency.col_indices().long(), adjacency.values(), adjacency.shape
+    )
+    x = torch.randn(90, 16, generator=generator)
+    assert torch.equal(torch.sparse.mm(adjacency, x), torch.sparse.mm(wide, x))
+    assert torch.equal(int32_csr(wide).crow_indices(), adjacency.crow_indices())
 
 
 def test_symmetric_spmm_gradient_matches_dense():
