@@ -28,6 +28,7 @@ from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.metrics.ranking import UserItemIndex, rank_top_k
 from lit_mmrec.metrics.topk import TopKMetrics
 from lit_mmrec.models.losses import bpr_loss, embedding_norm_loss
+from lit_mmrec.models.modal import require_modalities
 
 MONITOR = "val/recall@20"
 
@@ -126,12 +127,9 @@ class RecommenderModule(L.LightningModule):
 
     def register_item_features(self, dataset: MMRecDataset, modalities: list[str] | None = None) -> None:
         """Register the data set's raw item features as buffers ``features_<modality>``."""
-        for modality in modalities if modalities is not None else dataset.item_features:
-            if modality not in dataset.item_features:
-                raise ValueError(
-                    f"{type(self).__name__} needs the {modality!r} modality, but data set {dataset.name} has "
-                    f"{sorted(dataset.item_features)}"
-                )
+        modalities = list(dataset.item_features) if modalities is None else modalities
+        require_modalities(type(self).__name__, dataset.item_features, modalities, f"data set {dataset.name}")
+        for modality in modalities:
             self.register_data(f"features_{modality}", dataset.item_features[modality])
 
     # ------------------------------------------------------------- backbone API

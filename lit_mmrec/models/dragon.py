@@ -28,8 +28,10 @@ User graph: read from the data set's ``user_graph_dict.npy`` (MMRec's file) when
 read safely, otherwise built from the training interactions and cached (``user_graph_source``). In
 each training epoch MMRec pads users with ``n < 40`` neighbours to 40 by repeatedly copying a
 uniformly drawn entry of the growing list (a Pólya urn), so a neighbour copied ``c`` times gets
-``c`` times its softmax share. This module draws the same distribution in one vectorised step: the
-copy counts minus one are Dirichlet(1)-multinomial.
+``c`` times its softmax share. :mod:`lit_mmrec.models.user_graph` (shared with DualGNN) draws the same
+distribution in one vectorised step: the copy counts minus one are Dirichlet(1)-multinomial. The
+preference tables, item MLPs and modality weights are :mod:`lit_mmrec.models.modal_preference`'s,
+also shared with DualGNN.
 
 Deviations from MMRec's code:
 
@@ -50,27 +52,19 @@ Deviations from MMRec's code:
 
 from __future__ import annotations
 
-import logging
 import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from lit_mmrec.data.loader import MMRecDataset
-from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, symmetric_spmm
-from lit_mmrec.models.item_graph import (
-    csr_pair,
-    mixed_knn_graph,
-    mixing_weights,
-    sparse_matmul,
-    user_cooccurrence_graph,
-)
+from lit_mmrec.models.graph import bipartite_adjacency, summed_propagate
+from lit_mmrec.models.item_graph import csr_pair, mixed_knn_graph, mixing_weights, sparse_matmul
 from lit_mmrec.models.losses import bpr_loss
-
-log = logging.getLogger(__name__)
+from lit_mmrec.models.modal import select_modalities
+from lit_mmrec.models.modal_preference import ModalPreferenceMixin
+from lit_mmrec.models.user_graph import UserGraphMixin, check_user_graph_source
 
 #: Users aggregated at once over the user graph when every user is needed (bounds the gather).
 _USER_CHUNK = 4096
@@ -79,33 +73,7 @@ _USER_CHUNK = 4096
 _FULL_PRODUCT_RATIO = 4
 
 
-def user_graph_weights(counts: torch.Tensor, valid: torch.Tensor, pad: bool) -> torch.Tensor:
-    """Softmax weights over each user's neighbour slots ``[num_users, k]`` (0 in unused slots).
-
-    Args:
-        counts: co-occurrence counts (the softmax logits), ``[num_users, k]``.
-        valid: which slots hold a neighbour.
-        pad: draw MMRec's per-epoch padding of users with ``0 < n < k`` neighbours (a neighbour
-            repeated ``c`` times weighs ``c exp(count)``); False uses each neighbour once.
-    """
-    k = counts.shape[1]
-    multiplicity = valid.to(counts.dtype)
-    if pad:
-        filled = valid.sum(1)
-        rows = ((filled > 0) & (filled < k)).nonzero().squeeze(1)
-        if rows.numel():
-            # Pólya urn with one ball per neighbour, k - n draws: the extra copies are
-            # Dirichlet(1, ..., 1)-multinomial.
-            shares = torch.empty(rows.numel(), k, device=counts.device).exponential_() * valid[rows]
-            draws = torch.multinomial(shares / shares.sum(1, keepdim=True), k, replacement=True)
-            used = torch.arange(k, device=counts.device).unsqueeze(0) < (k - filled[rows]).unsqueeze(1)
-            extra = torch.zeros(rows.numel(), k, device=counts.device).scatter_add_(1, draws, used.float())
-            multiplicity[rows] += extra
-    logits = (counts + multiplicity.clamp_min(1e-30).log()).masked_fill(~valid, float("-inf"))
-    return torch.where(valid, torch.softmax(logits, dim=1), torch.zeros_like(counts))
-
-
-class DRAGON(RecommenderModule):
+class DRAGON(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
     """DRAGON: per-modality user-item GCNs + frozen item kNN graph + user co-occurrence graph.
 
     Args:
@@ -152,21 +120,8 @@ class DRAGON(RecommenderModule):
         super().__init__(
             num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk
         )
-        feature_dims = dict(feature_dims or {})
-        self.modalities = sorted(feature_dims) if modalities is None else list(modalities)
-        if not self.modalities:
-            raise ValueError(
-                "DRAGON needs at least one modality, but the data set has no *_feat.npy features"
-            )
-        for modality in self.modalities:
-            if modality not in feature_dims:
-                raise ValueError(
-                    f"DRAGON needs the {modality!r} modality, but the data set has {sorted(feature_dims)}"
-                )
-        if user_graph_source not in ("auto", "file", "build"):
-            raise ValueError(
-                f"user_graph_source must be 'auto', 'file' or 'build', got {user_graph_source!r}"
-            )
+        self.modalities = select_modalities("DRAGON", self.feature_dims, modalities)
+        check_user_graph_source(user_graph_source)
         if min(knn_k, user_graph_k, feature_hidden_dim) <= 0 or min(num_layers, num_item_graph_layers) < 0:
             raise ValueError("knn_k, user_graph_k and feature_hidden_dim must be positive, layer counts >= 0")
         self.graph_weights = mixing_weights(self.modalities, modality_weights, "DRAGON")
@@ -176,28 +131,7 @@ class DRAGON(RecommenderModule):
         self.user_graph_k = user_graph_k
         self.user_graph_source = user_graph_source
 
-        self.preference = nn.ParameterDict(
-            {
-                m: nn.Parameter(nn.init.xavier_normal_(torch.empty(num_users, embedding_dim)))
-                for m in self.modalities
-            }
-        )
-        self.item_mlp = nn.ModuleDict(
-            {
-                m: nn.Sequential(
-                    nn.Linear(feature_dims[m], feature_hidden_dim),
-                    nn.LeakyReLU(),
-                    nn.Linear(feature_hidden_dim, embedding_dim),
-                )
-                for m in self.modalities
-            }
-        )
-        if len(self.modalities) > 1:
-            # MMRec: xavier-normal on [U, M, 1], then a softmax over the modalities (~1/M each)
-            init = nn.init.xavier_normal_(torch.empty(num_users, len(self.modalities), 1)).squeeze(2)
-            self.modality_weight = nn.Parameter(torch.softmax(init, dim=1))
-        else:
-            self.modality_weight = None
+        self.init_modal_preferences(self.feature_dims, embedding_dim, feature_hidden_dim)
 
     # ------------------------------------------------------------------ data
     def build(self, dataset: MMRecDataset) -> None:
@@ -210,64 +144,12 @@ class DRAGON(RecommenderModule):
         self.register_data(
             "adjacency", bipartite_adjacency(train.users, train.items, self.num_users, self.num_items)
         )
-        neighbours, counts, origin = user_cooccurrence_graph(
-            dataset, self.user_graph_k, self.user_graph_source
-        )
-        self.user_graph_origin = origin
-        log.info("DRAGON user graph: %s", "read from " + origin[5:] if origin.startswith("file:") else origin)
-        valid = neighbours >= 0
-        self.register_data("user_neighbours", neighbours.clamp_min(0))
-        self.register_data("user_neighbour_counts", counts)
-        self.register_data("user_neighbour_valid", valid)
-        self.register_data("eval_user_weights", user_graph_weights(counts, valid, pad=False))
-        self._epoch_user_weights: torch.Tensor | None = None
-        self._epoch_user_matrix: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def resample_user_graph(self) -> None:
-        """This epoch's padded user-graph weights (MMRec's ``pre_epoch_processing``)."""
-        self._epoch_user_weights = user_graph_weights(
-            self.user_neighbour_counts, self.user_neighbour_valid, pad=True
-        )
-        self._epoch_user_matrix = None
-
-    def _epoch_matrix(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """This epoch's user graph as a sparse ``[U, U]`` matrix and its transpose (built on first use)."""
-        if getattr(self, "_epoch_user_matrix", None) is None:
-            weights, valid = self._user_weights(), self.user_neighbour_valid
-            rows = torch.arange(self.num_users, device=weights.device).unsqueeze(1).expand_as(valid)
-            matrix = torch.sparse_coo_tensor(
-                torch.stack([rows[valid], self.user_neighbours[valid]]), weights[valid], (self.num_users,) * 2
-            )
-            self._epoch_user_matrix = csr_pair(matrix)
-        return self._epoch_user_matrix
-
-    def on_train_epoch_start(self) -> None:
-        super().on_train_epoch_start()
-        self.resample_user_graph()
-
-    def _user_weights(self) -> torch.Tensor:
-        if not self.training:
-            return self.eval_user_weights
-        if getattr(self, "_epoch_user_weights", None) is None:
-            self.resample_user_graph()
-        return self._epoch_user_weights
+        self.build_user_graph(dataset, self.user_graph_k, self.user_graph_source)
 
     # ------------------------------------------------------------- backbone API
-    def project_items(self, modality: str, features: torch.Tensor) -> torch.Tensor:
-        """Item features of ``modality`` in the preference table's space: the MLP, then L2-normalised."""
-        return F.normalize(self.item_mlp[modality](features), dim=1)
-
     def heterogeneous(self) -> tuple[torch.Tensor, torch.Tensor]:
         """User-item part: ``(u [num_users, 64 M], i + S i [num_items, 64 M])`` before the user graph."""
-        blocks = [
-            torch.cat([F.normalize(self.preference[m], dim=1), self.project_items(m, self.item_features(m))])
-            for m in self.modalities
-        ]
-        x = torch.cat(blocks, dim=1) if len(blocks) > 1 else blocks[0]
-        total, hidden = x, x
-        for _ in range(self.num_layers):
-            hidden = symmetric_spmm(self.adjacency, hidden)
-            total = total + hidden
+        total = summed_propagate(self.adjacency, self.modal_inputs(), self.num_layers)
         users, items = total[: self.num_users], total[self.num_users :]
         if self.modality_weight is not None:
             users = users * self.modality_weight.repeat_interleave(self.embedding_dim, dim=1)
@@ -282,14 +164,13 @@ class DRAGON(RecommenderModule):
         """``Σ_v β_uv user_repr[v]`` over the user graph for ``users`` (``[len(users), D]``): a
         weighted gather over the distinct users (unused slots have weight 0)."""
         unique, inverse = torch.unique(users, return_inverse=True)
-        mixed = F.embedding_bag(
-            self.user_neighbours[unique], user_repr, per_sample_weights=weights[unique], mode="sum"
-        )
+        neighbours = self.user_neighbours[unique].clamp_min(0)  # unused slots (-1) have weight 0
+        mixed = F.embedding_bag(neighbours, user_repr, per_sample_weights=weights[unique], mode="sum")
         return mixed[inverse]
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         user_repr, item_repr = self.heterogeneous()
-        weights = self._user_weights()
+        weights = self.user_weights()
         all_users = torch.arange(self.num_users, device=user_repr.device)
         mixed = [
             self.aggregate_users(user_repr, chunk, weights) for chunk in torch.split(all_users, _USER_CHUNK)
@@ -301,28 +182,12 @@ class DRAGON(RecommenderModule):
     ) -> dict[str, torch.Tensor]:
         user_repr, item_repr = self.heterogeneous()
         if self.training and self.num_users <= _FULL_PRODUCT_RATIO * users.numel():
-            u = (user_repr + sparse_matmul(*self._epoch_matrix(), user_repr))[users]
+            u = (user_repr + sparse_matmul(*self.user_graph(), user_repr))[users]
         else:
-            u = user_repr[users] + self.aggregate_users(user_repr, users, self._user_weights())
+            u = user_repr[users] + self.aggregate_users(user_repr, users, self.user_weights())
         pos = (u * item_repr[positives]).sum(-1)
         neg = (u * item_repr[negatives]).sum(-1)
         terms = {"bpr": bpr_loss(pos, neg) / math.log(2.0)}  # MMRec's DRAGON: -mean(log2 sigmoid)
         if self.reg_weight:
-            reg = sum(self.preference[m][users].pow(2).mean() for m in self.modalities)
-            if self.modality_weight is not None:
-                reg = reg + self.modality_weight.pow(2).mean()
-            terms["reg"] = self.reg_weight * reg
+            terms["reg"] = self.reg_weight * self.preference_penalty(users)
         return terms
-
-    def user_init_targets(self) -> list[UserInitTarget]:
-        # Each preference table sits next to (and is propagated with) its modality's projected,
-        # normalised item features: compare it with the model's own freshly initialised projection.
-        def project(modality: str, raw: torch.Tensor) -> torch.Tensor:
-            first = self.item_mlp[modality][0]
-            with torch.no_grad():
-                return self.project_items(modality, raw.to(first.weight.device, first.weight.dtype))
-
-        return [
-            UserInitTarget(f"preference[{m}]", self.preference[m], item_space=project, modalities=[m])
-            for m in self.modalities
-        ]

@@ -26,7 +26,8 @@ User graph: MMRec's ``user_graph_dict.npy`` when the data set has it and it read
 built from the training interactions and cached (``user_graph_source``;
 :func:`lit_mmrec.models.item_graph.user_cooccurrence_graph`, shared with DRAGON). In each training
 epoch users with fewer than ``k`` neighbours are padded to ``k`` as both codes do (a neighbour
-copied ``c`` times weighs ``c exp(count)``; :func:`lit_mmrec.models.dragon.user_graph_weights`).
+copied ``c`` times weighs ``c exp(count)``; :mod:`lit_mmrec.models.user_graph`, shared with DRAGON,
+as are the preference tables, item MLPs and ``alpha``: :mod:`lit_mmrec.models.modal_preference`).
 
 Deviations from the original codes, all deliberate:
 
@@ -49,43 +50,21 @@ Deviations from the original codes, all deliberate:
 
 from __future__ import annotations
 
-import logging
 import math
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from lit_mmrec.data.loader import MMRecDataset
-from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.dragon import user_graph_weights
 from lit_mmrec.models.graph import bipartite_adjacency, light_propagate
-from lit_mmrec.models.item_graph import csr_pair, sparse_matmul, user_cooccurrence_graph
+from lit_mmrec.models.item_graph import sparse_matmul
 from lit_mmrec.models.losses import bpr_loss
-from lit_mmrec.models.mmgcn import _resolve_modalities
-
-log = logging.getLogger(__name__)
-
-USER_GRAPH_SOURCES = ("auto", "file", "build")
+from lit_mmrec.models.modal import select_modalities
+from lit_mmrec.models.modal_preference import ModalPreferenceMixin
+from lit_mmrec.models.user_graph import UserGraphMixin, check_user_graph_source
 
 
-def user_graph_matrix(neighbours: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The user graph as sparse CSR ``B [U, U]`` with ``B[u, v] = beta_uv`` (repeated slots add up),
-    and its transpose.
-
-    Args:
-        neighbours: ``[U, k]`` neighbour ids, ``-1`` in unused slots.
-        weights: ``[U, k]`` weight of each slot (0 in unused ones).
-    """
-    num_users, k = neighbours.shape
-    used = neighbours >= 0
-    rows = torch.arange(num_users, device=neighbours.device).repeat_interleave(used.sum(1))
-    matrix = torch.sparse_coo_tensor(torch.stack([rows, neighbours[used]]), weights[used], (num_users, num_users))
-    return csr_pair(matrix)
-
-
-class DualGNN(RecommenderModule):
+class DualGNN(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
     """DualGNN: per-modality user-item GCNs fused per user, plus a user co-occurrence graph layer.
 
     Args:
@@ -125,80 +104,28 @@ class DualGNN(RecommenderModule):
         super().__init__(
             num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk
         )
-        self.modalities = _resolve_modalities("DualGNN", self.feature_dims, modalities)
-        if user_graph_source not in USER_GRAPH_SOURCES:
-            raise ValueError(f"user_graph_source must be one of {USER_GRAPH_SOURCES}, got {user_graph_source!r}")
+        self.modalities = select_modalities("DualGNN", self.feature_dims, modalities)
+        check_user_graph_source(user_graph_source)
         if user_graph_k <= 0 or feature_hidden_dim <= 0 or num_layers < 0:
             raise ValueError("user_graph_k and feature_hidden_dim must be positive, num_layers >= 0")
         self.num_layers = num_layers
         self.user_graph_k = user_graph_k
         self.user_graph_source = user_graph_source
 
-        self.preference = nn.ParameterDict(
-            {m: nn.Parameter(nn.init.xavier_normal_(torch.empty(num_users, embedding_dim))) for m in self.modalities}
-        )
-        self.item_mlp = nn.ModuleDict(
-            {
-                m: nn.Sequential(
-                    nn.Linear(self.feature_dims[m], feature_hidden_dim),
-                    nn.LeakyReLU(),
-                    nn.Linear(feature_hidden_dim, embedding_dim),
-                )
-                for m in self.modalities
-            }
-        )
-        if len(self.modalities) > 1:  # both codes: xavier-normal on [U, M, 1], then a softmax over M
-            init = nn.init.xavier_normal_(torch.empty(num_users, len(self.modalities), 1)).squeeze(2)
-            self.modality_weight = nn.Parameter(torch.softmax(init, dim=1))
-        else:
-            self.modality_weight = None
+        self.init_modal_preferences(self.feature_dims, embedding_dim, feature_hidden_dim)
 
     # ------------------------------------------------------------------ data
     def build(self, dataset: MMRecDataset) -> None:
         self.register_item_features(dataset, self.modalities)
         train = dataset.train
         self.register_data("adjacency", bipartite_adjacency(train.users, train.items, self.num_users, self.num_items))
-        neighbours, counts, origin = user_cooccurrence_graph(dataset, self.user_graph_k, self.user_graph_source)
-        self.user_graph_origin = origin
-        log.info("DualGNN user graph: %s", origin)
-        valid = neighbours >= 0
-        self.register_data("user_neighbours", neighbours)
-        self.register_data("user_neighbour_counts", counts)
-        eval_graph, eval_graph_t = user_graph_matrix(neighbours, user_graph_weights(counts, valid, pad=False))
-        self.register_data("eval_user_graph", eval_graph)
-        self.register_data("eval_user_graph_t", eval_graph_t)
-        self._epoch_user_graph: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def resample_user_graph(self) -> None:
-        """This epoch's user graph, with MMRec's random padding (its ``pre_epoch_processing``)."""
-        neighbours = self.user_neighbours
-        weights = user_graph_weights(self.user_neighbour_counts, neighbours >= 0, pad=True)
-        self._epoch_user_graph = user_graph_matrix(neighbours, weights)
-
-    def on_train_epoch_start(self) -> None:
-        super().on_train_epoch_start()
-        self.resample_user_graph()
-
-    def user_graph(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(B, B^T)``: this epoch's padded graph in training, the deterministic one in evaluation."""
-        if not self.training:
-            return self.eval_user_graph, self.eval_user_graph_t
-        if getattr(self, "_epoch_user_graph", None) is None:
-            self.resample_user_graph()
-        return self._epoch_user_graph
+        self.build_user_graph(dataset, self.user_graph_k, self.user_graph_source)
 
     # ------------------------------------------------------------- backbone API
-    def project_items(self, modality: str, raw: torch.Tensor) -> torch.Tensor:
-        """``normalize(MLP_m(F_m))``: the item rows of ``X_m``, in the preference table's space."""
-        return F.normalize(self.item_mlp[modality](raw), dim=1)
-
     def modal_representations(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(u [U, d], i [I, d])``: the fused user-item representations before the user graph."""
-        inputs = [
-            torch.cat([F.normalize(self.preference[m], dim=1), self.project_items(m, self.item_features(m))])
-            for m in self.modalities
-        ]
-        stacked = torch.cat(inputs, dim=1)  # one propagation for every modality, side by side
+        stacked = self.modal_inputs()  # one propagation for every modality, side by side
+        # the layer sum as the layer mean times L + 1 (not summed_propagate): the published runs' rounding
         summed = light_propagate(self.adjacency, stacked, self.num_layers) * (self.num_layers + 1)
         blocks = summed.split(self.embedding_dim, dim=1)
         items = sum(block[self.num_users :] for block in blocks)
@@ -217,22 +144,5 @@ class DualGNN(RecommenderModule):
         pos, neg = item_repr.index_select(0, positives), item_repr.index_select(0, negatives)
         terms = {"bpr": bpr_loss((u * pos).sum(-1), (u * neg).sum(-1)) / math.log(2.0)}
         if self.reg_weight:
-            penalised = [self.preference[m][users] for m in self.modalities]
-            if self.modality_weight is not None:
-                penalised.append(self.modality_weight)
-            terms["reg"] = self.reg_weight * sum(rows.pow(2).mean() for rows in penalised)
+            terms["reg"] = self.reg_weight * self.preference_penalty(users)
         return terms
-
-    # ------------------------------------------------------------ SG-URInit
-    def user_init_targets(self) -> list[UserInitTarget]:
-        # Each preference table is normalised and propagated next to its modality's projected,
-        # normalised items: compare it with the model's own freshly initialised projection.
-        def project(modality: str, raw: torch.Tensor) -> torch.Tensor:
-            first = self.item_mlp[modality][0]
-            with torch.no_grad():
-                return self.project_items(modality, raw.to(first.weight.device, first.weight.dtype))
-
-        return [
-            UserInitTarget(f"preference[{m}]", self.preference[m], item_space=project, modalities=[m])
-            for m in self.modalities
-        ]

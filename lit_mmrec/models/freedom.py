@@ -45,7 +45,6 @@ Deviations from MMRec's code:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lit_mmrec.data.loader import MMRecDataset
@@ -54,9 +53,14 @@ from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.models.graph import bipartite_adjacency, light_propagate
 from lit_mmrec.models.item_graph import csr_pair, mixed_knn_graph, mixing_weights, sparse_matmul
 from lit_mmrec.models.losses import bpr_loss
-
-#: Project every item's features when the batch's distinct items exceed this share of the catalogue.
-_FULL_PROJECTION_SHARE = 0.75
+from lit_mmrec.models.modal import (
+    adam_with_decay,
+    feature_offsets,
+    fresh_projection,
+    modal_linears,
+    project_features,
+    select_modalities,
+)
 
 
 def degree_sensitive_keep(edge_weights: torch.Tensor, dropout: float) -> torch.Tensor:
@@ -114,17 +118,7 @@ class FREEDOM(RecommenderModule):
         super().__init__(
             num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk
         )
-        feature_dims = dict(feature_dims or {})
-        self.modalities = sorted(feature_dims) if modalities is None else list(modalities)
-        if not self.modalities:
-            raise ValueError(
-                "FREEDOM needs at least one modality, but the data set has no *_feat.npy features"
-            )
-        for modality in self.modalities:
-            if modality not in feature_dims:
-                raise ValueError(
-                    f"FREEDOM needs the {modality!r} modality, but the data set has {sorted(feature_dims)}"
-                )
+        self.modalities = select_modalities("FREEDOM", self.feature_dims, modalities)
         if feat_embed_dim != embedding_dim:
             raise ValueError(
                 f"feat_embed_dim ({feat_embed_dim}) must equal embedding_dim ({embedding_dim}): "
@@ -143,16 +137,8 @@ class FREEDOM(RecommenderModule):
 
         self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_users, embedding_dim)))
         self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_items, embedding_dim)))
-        self.projection = nn.ModuleDict(
-            {m: nn.Linear(feature_dims[m], feat_embed_dim) for m in self.modalities}
-        )
-        self.feature_offset = nn.ParameterDict(
-            {
-                m: nn.Parameter(torch.zeros(num_items, feature_dims[m]))
-                for m in self.modalities
-                if finetune_features
-            }
-        )
+        self.projection = modal_linears(self.feature_dims, self.modalities, feat_embed_dim)
+        self.feature_offset = feature_offsets(self.feature_dims, self.modalities, num_items, finetune_features)
 
     # ------------------------------------------------------------------ data
     def build(self, dataset: MMRecDataset) -> None:
@@ -191,16 +177,8 @@ class FREEDOM(RecommenderModule):
     def projected_features(self, modality: str, items: torch.Tensor) -> torch.Tensor:
         """``W_m (x_i^m + Δ_i^m) + b_m`` for ``items``: only the batch's distinct items, unless they
         cover most of the catalogue (then the whole table: a dense product without gather/scatter)."""
-        raw = self.item_features(modality)
         offset = self.feature_offset[modality] if self.finetune_features else None
-        unique, inverse = torch.unique(items, return_inverse=True)
-        if unique.numel() > _FULL_PROJECTION_SHARE * self.num_items:
-            features = raw + offset if offset is not None else raw
-            return self.projection[modality](features).index_select(0, items)
-        features = raw.index_select(0, unique)
-        if offset is not None:
-            features = features + F.embedding(unique, offset)
-        return self.projection[modality](features).index_select(0, inverse)
+        return project_features(self.projection[modality], self.item_features(modality), offset, items)
 
     def propagate(self, adjacency: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(user repr, item repr)`` over the user-item graph ``adjacency`` and the frozen item graph."""
@@ -239,9 +217,7 @@ class FREEDOM(RecommenderModule):
         # The user ID table is scored against the projected modal features in the modality BPR
         # terms: compare it with the model's own (freshly initialised) projection of the raw features.
         def project(modality: str, raw: torch.Tensor) -> torch.Tensor:
-            layer = self.projection[modality]
-            with torch.no_grad():
-                return layer(raw.to(layer.weight.device, layer.weight.dtype))
+            return fresh_projection(self.projection[modality], raw)
 
         return [
             UserInitTarget(
@@ -249,12 +225,7 @@ class FREEDOM(RecommenderModule):
             )
         ]
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         # Fused Adam (same update): the fine-tuned feature offsets make ~30M parameters on Baby, where
         # the unfused step (about ten passes over every tensor) took longer than the rest of the step.
-        try:
-            return torch.optim.Adam(
-                self.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay, fused=True
-            )
-        except (RuntimeError, TypeError):  # a device or torch version without the fused kernel
-            return super().configure_optimizers()
+        return adam_with_decay(self, self.learning_rate, self.weight_decay)

@@ -67,11 +67,16 @@ def symmetric_spmm(adjacency: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return _SymmetricSpmm.apply(adjacency, x)
 
 
-def light_propagate(adjacency: torch.Tensor, x: torch.Tensor, num_layers: int) -> torch.Tensor:
-    """LightGCN propagation: ``mean(x, A x, ..., A^L x)`` over ``L = num_layers`` layers."""
+def summed_propagate(adjacency: torch.Tensor, x: torch.Tensor, num_layers: int) -> torch.Tensor:
+    """``x + A x + ... + A^L x`` over ``L = num_layers`` layers of the symmetric sparse ``A``."""
     total = x
     hidden = x
     for _ in range(num_layers):
         hidden = symmetric_spmm(adjacency, hidden)
         total = total + hidden
-    return total / (num_layers + 1)
+    return total
+
+
+def light_propagate(adjacency: torch.Tensor, x: torch.Tensor, num_layers: int) -> torch.Tensor:
+    """LightGCN propagation: ``mean(x, A x, ..., A^L x)`` over ``L = num_layers`` layers."""
+    return summed_propagate(adjacency, x, num_layers) / (num_layers + 1)

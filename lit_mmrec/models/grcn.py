@@ -75,7 +75,7 @@ from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.models.losses import bpr_loss
-from lit_mmrec.models.mmgcn import _resolve_modalities
+from lit_mmrec.models.modal import modal_linears, select_modalities
 
 
 @dataclass
@@ -205,7 +205,7 @@ class GRCN(RecommenderModule):
         super().__init__(
             num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk
         )
-        self.modalities = _resolve_modalities("GRCN", self.feature_dims, modalities)
+        self.modalities = select_modalities("GRCN", self.feature_dims, modalities)
         if latent_dim <= 0 or num_routing < 0:
             raise ValueError(f"latent_dim must be positive and num_routing >= 0, got {latent_dim}, {num_routing}")
         self.latent_dim = latent_dim
@@ -218,9 +218,8 @@ class GRCN(RecommenderModule):
         self.preference = nn.ParameterDict(
             {m: nn.Parameter(nn.init.xavier_normal_(torch.empty(num_users, latent_dim))) for m in self.modalities}
         )
-        self.projection = nn.ModuleDict({m: nn.Linear(self.feature_dims[m], latent_dim) for m in self.modalities})
-        for layer in self.projection.values():
-            nn.init.xavier_normal_(layer.weight)  # MMRec (the authors keep torch's default)
+        # xavier-normal weights: MMRec (the authors keep torch's default)
+        self.projection = modal_linears(self.feature_dims, self.modalities, latent_dim, nn.init.xavier_normal_)
         self.confidence = nn.Parameter(
             nn.init.xavier_normal_(torch.empty(num_users + num_items, len(self.modalities)))
         )

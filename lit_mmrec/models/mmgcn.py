@@ -56,6 +56,7 @@ from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.models.losses import bpr_loss
+from lit_mmrec.models.modal import require_modalities, select_modalities
 
 #: Modalities MMRec and the authors project before their GCN, and the projection width.
 DEFAULT_LATENT_DIMS = {"image": 256}
@@ -226,7 +227,7 @@ class MMGCN(RecommenderModule):
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         self.num_layers = num_layers
-        self.modalities = _resolve_modalities(type(self).__name__, self.feature_dims, modalities)
+        self.modalities = select_modalities(type(self).__name__, self.feature_dims, modalities)
         if latent_dims is None:
             latent_dims = {m: w for m, w in DEFAULT_LATENT_DIMS.items() if m in self.modalities}
         unused = [m for m in latent_dims if m not in self.modalities]
@@ -247,11 +248,7 @@ class MMGCN(RecommenderModule):
         )
 
     def build(self, dataset: MMRecDataset) -> None:
-        missing = [m for m in self.modalities if m not in dataset.item_features]
-        if missing:
-            raise ValueError(
-                f"MMGCN needs the {missing[0]!r} modality, but data set {dataset.name} has {sorted(dataset.item_features)}"
-            )
+        require_modalities("MMGCN", dataset.item_features, self.modalities, f"data set {dataset.name}")
         users, items = dataset.train.users.long(), dataset.train.items.long()
         user_mean = mean_matrix(users, items, self.num_users, self.num_items)
         item_mean = mean_matrix(items, users, self.num_items, self.num_users)
@@ -329,21 +326,3 @@ class MMGCN(RecommenderModule):
             )
             for m, gcn in self.gcns.items()
         ]
-
-
-def _resolve_modalities(model: str, feature_dims: dict[str, int], modalities: list[str] | None) -> list[str]:
-    """The modalities a model uses: ``modalities`` (each must exist) or all of ``feature_dims``, sorted."""
-    if modalities is None:
-        modalities = sorted(feature_dims)
-    else:
-        modalities = list(modalities)
-        for modality in modalities:
-            if modality not in feature_dims:
-                raise ValueError(
-                    f"{model} was asked for the {modality!r} modality, but the data has {sorted(feature_dims)}"
-                )
-    if not modalities:
-        raise ValueError(f"{model} needs at least one modality of item features; the data has none")
-    if len(set(modalities)) != len(modalities):
-        raise ValueError(f"{model}: modalities must be distinct, got {modalities}")
-    return modalities

@@ -1,6 +1,8 @@
-"""Pieces shared by the backbones that project raw modal features themselves (LATTICE, BM3, MGCN):
-which modalities a model uses, the per-modality linear projection of the (fine-tuned) raw item
-features, and Adam with MMRec's per-epoch learning-rate decay.
+"""Pieces shared by the backbones that read raw modal features: which modalities a model uses
+(:func:`select_modalities`, :func:`require_modalities`), the per-modality linear projection of the
+(fine-tuned) raw item features (:class:`FeatureProjection` for LATTICE, BM3 and MGCN; its parts for
+FREEDOM and GRCN, whose checkpoints name their parameters otherwise), and Adam with MMRec's
+per-epoch learning-rate decay.
 
 The originals keep the raw features trainable (``nn.Embedding.from_pretrained(feat, freeze=False)``).
 :class:`FeatureProjection` does the same as a zero-initialised learned offset added to the raw
@@ -10,7 +12,7 @@ are those of the fine-tuned table itself, and a checkpoint never stores the data
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -18,6 +20,88 @@ from torch import nn
 
 #: Project every item when the distinct items asked for exceed this share of the catalogue.
 _FULL_PROJECTION_SHARE = 0.75
+
+
+def require_modalities(model: str, available: Iterable[str], modalities: Iterable[str], data: str = "the data set") -> None:
+    """Raise ``ValueError`` naming the first of ``modalities`` not in ``available``.
+
+    Args:
+        model: the backbone's name, for the message.
+        available: the modalities the data has (feature widths or features by modality).
+        modalities: the modalities the model needs.
+        data: how the message names the data (e.g. ``"data set baby"``).
+    """
+    missing = [m for m in modalities if m not in available]
+    if missing:
+        raise ValueError(f"{model} needs the {missing[0]!r} modality, but {data} has {sorted(available)}")
+
+
+def select_modalities(model: str, feature_dims: dict[str, int], modalities: list[str] | None) -> list[str]:
+    """The modalities a model uses: ``modalities`` (each must exist, no repeats) or, for None, every
+    modality of ``feature_dims`` sorted by name; at least one.
+
+    Args:
+        model: the backbone's name, for error messages.
+        feature_dims: modality -> raw feature width (the data set's).
+        modalities: the modalities asked for; None = all of ``feature_dims``.
+    """
+    selected = sorted(feature_dims) if modalities is None else list(modalities)
+    if not selected:
+        raise ValueError(f"{model} needs at least one modality, but the data set has no *_feat.npy features")
+    require_modalities(model, feature_dims, selected)
+    if len(set(selected)) != len(selected):
+        raise ValueError(f"{model}: modalities must be distinct, got {selected}")
+    return selected
+
+
+def modal_linears(
+    feature_dims: dict[str, int],
+    modalities: list[str],
+    out_dim: int,
+    init: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> nn.ModuleDict:
+    """``nn.Linear(D_m, out_dim)`` per modality, created in ``modalities`` order, then each weight
+    initialised in place by ``init`` (None: ``nn.Linear``'s default), in the same order."""
+    linear = nn.ModuleDict({m: nn.Linear(feature_dims[m], out_dim) for m in modalities})
+    if init is not None:
+        for layer in linear.values():
+            init(layer.weight)
+    return linear
+
+
+def feature_offsets(
+    feature_dims: dict[str, int], modalities: list[str], num_items: int, finetune: bool = True
+) -> nn.ParameterDict:
+    """Zero-initialised learned offsets ``[num_items, D_m]`` of the raw features per modality (the
+    fine-tuned features are raw + offset); empty when ``finetune`` is False."""
+    return nn.ParameterDict(
+        {m: nn.Parameter(torch.zeros(num_items, feature_dims[m])) for m in modalities if finetune}
+    )
+
+
+def project_features(
+    layer: nn.Linear, raw: torch.Tensor, offset: torch.Tensor | None, items: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``layer(raw + offset)`` (``offset`` None: ``layer(raw)``) for every item (``items`` None) or
+    for ``items``; the latter projects only the distinct items unless they cover most of the
+    catalogue (then the whole table: a dense product without gather)."""
+    if items is not None:
+        unique, inverse = torch.unique(items, return_inverse=True)
+        if unique.numel() <= _FULL_PROJECTION_SHARE * raw.shape[0]:
+            features = raw.index_select(0, unique)
+            if offset is not None:
+                features = features + F.embedding(unique, offset)
+            return layer(features).index_select(0, inverse)
+    projected = layer(raw + offset if offset is not None else raw)
+    return projected if items is None else projected.index_select(0, items)
+
+
+def fresh_projection(layer: nn.Module, raw: torch.Tensor) -> torch.Tensor:
+    """``layer(raw)`` without gradient, ``raw`` moved to the layer's device and dtype (SG-URInit's
+    ``item_space`` for a table scored against projected features)."""
+    weight = layer.weight
+    with torch.no_grad():
+        return layer(raw.to(weight.device, weight.dtype))
 
 
 class FeatureProjection(nn.Module):
@@ -44,43 +128,20 @@ class FeatureProjection(nn.Module):
         init: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
-        self.modalities = sorted(feature_dims) if modalities is None else list(modalities)
-        if not self.modalities:
-            raise ValueError(f"{model} needs at least one modality, but the data set has no *_feat.npy features")
-        missing = [m for m in self.modalities if m not in feature_dims]
-        if missing:
-            raise ValueError(f"{model} needs the {missing[0]!r} modality, but the data set has {sorted(feature_dims)}")
-        if len(set(self.modalities)) != len(self.modalities):
-            raise ValueError(f"{model}: modalities must be distinct, got {self.modalities}")
+        self.modalities = select_modalities(model, feature_dims, modalities)
         self.finetune = finetune
-        self.linear = nn.ModuleDict({m: nn.Linear(feature_dims[m], out_dim) for m in self.modalities})
-        if init is not None:
-            for layer in self.linear.values():
-                init(layer.weight)
-        self.offset = nn.ParameterDict(
-            {m: nn.Parameter(torch.zeros(num_items, feature_dims[m])) for m in self.modalities if finetune}
-        )
+        self.linear = modal_linears(feature_dims, self.modalities, out_dim, init)
+        self.offset = feature_offsets(feature_dims, self.modalities, num_items, finetune)
 
     def forward(self, modality: str, raw: torch.Tensor, items: torch.Tensor | None = None) -> torch.Tensor:
         """``W_m (x_i + Δ_i) + b_m`` for every item (``items`` None) or for ``items``; the latter
         projects only the distinct items unless they cover most of the catalogue."""
         offset = self.offset[modality] if self.finetune else None
-        layer = self.linear[modality]
-        if items is not None:
-            unique, inverse = torch.unique(items, return_inverse=True)
-            if unique.numel() <= _FULL_PROJECTION_SHARE * raw.shape[0]:
-                features = raw.index_select(0, unique)
-                if offset is not None:
-                    features = features + F.embedding(unique, offset)
-                return layer(features).index_select(0, inverse)
-        projected = layer(raw + offset if offset is not None else raw)
-        return projected if items is None else projected.index_select(0, items)
+        return project_features(self.linear[modality], raw, offset, items)
 
     def fresh(self, modality: str, raw: torch.Tensor) -> torch.Tensor:
         """The projection of the raw features, without gradient (SG-URInit's ``item_space``)."""
-        layer = self.linear[modality]
-        with torch.no_grad():
-            return layer(raw.to(layer.weight.device, layer.weight.dtype))
+        return fresh_projection(self.linear[modality], raw)
 
 
 def adam_with_decay(

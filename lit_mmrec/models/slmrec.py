@@ -68,7 +68,7 @@ from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.models.graph import bipartite_adjacency, light_propagate, symmetric_spmm
-from lit_mmrec.models.mmgcn import _resolve_modalities
+from lit_mmrec.models.modal import require_modalities, select_modalities
 
 SSL_TASKS = ("FAC", "FD", "FM", "FD+FM")
 #: The authors' fine-to-coarse order of the modalities in the FAC chain.
@@ -126,7 +126,7 @@ class SLMRec(RecommenderModule):
         topk: list[int] | None = None,
     ) -> None:
         super().__init__(num_users, num_items, feature_dims, embedding_dim, 0.0, learning_rate, weight_decay, topk)
-        resolved = _resolve_modalities("SLMRec", self.feature_dims, modalities)
+        resolved = select_modalities("SLMRec", self.feature_dims, modalities)
         self.modalities = fine_to_coarse(resolved) if modalities is None else resolved
         if ssl_task not in SSL_TASKS:
             raise ValueError(f"ssl_task must be one of {SSL_TASKS}, got {ssl_task!r}")
@@ -159,11 +159,7 @@ class SLMRec(RecommenderModule):
 
     # ------------------------------------------------------------------ data
     def build(self, dataset: MMRecDataset) -> None:
-        missing = [m for m in self.modalities if m not in dataset.item_features]
-        if missing:
-            raise ValueError(
-                f"SLMRec needs the {missing[0]!r} modality, but data set {dataset.name} has {sorted(dataset.item_features)}"
-            )
+        require_modalities("SLMRec", dataset.item_features, self.modalities, f"data set {dataset.name}")
         for modality in self.modalities:  # both codes normalise the raw features once
             self.register_data(f"features_{modality}", F.normalize(dataset.item_features[modality].float(), dim=1))
         train = dataset.train

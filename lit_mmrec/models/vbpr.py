@@ -39,6 +39,7 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
+from lit_mmrec.models.modal import require_modalities, select_modalities
 
 
 class VBPR(RecommenderModule):
@@ -71,7 +72,7 @@ class VBPR(RecommenderModule):
         topk: list[int] | None = None,
     ) -> None:
         super().__init__(num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk)
-        self.modalities = _resolve_modalities(type(self).__name__, self.feature_dims, modalities)
+        self.modalities = select_modalities(type(self).__name__, self.feature_dims, modalities)
         widths = [self.feature_dims[m] for m in self.modalities]
         # column range of each modality inside the concatenated features (and W)
         offsets = torch.cumsum(torch.tensor([0, *widths]), 0).tolist()
@@ -86,11 +87,7 @@ class VBPR(RecommenderModule):
         nn.init.zeros_(self.item_projection.bias)
 
     def build(self, dataset: MMRecDataset) -> None:
-        missing = [m for m in self.modalities if m not in dataset.item_features]
-        if missing:
-            raise ValueError(
-                f"VBPR needs the {missing[0]!r} modality, but data set {dataset.name} has {sorted(dataset.item_features)}"
-            )
+        require_modalities("VBPR", dataset.item_features, self.modalities, f"data set {dataset.name}")
         features = torch.cat([dataset.item_features[m] for m in self.modalities], dim=1)
         self.register_data("item_raw_features", features)
 
@@ -150,24 +147,6 @@ class VBPR(RecommenderModule):
                 "user_preference", self.user_preference, item_space=self.project_modality, modalities=list(self.modalities)
             ),
         ]
-
-
-def _resolve_modalities(model: str, feature_dims: dict[str, int], modalities: list[str] | None) -> list[str]:
-    """The modalities a model uses: ``modalities`` (each must exist) or all of ``feature_dims``, sorted."""
-    if modalities is None:
-        modalities = sorted(feature_dims)
-    else:
-        modalities = list(modalities)
-        for modality in modalities:
-            if modality not in feature_dims:
-                raise ValueError(
-                    f"{model} was asked for the {modality!r} modality, but the data has {sorted(feature_dims)}"
-                )
-    if not modalities:
-        raise ValueError(f"{model} needs at least one modality of item features; the data has none")
-    if len(set(modalities)) != len(modalities):
-        raise ValueError(f"{model}: modalities must be distinct, got {modalities}")
-    return modalities
 
 
 class _FrobeniusNormSum(torch.autograd.Function):

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from lit_mmrec.data.datamodule import SyntheticDataModule
 from lit_mmrec.data.loader import load_mmrec_dataset
 from lit_mmrec.data.synthetic import SyntheticSpec
-from lit_mmrec.models.dragon import DRAGON, user_graph_weights
+from lit_mmrec.models.dragon import DRAGON
 from lit_mmrec.models.item_graph import cooccurrence_neighbours, knn_neighbours
 
 
@@ -132,29 +132,6 @@ def test_representations_and_loss_match_dense_reference(tiny_dataset):
         + (alpha**2).mean()
     )
     assert torch.allclose(terms["reg"], model.reg_weight * reg)
-
-
-def test_user_graph_padding_follows_mmrec_polya_urn():
-    counts = torch.tensor([[2.0, 1.0, 0.0, 0.0], [3.0, 2.0, 2.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
-    valid = torch.tensor([[True, True, False, False], [True] * 4, [False] * 4])
-    fixed = user_graph_weights(counts, valid, pad=False)
-    assert torch.allclose(fixed[0, :2], torch.softmax(torch.tensor([2.0, 1.0]), 0))
-    assert torch.allclose(fixed[1], torch.softmax(counts[1], 0)) and (fixed[2] == 0).all()
-    torch.manual_seed(0)
-    repeats = 3000
-    padded = user_graph_weights(counts[:1].repeat(repeats, 1), valid[:1].repeat(repeats, 1), pad=True)
-    assert torch.allclose(padded.sum(1), torch.ones(repeats)) and (padded[:, 2:] == 0).all()
-    # 2 neighbours padded to 4 by MMRec's loop: extra copies of the first are 0, 1, 2 with p = 1/3 each,
-    # i.e. it appears 1, 2 or 3 times and its weight is c e^2 / (c e^2 + (4 - c) e^1)
-    e2, e1 = math.exp(2), math.exp(1)
-    outcomes = torch.tensor([c * e2 / (c * e2 + (4 - c) * e1) for c in (1, 2, 3)])
-    which = (padded[:, :1] - outcomes).abs().argmin(1)
-    assert torch.allclose(padded[:, 0], outcomes[which], atol=1e-5)
-    frequencies = torch.bincount(which, minlength=3).float() / repeats
-    assert torch.allclose(frequencies, torch.full((3,), 1 / 3), atol=0.04)
-    # a user with k neighbours is never padded, one without any has no weights
-    again = user_graph_weights(counts, valid, pad=True)
-    assert torch.allclose(again[1], fixed[1]) and (again[2] == 0).all()
 
 
 def test_user_graph_read_from_mmrec_file(tiny_dataset):

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from lit_mmrec.data.loader import load_mmrec_dataset
-from lit_mmrec.models.dualgnn import DualGNN, user_graph_matrix
+from lit_mmrec.models.dualgnn import DualGNN
 from lit_mmrec.models.item_graph import cooccurrence_neighbours
 
 
@@ -84,7 +84,9 @@ def test_training_pads_the_user_graph_each_epoch(tiny_dataset):
     model.train()
     model.resample_user_graph()
     graph, graph_t = model.user_graph()
-    dense, evaluation = graph.to_dense(), model.eval_user_graph.to_dense()
+    model.eval()
+    dense, evaluation = graph.to_dense(), model.user_graph()[0].to_dense()
+    model.train()
     assert torch.allclose(graph_t.to_dense(), dense.T)
     has_neighbours = (model.user_neighbours >= 0).any(1)
     assert torch.allclose(dense.sum(1)[has_neighbours], torch.ones(int(has_neighbours.sum())))
@@ -92,14 +94,6 @@ def test_training_pads_the_user_graph_each_epoch(tiny_dataset):
     users = torch.tensor([0, 1, 2])
     sum(model.loss(users, torch.tensor([1, 2, 3]), torch.tensor([4, 5, 6])).values()).backward()
     assert all(p.grad is not None for p in model.preference.values())
-
-
-def test_user_graph_matrix_adds_repeated_slots():
-    neighbours = torch.tensor([[1, 1, -1], [0, 2, -1], [-1, -1, -1]])
-    weights = torch.tensor([[0.25, 0.5, 0.0], [0.75, 0.25, 0.0], [0.0, 0.0, 0.0]])
-    matrix, transpose = user_graph_matrix(neighbours, weights)
-    expected = torch.tensor([[0.0, 0.75, 0.0], [0.75, 0.0, 0.25], [0.0, 0.0, 0.0]])
-    assert torch.allclose(matrix.to_dense(), expected) and torch.allclose(transpose.to_dense(), expected.T)
 
 
 def test_user_graph_read_from_mmrec_file_or_built(tiny_dataset):
@@ -111,7 +105,8 @@ def test_user_graph_read_from_mmrec_file_or_built(tiny_dataset):
     assert model.user_graph_origin.startswith("file:")
     expected = torch.zeros(data.num_users, data.num_users)
     expected[torch.arange(data.num_users), (torch.arange(data.num_users) + 1) % data.num_users] = 1
-    assert torch.allclose(model.eval_user_graph.to_dense(), expected)
+    model.eval()
+    assert torch.allclose(model.user_graph()[0].to_dense(), expected)
     built = DualGNN(data.num_users, data.num_items, data.feature_dims, user_graph_k=3, user_graph_source="build")
     built.attach(data)
     assert built.user_graph_origin == "built"

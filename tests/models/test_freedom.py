@@ -191,7 +191,7 @@ def test_user_init_targets(tiny_dataset):
 
 
 def test_projection_paths_agree(tiny_dataset, monkeypatch):
-    from lit_mmrec.models import freedom
+    from lit_mmrec.models import modal
 
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)
@@ -203,7 +203,7 @@ def test_projection_paths_agree(tiny_dataset, monkeypatch):
     batch = torch.tensor([0, 1, 1, 5]), torch.tensor([2, 3, 3, 5]), torch.tensor([6, 7, 8, 9])
     results = []
     for share in (0.0, 2.0):  # whole table / distinct items only
-        monkeypatch.setattr(freedom, "_FULL_PROJECTION_SHARE", share)
+        monkeypatch.setattr(modal, "_FULL_PROJECTION_SHARE", share)
         model.zero_grad()
         terms = model.loss(*batch)
         terms["modal_bpr"].backward()
