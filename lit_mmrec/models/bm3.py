@@ -44,7 +44,7 @@ from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.models.graph import bipartite_adjacency, light_propagate
 from lit_mmrec.models.losses import embedding_norm_loss
-from lit_mmrec.models.modal import FeatureProjection, adam_with_decay
+from lit_mmrec.models.modal import FeatureProjection
 
 
 def cosine_loss(online: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -160,6 +160,3 @@ class BM3(RecommenderModule):
                 "user_embedding", self.user_embedding, item_space=self.projection.fresh, modalities=self.modalities
             )
         ]
-
-    def configure_optimizers(self):
-        return adam_with_decay(self, self.learning_rate, self.weight_decay)

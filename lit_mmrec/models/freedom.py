@@ -54,7 +54,6 @@ from lit_mmrec.models.graph import bipartite_adjacency, light_propagate
 from lit_mmrec.models.item_graph import csr_pair, mixed_knn_graph, mixing_weights, sparse_matmul
 from lit_mmrec.models.losses import bpr_loss
 from lit_mmrec.models.modal import (
-    adam_with_decay,
     feature_offsets,
     fresh_projection,
     modal_linears,
@@ -224,8 +223,3 @@ class FREEDOM(RecommenderModule):
                 "user_embedding", self.user_embedding, item_space=project, modalities=self.modalities
             )
         ]
-
-    def configure_optimizers(self) -> torch.optim.Optimizer | dict:
-        # Fused Adam (same update): the fine-tuned feature offsets make ~30M parameters on Baby, where
-        # the unfused step (about ten passes over every tensor) took longer than the rest of the step.
-        return adam_with_decay(self, self.learning_rate, self.weight_decay)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 
 def symmetric_normalise(rows: torch.Tensor, cols: torch.Tensor, size: int) -> torch.Tensor:
@@ -45,6 +46,24 @@ def bipartite_adjacency(
     return symmetric_normalise(rows, cols, num_users + num_items)
 
 
+def csr_mm(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``matrix @ x`` for a sparse CSR ``matrix`` and a dense 2-D ``x`` (no gradient through ``matrix``).
+
+    On the CPU this is ``F.embedding_bag`` (row ``r`` = the sum of ``x[col] * value`` over its entries),
+    whose kernel measured 3-4x faster than ``torch.sparse.mm`` on the Baby-shaped graph (one thread);
+    the sums agree to float32 rounding (they are not bit-identical). Elsewhere (CUDA) and for other
+    layouts it is ``torch.sparse.mm``.
+    """
+    if matrix.layout != torch.sparse_csr or x.device.type != "cpu" or x.dim() != 2:
+        return torch.sparse.mm(matrix, x)
+    crow, col = matrix.crow_indices(), matrix.col_indices()
+    if crow.dtype != col.dtype:
+        crow, col = crow.long(), col.long()
+    return F.embedding_bag(
+        col, x, crow, mode="sum", per_sample_weights=matrix.values().to(x.dtype), include_last_offset=True
+    )
+
+
 class _SymmetricSpmm(torch.autograd.Function):
     """``A @ x`` for a symmetric sparse ``A``; the backward is ``A @ grad`` (``A^T = A``).
 
@@ -55,11 +74,11 @@ class _SymmetricSpmm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, adjacency: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         ctx.adjacency = adjacency
-        return torch.sparse.mm(adjacency, x)
+        return csr_mm(adjacency, x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        return None, torch.sparse.mm(ctx.adjacency, grad.contiguous())
+        return None, csr_mm(ctx.adjacency, grad.contiguous())
 
 
 def symmetric_spmm(adjacency: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -74,6 +74,7 @@ from torch_geometric.utils import softmax
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
+from lit_mmrec.models.graph import csr_mm
 from lit_mmrec.models.losses import bpr_loss
 from lit_mmrec.models.modal import modal_linears, select_modalities
 
@@ -136,8 +137,8 @@ class _EdgeDot(torch.autograd.Function):
     def backward(ctx, grad):  # type: ignore[override]
         user_rows, item_rows = ctx.saved_tensors
         edges = ctx.edges
-        grad_users = torch.sparse.mm(edges.matrix(grad, "users"), item_rows) if ctx.needs_input_grad[0] else None
-        grad_items = torch.sparse.mm(edges.matrix(grad, "items"), user_rows) if ctx.needs_input_grad[1] else None
+        grad_users = csr_mm(edges.matrix(grad, "users"), item_rows) if ctx.needs_input_grad[0] else None
+        grad_items = csr_mm(edges.matrix(grad, "items"), user_rows) if ctx.needs_input_grad[1] else None
         return grad_users, grad_items, None
 
 
@@ -149,7 +150,7 @@ class _EdgeAggregate(torch.autograd.Function):
     def forward(ctx, weights, rows, edges, to):  # type: ignore[override]
         ctx.save_for_backward(weights, rows)
         ctx.edges, ctx.to = edges, to
-        return torch.sparse.mm(edges.matrix(weights, to), rows)
+        return csr_mm(edges.matrix(weights, to), rows)
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
@@ -160,7 +161,7 @@ class _EdgeAggregate(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_weights = _sampled_dot(edges, grad, rows) if to == "users" else _sampled_dot(edges, rows, grad)
         if ctx.needs_input_grad[1]:
-            grad_rows = torch.sparse.mm(edges.matrix(weights, "items" if to == "users" else "users"), grad)
+            grad_rows = csr_mm(edges.matrix(weights, "items" if to == "users" else "users"), grad)
         return grad_weights, grad_rows, None, None
 
 

@@ -45,6 +45,7 @@ import torch
 
 from lit_mmrec.data.cache import cached
 from lit_mmrec.data.loader import MMRecDataset, interactions_to_csr
+from lit_mmrec.models.graph import csr_mm
 
 log = logging.getLogger(__name__)
 
@@ -239,11 +240,11 @@ class _SparseMatmul(torch.autograd.Function):
     @staticmethod
     def forward(ctx, matrix: torch.Tensor, matrix_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         ctx.matrix_t = matrix_t
-        return torch.sparse.mm(matrix, x)
+        return csr_mm(matrix, x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        return None, None, torch.sparse.mm(ctx.matrix_t, grad.contiguous())
+        return None, None, csr_mm(ctx.matrix_t, grad.contiguous())
 
 
 def sparse_matmul(matrix: torch.Tensor, matrix_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -267,7 +268,7 @@ class _EdgeListMatmul(torch.autograd.Function):
         matrix = torch.sparse_coo_tensor(indices, values, (num_rows, x.shape[0])).coalesce()
         ctx.save_for_backward(rows, cols, values, x)
         ctx.num_rows = num_rows
-        return torch.sparse.mm(matrix.to_sparse_csr(), x)
+        return csr_mm(matrix.to_sparse_csr(), x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
@@ -284,7 +285,7 @@ class _EdgeListMatmul(torch.autograd.Function):
             transpose = torch.sparse_coo_tensor(
                 torch.stack([cols, rows]), values.detach(), (x.shape[0], ctx.num_rows)
             ).coalesce()
-            grad_x = torch.sparse.mm(transpose.to_sparse_csr(), grad)
+            grad_x = csr_mm(transpose.to_sparse_csr(), grad)
         return None, None, grad_values, grad_x, None
 
 

@@ -55,28 +55,12 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
+from lit_mmrec.models.item_graph import sparse_matmul
 from lit_mmrec.models.losses import bpr_loss
 from lit_mmrec.models.modal import require_modalities, select_modalities
 
 #: Modalities MMRec and the authors project before their GCN, and the projection width.
 DEFAULT_LATENT_DIMS = {"image": 256}
-
-
-class _SparseMM(torch.autograd.Function):
-    """``matrix @ x`` for a constant sparse ``matrix`` whose transpose is precomputed.
-
-    The backward is ``transpose @ grad``; torch's own backward for a CSR operand transposes the
-    matrix again on every call.
-    """
-
-    @staticmethod
-    def forward(ctx, matrix: torch.Tensor, transpose: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.transpose = transpose
-        return torch.sparse.mm(matrix, x)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        return None, None, torch.sparse.mm(ctx.transpose, grad.contiguous())
 
 
 def mean_matrix(rows: torch.Tensor, cols: torch.Tensor, num_rows: int, num_cols: int) -> torch.Tensor:
@@ -181,12 +165,12 @@ def convolve(
     user_mean, user_mean_t, item_mean, item_mean_t = graph
     if users.shape[0] <= items.shape[0]:
         if user_aggregate is None:
-            user_aggregate = _SparseMM.apply(user_mean, user_mean_t, items)
+            user_aggregate = sparse_matmul(user_mean, user_mean_t, items)
         h_users = conv(user_aggregate)
-        h_items = _SparseMM.apply(item_mean, item_mean_t, conv(users))
+        h_items = sparse_matmul(item_mean, item_mean_t, conv(users))
     else:
-        h_users = _SparseMM.apply(user_mean, user_mean_t, conv(items))
-        h_items = conv(_SparseMM.apply(item_mean, item_mean_t, users))
+        h_users = sparse_matmul(user_mean, user_mean_t, conv(items))
+        h_items = conv(sparse_matmul(item_mean, item_mean_t, users))
     return F.leaky_relu(h_users), F.leaky_relu(h_items)
 
 

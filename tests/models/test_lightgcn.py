@@ -69,3 +69,18 @@ def test_lightgcn_loss_and_scores(tiny_dataset):
         model.user_embedding[[0, 1]].norm() + model.item_embedding[[2, 3]].norm() + model.item_embedding[[4, 5]].norm()
     ) / 2
     assert torch.allclose(terms["reg"], 1e-4 * expected_reg)
+
+
+def test_csr_mm_matches_torch_sparse_mm_with_empty_rows_and_either_index_width():
+    from lit_mmrec.models.graph import csr_mm
+
+    generator = torch.Generator().manual_seed(1)
+    dense = torch.rand(30, 20, generator=generator)
+    dense[dense < 0.8] = 0.0
+    dense[[0, 7, 29]] = 0.0  # rows without entries
+    x = torch.randn(20, 5, generator=generator)
+    wide = dense.to_sparse_csr()
+    for matrix in (wide, int32_csr(wide)):
+        assert torch.allclose(csr_mm(matrix, x), dense @ x, atol=1e-6)
+    assert torch.equal(csr_mm(wide, x)[[0, 7, 29]], torch.zeros(3, 5))
+    assert torch.allclose(csr_mm(wide.to_sparse_coo(), x), dense @ x, atol=1e-6)  # other layouts: torch
