@@ -67,17 +67,30 @@ def model_class(name: str) -> type[RecommenderModule]:
 
 
 class EpochTimer(L.Callback):
+    """Seconds of each training epoch (its batches only) and of each validation pass.
+
+    Lightning runs the epoch-end validation *before* ``on_train_epoch_end``, so the training time
+    stops at whichever comes first: the validation's start or the epoch's end.
+    """
+
     def __init__(self) -> None:
         self.train: list[float] = []
         self.val: list[float] = []
+        self._train_start: float | None = None
 
     def on_train_epoch_start(self, trainer, module) -> None:
         self._train_start = time.perf_counter()
 
+    def _stop_training_clock(self) -> None:
+        if self._train_start is not None:
+            self.train.append(time.perf_counter() - self._train_start)
+            self._train_start = None
+
     def on_train_epoch_end(self, trainer, module) -> None:
-        self.train.append(time.perf_counter() - self._train_start)
+        self._stop_training_clock()
 
     def on_validation_epoch_start(self, trainer, module) -> None:
+        self._stop_training_clock()
         self._val_start = time.perf_counter()
 
     def on_validation_epoch_end(self, trainer, module) -> None:

@@ -3,16 +3,10 @@
 Scores are only ever computed for a chunk of users (``chunk x num_items``), the user's
 training items are masked to ``-inf``, and only the top-k survive the chunk: a
 ``num_users x num_items`` matrix never exists.
-
-On the CPU the chunk's scores are one float32 GEMM through numpy's BLAS (OpenBLAS in the
-PyPI wheels) rather than torch's (MKL in the CPU wheels): on this project's 2-core AMD EPYC
-machine MKL ran the ``[2048, 64] x [64, 7050]`` product 3x slower, and the product is most of an
-evaluation (``benchmarks/benchmark.py``). The scores agree to float32 rounding.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 
@@ -73,13 +67,6 @@ def mask_items_(scores: torch.Tensor, users: torch.Tensor, exclude: UserItemInde
     return scores
 
 
-def chunk_scores(user_repr: torch.Tensor, item_repr: torch.Tensor) -> torch.Tensor:
-    """``user_repr @ item_repr.T`` (no gradient), through numpy's BLAS for float32 CPU tensors."""
-    if user_repr.device.type == "cpu" and user_repr.dtype == item_repr.dtype == torch.float32:
-        return torch.from_numpy(np.matmul(user_repr.detach().numpy(), item_repr.detach().numpy().T))
-    return user_repr.detach() @ item_repr.detach().T
-
-
 def rank_top_k(
     user_repr: torch.Tensor,
     item_repr: torch.Tensor,
@@ -99,6 +86,6 @@ def rank_top_k(
     Returns:
         ``(scores, items)``, both ``[chunk, k]``, best first.
     """
-    scores = chunk_scores(user_repr, item_repr)
+    scores = user_repr @ item_repr.T
     mask_items_(scores, users, exclude)
     return torch.topk(scores, min(k, scores.shape[1]), dim=1)

@@ -107,16 +107,3 @@ def test_empty_ground_truth_users_are_not_counted():
     metric = TopKMetrics([2])
     metric.update(torch.tensor([[True, False], [False, False]]), torch.tensor([1, 0]))
     assert metric.compute()["recall@2"].item() == pytest.approx(1.0)
-
-
-def test_chunk_scores_on_cpu_match_torch_and_carry_no_gradient():
-    from lit_mmrec.metrics.ranking import chunk_scores
-
-    generator = torch.Generator().manual_seed(4)
-    user_repr = torch.randn(33, 16, generator=generator, requires_grad=True)
-    item_repr = torch.randn(70, 16, generator=generator)
-    scores = chunk_scores(user_repr, item_repr)
-    assert scores.shape == (33, 70) and not scores.requires_grad and scores.is_contiguous()
-    assert torch.allclose(scores, user_repr.detach() @ item_repr.T, atol=1e-5)
-    wide = chunk_scores(user_repr.double(), item_repr.double())  # other dtypes: torch
-    assert wide.dtype == torch.float64 and torch.allclose(wide.float(), scores, atol=1e-5)
