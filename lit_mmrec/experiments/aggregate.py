@@ -61,8 +61,11 @@ def metric_summary(records: Sequence[dict[str, Any]]) -> dict[Key, dict[str, Any
     return summary
 
 
-def fmt(mean_and_std: tuple[float, float], digits: int = 4) -> str:
+def fmt(mean_and_std: tuple[float, float], digits: int = 4, seeds: int | None = None) -> str:
+    """``mean ± std``; the mean alone for a single seed, where no spread was measured."""
     mean, std = mean_and_std
+    if seeds == 1:
+        return f"{mean:.{digits}f}"
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
@@ -86,7 +89,7 @@ def markdown_table(
             variants = sorted(variants, key=lambda v: v != RANDOM)
             for index, variant in enumerate(variants):
                 entry = summary[(dataset, model, variant)]
-                cells = [fmt(entry[c], digits) if c in entry else "n/a" for c in columns]
+                cells = [fmt(entry[c], digits, entry.get("seeds")) if c in entry else "n/a" for c in columns]
                 lines.append(f"| {model if index == 0 else ''} | {variant} | {entry['seeds']} | " + " | ".join(cells) + " |")
             base = summary.get((dataset, model, RANDOM))
             for variant in variants:

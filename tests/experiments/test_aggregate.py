@@ -37,3 +37,9 @@ def test_summary_and_table_from_hand_made_runs():
     text = table_markdown(RECORDS, "python -m lit_mmrec.experiments table ...")
     assert "| lightgcn | random | 3 | 0.0600 ± 0.0100 | 0.1200 ± 0.0200 |" in text
     assert "| | *item-sum vs random* | | +16.67% | +16.67% | +0.00% | +0.00% |" in text
+
+
+def test_a_single_seed_shows_the_value_without_a_spread():
+    text = table_markdown([record("vbpr", "random", 1, 0.2), record("vbpr", "item-sum", 1, 0.3)], "cmd")
+    assert "| vbpr | random | 1 | 0.1000 | 0.2000 | 0.1000 | 0.1000 |" in text
+    assert "±" not in text.split("|---|")[1]
