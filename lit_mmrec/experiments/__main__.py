@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    shown = "python -m lit_mmrec.experiments " + shlex.join(argv)
+    # the command that produces the runs (``--report_only`` only rewrites the reports)
+    shown = "python -m lit_mmrec.experiments " + shlex.join(a for a in argv if a != "--report_only")
     extra: list[str] = []
     if "--" in argv:
         extra = argv[argv.index("--") + 1:]

@@ -32,7 +32,10 @@ def hand_made_sweep(out, configs):
 def test_sweep_reports_from_hand_made_runs(tmp_path, tiny_configs):
     out = tmp_path / "sweep"
     assert main(hand_made_sweep(out, tiny_configs)) == 0
-    assert "| | *item-sum,n_clusters=5 vs random* | | +81.82% |" in (out / "sweep.md").read_text()
+    text = (out / "sweep.md").read_text()
+    assert "| | *item-sum,n_clusters=5 vs random* | | +81.82% |" in text
+    # the command shown is the one that makes the runs, not the report-only rewrite
+    assert "--param n_clusters 2 5 --seeds 1 2" in text and "--report_only" not in text
     pytest.importorskip("matplotlib", reason=plots.MISSING)
     assert (out / "sweep_tiny_lightgcn_n_clusters.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "convergence_tiny_lightgcn.png").is_file()
