@@ -45,6 +45,13 @@ class ColdStartEvaluation(L.Callback):
         output.write_text(json.dumps({str(n): values for n, values in self.results.items()}, indent=1) + "\n")
 
 
+def _cold_value(record: dict[str, Any], n: int, metric: str) -> float | None:
+    """``metric`` on test items with at most ``n`` training interactions; None (not counted) when the
+    data set has no user with such an item, where the metric would read 0 without meaning it."""
+    entry = record.get("cold_start", {}).get(str(n), {})
+    return entry.get(metric) if entry.get("users") else None
+
+
 def cold_start_markdown(records: list[dict[str, Any]], command: str) -> str:
     """``cold_start.md``: per threshold N, the table of test metrics on cold items, random vs SG-URInit."""
     thresholds = sorted({int(n) for r in records for n in r.get("cold_start", {})})
@@ -52,12 +59,15 @@ def cold_start_markdown(records: list[dict[str, Any]], command: str) -> str:
     for n in thresholds:
         summary: dict = {}
         for metric in HEADERS:
-            values = summarise(records, lambda r, m=metric, n=n: r.get("cold_start", {}).get(str(n), {}).get(m), metric)
+            values = summarise(records, lambda r, m=metric, n=n: _cold_value(r, n, m), metric)
             for key, entry in values.items():
                 summary.setdefault(key, {}).update(entry)
         sizes = sorted({(r["dataset"], r["cold_start"][str(n)]["cold_items"], r["cold_start"][str(n)]["users"])
                         for r in records if str(n) in r.get("cold_start", {})})
-        described = "; ".join(f"{d}: {items} cold test items, {users} users" for d, items, users in sizes)
+        described = "; ".join(
+            f"{d}: {items} cold test items, {users} users" + ("" if users else " (not in the table: nothing to measure)")
+            for d, items, users in sizes
+        )
         title = "never seen in training" if n == 0 else f"with at most {n} training interactions"
         sections.append(f"## Test items {title} (N = {n})\n\n{described}\n\n" + markdown_table(summary, HEADERS))
     return (

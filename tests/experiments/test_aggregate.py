@@ -43,3 +43,20 @@ def test_a_single_seed_shows_the_value_without_a_spread():
     text = table_markdown([record("vbpr", "random", 1, 0.2), record("vbpr", "item-sum", 1, 0.3)], "cmd")
     assert "| vbpr | random | 1 | 0.1000 | 0.2000 | 0.1000 | 0.1000 |" in text
     assert "±" not in text.split("|---|")[1]
+
+
+def test_cold_start_table_leaves_out_a_data_set_without_cold_users():
+    from lit_mmrec.experiments.cold_start import cold_start_markdown
+
+    def cold(users, recall):
+        metrics = {"recall@10": recall, "recall@20": recall, "ndcg@10": recall, "ndcg@20": recall}
+        return {"0": {"cold_items": users and 4, "users": users, **metrics}}
+
+    records = [
+        {**record("vbpr", "random", 1, 0.2), "cold_start": cold(3, 0.25)},
+        {**record("vbpr", "random", 1, 0.2), "dataset": "warm", "cold_start": cold(0, 0.0)},
+    ]
+    text = cold_start_markdown(records, "cmd")
+    assert "warm: 0 cold test items, 0 users (not in the table: nothing to measure)" in text
+    assert "### d" in text and "### warm" not in text
+    assert "| vbpr | random | 1 | 0.2500 | 0.2500 | 0.2500 | 0.2500 |" in text
