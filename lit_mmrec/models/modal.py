@@ -88,9 +88,10 @@ def project_features(
     if items is not None:
         unique, inverse = torch.unique(items, return_inverse=True)
         if unique.numel() <= _FULL_PROJECTION_SHARE * raw.shape[0]:
-            features = raw.index_select(0, unique)
-            if offset is not None:
-                features = features + F.embedding(unique, offset)
+            if offset is not None:  # the gathered offset rows are a fresh tensor: add the raw rows in place
+                features = F.embedding(unique, offset).add_(raw.index_select(0, unique))
+            else:
+                features = raw.index_select(0, unique)
             return layer(features).index_select(0, inverse)
     projected = layer(raw + offset if offset is not None else raw)
     return projected if items is None else projected.index_select(0, items)
