@@ -51,12 +51,38 @@ def mean_curve(curves: list[list[float]]) -> list[float]:
     return [sum(c[e] for c in curves if len(c) > e) / sum(len(c) > e for c in curves) for e in range(length)]
 
 
+#: SG-URInit's own cost per run (runs without SG-URInit have none and are left out).
+COST_COLUMNS = {"sgurinit_s": "SG-URInit s", "sgurinit_share": "% of the run's wall time"}
+
+
+def sgurinit_cost(record: dict[str, Any], key: str) -> float | None:
+    """SG-URInit seconds of a run, or their share (%) of the run's wall time; None without SG-URInit."""
+    seconds = record.get("sgurinit_s")
+    if not seconds:
+        return None
+    if key == "sgurinit_s":
+        return float(seconds)
+    wall = record.get("wall_s")
+    return 100.0 * seconds / wall if wall else None
+
+
 def convergence_markdown(records: list[dict[str, Any]], command: str) -> str:
-    """``convergence.md``: mean ± std over seeds of the epochs / seconds to the best and to 95% of it."""
+    """``convergence.md``: mean ± std over seeds of the epochs / seconds to the best and to 95% of it,
+    then SG-URInit's seconds and share of each run's wall time."""
     summary: dict = {}
     for key in COLUMNS:
         for group, entry in summarise(records, lambda r, k=key: r.get(k), key).items():
             summary.setdefault(group, {}).update(entry)
+    cost: dict = {}
+    for key in COST_COLUMNS:
+        for group, entry in summarise(records, lambda r, k=key: sgurinit_cost(r, k), key).items():
+            cost.setdefault(group, {}).update(entry)
+    cost_section = (
+        "\n## Cost of SG-URInit\n\nSeconds of the initialisation (K-Means, local and cluster terms, writing the "
+        "tables) and their share of the run's wall time (the whole `train.py fit` process: fit and test).\n\n"
+        + markdown_table(cost, COST_COLUMNS, digits=3, lower_is_better=True)
+        if cost else ""
+    )
     return (
         "# Convergence\n\n"
         f"Per run, from its validation Recall@20 per epoch: epochs trained until the best value (the "
@@ -64,4 +90,5 @@ def convergence_markdown(records: list[dict[str, Any]], command: str) -> str:
         "wall-clock since the fit started, SG-URInit included. Mean ± sample std over seeds.\n\n"
         f"Produced by:\n\n```bash\n{command}\n```\n\n"
         + markdown_table(summary, COLUMNS, digits=1, lower_is_better=True)
+        + cost_section
     )

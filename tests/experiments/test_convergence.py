@@ -50,6 +50,15 @@ def test_convergence_markdown():
     text = convergence_markdown(runs(), "cmd")
     assert "| m | random | 2 | 10.0 ± 0.0 | 10.0 ± 2.8 |" in text
     assert "| | *item-sum vs random* | | +0.00% | -40.00% |" in text
+    assert "Cost of SG-URInit" not in text  # no run recorded SG-URInit seconds
+
+
+def test_convergence_markdown_reports_the_cost_of_sgurinit():
+    records = runs()
+    records[0].update(sgurinit_s=0.0, wall_s=100.0)  # random: no SG-URInit, left out
+    records[2].update(sgurinit_s=0.5, wall_s=200.0)
+    text = convergence_markdown(records, "cmd").split("## Cost of SG-URInit")[1]
+    assert "| m | item-sum | 1 | 0.500 | 0.250 |" in text and "random" not in text.split("|---|")[1]
 
 
 def test_convergence_plot(tmp_path):
