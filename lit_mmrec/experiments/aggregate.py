@@ -81,6 +81,7 @@ def markdown_table(
     lines: list[str] = []
     datasets = list(dict.fromkeys(k[0] for k in summary))
     for dataset in datasets:
+        compared = False
         lines += [f"### {dataset}", "", "| backbone | init | seeds | " + " | ".join(columns.values()) + " |",
                   "|---|---|---|" + "---|" * len(columns)]
         models = list(dict.fromkeys(k[1] for k in summary if k[0] == dataset))
@@ -101,8 +102,9 @@ def markdown_table(
                     for c in columns
                 ]
                 lines.append(f"| | *{variant} vs random* | | " + " | ".join(cells) + " |")
+                compared = True
         note = "negative is better" if lower_is_better else "positive is better"
-        lines += ["", f"Relative change = (variant mean - random mean) / random mean ({note}).", ""]
+        lines += ["", f"Relative change = (variant mean - random mean) / random mean ({note}).", ""] if compared else [""]
     return "\n".join(lines)
 
 

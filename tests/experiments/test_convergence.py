@@ -59,6 +59,7 @@ def test_convergence_markdown_reports_the_cost_of_sgurinit():
     records[2].update(sgurinit_s=0.5, wall_s=200.0)
     text = convergence_markdown(records, "cmd").split("## Cost of SG-URInit")[1]
     assert "| m | item-sum | 1 | 0.500 | 0.250 |" in text and "random" not in text.split("|---|")[1]
+    assert "Relative change" not in text  # nothing compared with random in this table
 
 
 def test_convergence_plot(tmp_path):
