@@ -68,7 +68,7 @@ def cold_start_markdown(records: list[dict[str, Any]], command: str) -> str:
             f"{d}: {items} cold test items, {users} users" + ("" if users else " (not in the table: nothing to measure)")
             for d, items, users in sizes
         )
-        title = "never seen in training" if n == 0 else f"with at most {n} training interactions"
+        title = "never seen in training" if n == 0 else f"with at most {n} training interaction{'' if n == 1 else 's'}"
         sections.append(f"## Test items {title} (N = {n})\n\n{described}\n\n" + markdown_table(summary, HEADERS))
     return (
         "# Item cold start\n\n"
