@@ -56,7 +56,7 @@ import torch
 
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, light_propagate
+from lit_mmrec.models.graph import bipartite_adjacency, summed_propagate
 from lit_mmrec.models.item_graph import sparse_matmul
 from lit_mmrec.models.losses import bpr_loss
 from lit_mmrec.models.modal import select_modalities
@@ -125,8 +125,7 @@ class DualGNN(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
     def modal_representations(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(u [U, d], i [I, d])``: the fused user-item representations before the user graph."""
         stacked = self.modal_inputs()  # one propagation for every modality, side by side
-        # the layer sum as the layer mean times L + 1 (not summed_propagate): the published runs' rounding
-        summed = light_propagate(self.adjacency, stacked, self.num_layers) * (self.num_layers + 1)
+        summed = summed_propagate(self.adjacency, stacked, self.num_layers)
         blocks = summed.split(self.embedding_dim, dim=1)
         items = sum(block[self.num_users :] for block in blocks)
         if self.modality_weight is None:
