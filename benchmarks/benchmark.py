@@ -1,7 +1,8 @@
 """Speed and memory of training and full-ranking evaluation on data of a public data set's shape.
 
 Prints, per backbone: seconds per training epoch, seconds per full-ranking validation pass,
-users ranked per second, peak resident memory, and the same figures for the bare
+users ranked per second, peak resident memory, the seconds SG-URInit (default options) took before
+epoch zero and that cost in training epochs, and the same figures for the bare
 operations the model cannot avoid (the sparse propagation forward + backward of one batch
 times the number of batches; one chunk of users x all items matmul + top-k over all chunks),
 as a ratio ("x bound"). Compare with ../shared/reference/PERFORMANCE.md (MMRec's figures).
@@ -25,6 +26,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from lit_mmrec.callbacks.sgurinit import SGURInit
 from lit_mmrec.data.datamodule import MMRecDataModule, SyntheticDataModule
 from lit_mmrec.data.synthetic import SyntheticSpec
 from lit_mmrec.models.base import RecommenderModule
@@ -130,6 +132,7 @@ def run(name: str, args: argparse.Namespace) -> dict[str, float]:
     dataset = datamodule.dataset
     module = model_class(name)(dataset.num_users, dataset.num_items, dataset.feature_dims)
     timer = EpochTimer()
+    sgurinit = SGURInit()
     trainer = L.Trainer(
         max_epochs=args.epochs,
         logger=False,
@@ -137,7 +140,7 @@ def run(name: str, args: argparse.Namespace) -> dict[str, float]:
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        callbacks=[timer],
+        callbacks=[timer, sgurinit],
         use_distributed_sampler=False,
     )
     trainer.fit(module, datamodule=datamodule)
@@ -151,6 +154,7 @@ def run(name: str, args: argparse.Namespace) -> dict[str, float]:
         "train_s": train_s,
         "val_s": val_s,
         "users_per_s": eval_users / val_s,
+        "sgurinit_s": float(sgurinit.seconds),
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "bound_train_s": propagation if propagation is not None else float("nan"),
         "bound_val_s": ranking,
@@ -167,13 +171,14 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# shape={args.shape} epochs={args.epochs} batch={args.batch_size} torch={torch.__version__} "
           f"threads={torch.get_num_threads()} python={sys.version.split()[0]}")
-    header = f"{'model':<12}{'s/epoch':>9}{'x bound':>9}{'s/eval':>9}{'x bound':>9}{'users/s':>10}{'peak GB':>9}"
+    header = f"{'model':<12}{'s/epoch':>9}{'x bound':>9}{'s/eval':>9}{'x bound':>9}{'users/s':>10}{'init s':>8}{'epochs':>8}{'peak GB':>9}"
     print(header)
     for name in args.models:
         r = run(name, args)
         print(
             f"{name:<12}{r['train_s']:>9.3f}{r['train_s'] / r['bound_train_s']:>9.2f}{r['val_s']:>9.3f}"
-            f"{r['val_s'] / r['bound_val_s']:>9.2f}{r['users_per_s']:>10.0f}{r['peak_rss_gb']:>9.2f}",
+            f"{r['val_s'] / r['bound_val_s']:>9.2f}{r['users_per_s']:>10.0f}{r['sgurinit_s']:>8.2f}"
+            f"{r['sgurinit_s'] / r['train_s']:>8.3f}{r['peak_rss_gb']:>9.2f}",
             flush=True,
         )
 
