@@ -25,6 +25,10 @@ Generative model (``d = latent_dim``, all randomness from ``spec.seed``):
   ``int(0.2 n)`` valid+test, valid getting half of it rounded down and test the rest. Every user
   keeps at least 3 training interactions, and item ``num_items - 1`` has a training interaction so
   that MMRec's ``n_items = max(itemID) + 1`` equals ``num_items``.
+* Optionally, a ``new_item_fraction`` of the items (drawn among those with interactions, never item
+  ``num_items - 1``) is *new at test time*: all their interactions become test rows, so they have
+  ground truth in test and none in training or validation (item cold start with something to
+  measure). Users then keep fewer training rows; one left without any is dropped by the loader.
 
 The output is bit-identical for the same spec on the same platform (numpy version and CPU); the
 cache directory of :func:`ensure_synthetic` is keyed by a hash of the spec and ``GENERATOR_VERSION``.
@@ -98,7 +102,10 @@ class SyntheticSpec:
             uniform popularity, larger values a stronger long tail.
         preference_strength: Weight of the latent affinity against popularity in the choice
             probability ``popularity * exp(preference_strength * affinity)``; 0 means pure popularity.
-        cold_item_fraction: Fraction of items that never get an interaction (item cold start).
+        cold_item_fraction: Fraction of items that never get an interaction (no row anywhere).
+        new_item_fraction: Fraction of items whose interactions all go to the test split (items
+            never seen in training that users do interact with: the N = 0 rows of the item
+            cold-start report). 0 leaves the data set (and its cache key) as without the option.
         modalities: Modality name -> feature dimension; one ``<name>_feat.npy`` per entry.
         feature_noise: Standard deviation of the feature noise relative to the noiseless signal.
         seed: Seed of every random draw.
@@ -112,6 +119,7 @@ class SyntheticSpec:
     popularity_exponent: float = 0.7
     preference_strength: float = 2.0
     cold_item_fraction: float = 0.01
+    new_item_fraction: float = 0.0
     modalities: dict[str, int] = field(default_factory=lambda: {"image": 128, "text": 64})
     feature_noise: float = 0.5
     seed: int = 2024
@@ -132,7 +140,9 @@ class SyntheticSpec:
             raise ValueError("popularity_exponent, preference_strength and feature_noise must be >= 0")
         if not 0 <= self.cold_item_fraction < 1:
             raise ValueError(f"cold_item_fraction must be in [0, 1), got {self.cold_item_fraction}")
-        if self.num_items - _num_cold_items(self) < 2 * _SMALL_USER_THRESHOLD:
+        if not 0 <= self.new_item_fraction < 1:
+            raise ValueError(f"new_item_fraction must be in [0, 1), got {self.new_item_fraction}")
+        if self.num_items - _num_cold_items(self) - _num_new_items(self) < 2 * _SMALL_USER_THRESHOLD:
             raise ValueError(f"need at least {2 * _SMALL_USER_THRESHOLD} items that can be interacted with")
         if not _SAFE_NAME.match(self.name):
             raise ValueError(f"name must match {_SAFE_NAME.pattern}, got {self.name!r}")
@@ -143,7 +153,10 @@ class SyntheticSpec:
 
 def spec_hash(spec: SyntheticSpec) -> str:
     """Short, stable hash of a spec and the generator version (used to key caches)."""
-    payload = json.dumps({"generator_version": GENERATOR_VERSION, **asdict(spec)}, sort_keys=True)
+    fields = asdict(spec)
+    if fields["new_item_fraction"] == 0:  # the option's default: keep the cache keys it had before it existed
+        del fields["new_item_fraction"]
+    payload = json.dumps({"generator_version": GENERATOR_VERSION, **fields}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -219,6 +232,11 @@ def _num_cold_items(spec: SyntheticSpec) -> int:
     return int(round(spec.cold_item_fraction * spec.num_items))
 
 
+def _num_new_items(spec: SyntheticSpec) -> int:
+    """Number of items whose interactions all go to test."""
+    return int(round(spec.new_item_fraction * spec.num_items))
+
+
 def _rng(spec: SyntheticSpec, *stream: int) -> np.random.Generator:
     """Independent random stream ``stream`` of the spec's seed (so adding one draw shifts no other)."""
     return np.random.default_rng([spec.seed, *stream])
@@ -251,6 +269,7 @@ def _simulate(spec: SyntheticSpec) -> _Simulated:
         items = np.where(items == swap, last, np.where(items == last, swap, items))
         item_latent[[swap, last]] = item_latent[[last, swap]]
 
+    labels = _hold_out_new_items(spec, items, labels)
     users, items, labels, timestamps = _assign_timestamps(users, items, labels, counts, _rng(spec, 5))
     features = {
         modality: _modal_features(item_latent, feature_dim, spec.feature_noise, _modality_rng(spec, modality))
@@ -334,6 +353,22 @@ def _split_labels(users: np.ndarray, counts: np.ndarray, rng: np.random.Generato
     labels[rank < num_train[users] + num_valid[users]] = 1
     labels[rank < num_train[users]] = 0
     return labels
+
+
+def _hold_out_new_items(spec: SyntheticSpec, items: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Labels with every row of ``spec.new_item_fraction`` of the items turned into a test row (2).
+
+    The new items are drawn (stream 7) among the items with interactions, except the last id, whose
+    training row keeps MMRec's ``n_items = max(itemID) + 1`` equal to ``num_items``.
+    """
+    count = _num_new_items(spec)
+    if count == 0:
+        return labels
+    candidates = np.setdiff1d(np.unique(items), [spec.num_items - 1])
+    if candidates.size < count:
+        raise ValueError(f"new_item_fraction asks for {count} new items, only {candidates.size} have interactions")
+    new = _rng(spec, 7).choice(candidates, size=count, replace=False)
+    return np.where(np.isin(items, new), 2, labels)
 
 
 def _assign_timestamps(

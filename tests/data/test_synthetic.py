@@ -244,6 +244,8 @@ def test_refuses_to_overwrite_foreign_folder(tmp_path: Path) -> None:
         {"num_items": 15},
         {"mean_interactions_per_user": 4.0},
         {"cold_item_fraction": 1.0},
+        {"new_item_fraction": -0.1},
+        {"new_item_fraction": 0.99},
         {"name": "../escape"},
         {"modalities": {"image": 0}},
     ],
@@ -251,3 +253,33 @@ def test_refuses_to_overwrite_foreign_folder(tmp_path: Path) -> None:
 def test_invalid_specs_are_rejected(overrides: dict) -> None:
     with pytest.raises(ValueError):
         SyntheticSpec(**overrides)
+
+
+def test_new_items_appear_only_in_test(tmp_path: Path) -> None:
+    base = SyntheticSpec(**SMALL)
+    spec = SyntheticSpec(**SMALL, new_item_fraction=0.05)
+    rows = read_inter(generate_synthetic(spec, tmp_path / "new"), spec.name)[1]
+    base_rows = read_inter(generate_synthetic(base, tmp_path / "base"), base.name)[1]
+    items, labels = rows[:, 1], rows[:, 4]
+    # the same interactions and features; only labels change, and only to test
+    order, base_order = np.lexsort((rows[:, 1], rows[:, 0])), np.lexsort((base_rows[:, 1], base_rows[:, 0]))
+    assert np.array_equal(rows[order, :2], base_rows[base_order, :2])
+    changed = labels[order] != base_rows[base_order, 4]
+    assert changed.any() and np.all(labels[order][changed] == 2)
+    # the new items: 5% of the items, test rows only, never the last id
+    only_test = np.setdiff1d(np.unique(items[labels == 2]), items[labels != 2])
+    assert only_test.size == round(0.05 * spec.num_items)
+    assert spec.num_items - 1 not in only_test
+    assert np.all(np.isin(items[order][changed], only_test))
+
+
+def test_default_new_item_fraction_keeps_the_cache_key() -> None:
+    """Caches made before the option existed stay valid: the hash of a spec without it is unchanged."""
+    import dataclasses
+    import hashlib
+
+    fields = dataclasses.asdict(SyntheticSpec(**SMALL))
+    del fields["new_item_fraction"]
+    payload = json.dumps({"generator_version": synthetic.GENERATOR_VERSION, **fields}, sort_keys=True)
+    assert spec_hash(SyntheticSpec(**SMALL)) == hashlib.sha256(payload.encode()).hexdigest()[:12]
+    assert spec_hash(SyntheticSpec(**SMALL)) != spec_hash(SyntheticSpec(**SMALL, new_item_fraction=0.05))
