@@ -146,10 +146,11 @@ class RecommenderModule(L.LightningModule):
     def loss(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> dict[str, torch.Tensor]:
         """Loss terms for one batch; their sum is minimised. Default: BPR + regulariser."""
         user_repr, item_repr = self.forward()
-        u = user_repr[users]
-        pos = (u * item_repr[positives]).sum(-1)
-        neg = (u * item_repr[negatives]).sum(-1)
-        terms = {"bpr": bpr_loss(pos, neg)}
+        # index_select, one gather for both item sides: its backward is one index_add per table
+        # (indexing's is an accumulating index_put per use)
+        u = user_repr.index_select(0, users)
+        pos, neg = item_repr.index_select(0, torch.cat([positives, negatives])).split(users.numel())
+        terms = {"bpr": bpr_loss((u * pos).sum(-1), (u * neg).sum(-1))}
         rows = self.regularised(users, positives, negatives)
         if rows and self.reg_weight:
             terms["reg"] = self.reg_weight * embedding_norm_loss(*rows)

@@ -42,7 +42,7 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, light_propagate
+from lit_mmrec.models.graph import bipartite_adjacency, light_propagate_split
 from lit_mmrec.models.losses import embedding_norm_loss
 from lit_mmrec.models.modal import FeatureProjection
 
@@ -118,9 +118,8 @@ class BM3(RecommenderModule):
     # ------------------------------------------------------------- backbone API
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The online representations ``(u, i)`` before the predictor."""
-        ego = torch.cat([self.user_embedding, self.item_embedding])
-        final = light_propagate(self.adjacency, ego, self.num_layers)
-        return final[: self.num_users], final[self.num_users :] + self.item_embedding
+        users, items = light_propagate_split(self.adjacency, self.user_embedding, self.item_embedding, self.num_layers)
+        return users, items + self.item_embedding
 
     def representations(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Evaluation scores ``<f(u), f(i)>``."""

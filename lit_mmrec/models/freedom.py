@@ -38,7 +38,7 @@ Deviations from MMRec's code:
 - modality weights: those of the modalities present, renormalised (text only: 1.0 text), where MMRec
   uses whichever single graph exists;
 - the (non-symmetric) item graph is multiplied with a precomputed transpose for the backward, the
-  symmetric user-item graphs with :func:`~lit_mmrec.models.graph.symmetric_spmm` (same maths);
+  symmetric user-item graphs through :func:`~lit_mmrec.models.graph.light_propagate_split` (same maths);
   degrees use no 1e-7 epsilon (empty nodes get no entries instead).
 """
 
@@ -50,7 +50,7 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, light_propagate
+from lit_mmrec.models.graph import bipartite_adjacency, light_propagate_split
 from lit_mmrec.models.item_graph import csr_pair, mixed_knn_graph, mixing_weights, sparse_matmul
 from lit_mmrec.models.losses import bpr_loss
 from lit_mmrec.models.modal import (
@@ -184,9 +184,8 @@ class FREEDOM(RecommenderModule):
         item_side = self.item_embedding
         for _ in range(self.num_item_graph_layers):
             item_side = sparse_matmul(self.item_graph, self.item_graph_t, item_side)
-        ego = torch.cat([self.user_embedding, self.item_embedding])
-        final = light_propagate(adjacency, ego, self.num_layers)
-        return final[: self.num_users], final[self.num_users :] + item_side
+        users, items = light_propagate_split(adjacency, self.user_embedding, self.item_embedding, self.num_layers)
+        return users, items + item_side
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Training mode: this epoch's pruned graph; evaluation: the full training graph."""

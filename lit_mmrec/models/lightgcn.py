@@ -22,7 +22,7 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, light_propagate
+from lit_mmrec.models.graph import bipartite_adjacency, light_propagate_split
 
 
 class LightGCN(RecommenderModule):
@@ -64,12 +64,11 @@ class LightGCN(RecommenderModule):
         self.register_data("adjacency", bipartite_adjacency(train.users, train.items, self.num_users, self.num_items))
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
-        ego = torch.cat([self.user_embedding, self.item_embedding])
-        final = light_propagate(self.adjacency, ego, self.num_layers)
-        return final[: self.num_users], final[self.num_users :]
+        return light_propagate_split(self.adjacency, self.user_embedding, self.item_embedding, self.num_layers)
 
     def regularised(self, users, positives, negatives) -> list[torch.Tensor]:
-        return [self.user_embedding[users], self.item_embedding[positives], self.item_embedding[negatives]]
+        pos, neg = self.item_embedding.index_select(0, torch.cat([positives, negatives])).split(positives.numel())
+        return [self.user_embedding.index_select(0, users), pos, neg]
 
     def user_init_targets(self) -> list[UserInitTarget]:
         # ID table scored against ID item embeddings: no feature space, SG-URInit uses PCA.

@@ -22,8 +22,8 @@ Deviations from MMRec's code:
   ``[num_users, 2d]`` draw, so the initial distribution is MMRec's;
 - a training step projects only the distinct items of its batch when the catalogue is larger than
   twice the batch, not the whole catalogue (the same loss: MMRec discards the other rows); BPR is
-  computed from the score difference, ``softplus(-<u, pos - neg>)``, and EmbLoss with a one-pass
-  backward (same values and gradients, fewer passes over the batch's rows);
+  computed from the score difference, ``softplus(-<u, pos - neg>)`` (same value and gradient,
+  fewer passes over the batch's rows);
 - the modalities are concatenated in the order of ``modalities`` (default: the data set's,
   sorted by name, i.e. image before text; MMRec puts text first). The order only permutes the
   columns of ``W``, whose initialisation is exchangeable, so the model is the same in distribution;
@@ -39,6 +39,7 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
+from lit_mmrec.models.losses import embedding_norm_loss
 from lit_mmrec.models.modal import require_modalities, select_modalities
 
 
@@ -122,7 +123,7 @@ class VBPR(RecommenderModule):
         # computed with one product instead of two (the step is memory-bound on the CPU)
         terms = {"bpr": F.softplus(-(u * (pos - neg)).sum(-1)).mean()}
         if self.reg_weight:
-            terms["reg"] = self.reg_weight * _FrobeniusNormSum.apply(u, pos, neg) / batch  # MMRec's EmbLoss
+            terms["reg"] = self.reg_weight * embedding_norm_loss(u, pos, neg)  # MMRec's EmbLoss
         return terms
 
     # ------------------------------------------------------------ SG-URInit
@@ -148,23 +149,3 @@ class VBPR(RecommenderModule):
             ),
         ]
 
-
-class _FrobeniusNormSum(torch.autograd.Function):
-    """``sum_k ||X_k||_F``, the numerator of MMRec's EmbLoss (``losses.embedding_norm_loss``).
-
-    Same value and gradient as ``torch.linalg.vector_norm``, whose backward makes three passes
-    over each ``X_k`` (divide, multiply, mask the zero norm); this one makes one:
-    ``X_k * (grad / ||X_k||)`` (a zero ``X_k`` gets a zero gradient, as there).
-    """
-
-    @staticmethod
-    def forward(ctx, *tensors: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        norms = torch.stack([torch.linalg.vector_norm(t) for t in tensors])
-        ctx.save_for_backward(norms, *tensors)
-        return norms.sum()
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        norms, *tensors = ctx.saved_tensors
-        scales = torch.where(norms > 0, grad / norms, torch.zeros_like(norms))
-        return tuple(t * scale for t, scale in zip(tensors, scales, strict=True))

@@ -1,7 +1,14 @@
 import torch
 
 from lit_mmrec.data.loader import load_mmrec_dataset
-from lit_mmrec.models.graph import bipartite_adjacency, int32_csr, light_propagate, symmetric_spmm
+from lit_mmrec.models.graph import (
+    bipartite_adjacency,
+    int32_csr,
+    light_propagate,
+    light_propagate_split,
+    summed_propagate,
+    symmetric_spmm,
+)
 from lit_mmrec.models.lightgcn import LightGCN
 
 
@@ -53,6 +60,36 @@ def test_symmetric_spmm_gradient_matches_dense():
     (symmetric_spmm(adjacency, symmetric_spmm(adjacency, x1)) * weights).sum().backward()
     (dense @ (dense @ x2) * weights).sum().backward()
     assert torch.allclose(x1.grad, x2.grad, atol=1e-6)
+
+
+def test_propagation_gradients_match_dense():
+    users = torch.tensor([0, 0, 1, 2, 2, 3])
+    items = torch.tensor([1, 2, 0, 2, 3, 3])
+    adjacency = bipartite_adjacency(users, items, 4, 5)  # item 4 is isolated
+    dense = adjacency.to_dense()
+    weights = torch.randn(9, 4)
+
+    def reference(x, layers):
+        hidden, total = x, x
+        for _ in range(layers):
+            hidden = dense @ hidden
+            total = total + hidden
+        return total
+
+    for layers in (0, 1, 3):
+        x = torch.randn(9, 4, requires_grad=True)
+        y = x.detach().clone().requires_grad_()
+        ((summed_propagate(adjacency, x, layers) + 2 * light_propagate(adjacency, x, layers)) * weights).sum().backward()
+        ((reference(y, layers) * (1 + 2 / (layers + 1))) * weights).sum().backward()
+        assert torch.allclose(x.grad, y.grad, atol=1e-5)
+    # split tables: the same forward, gradients to both tables, also when one output is unused
+    u, i = torch.randn(4, 4, requires_grad=True), torch.randn(5, 4, requires_grad=True)
+    x = torch.cat([u, i]).detach().requires_grad_()
+    out_u, out_i = light_propagate_split(adjacency, u, i, 2)
+    assert torch.equal(torch.cat([out_u, out_i]), light_propagate(adjacency, x.detach(), 2))
+    (out_i * weights[4:]).sum().backward()
+    (light_propagate(adjacency, x, 2)[4:] * weights[4:]).sum().backward()
+    assert torch.allclose(torch.cat([u.grad, i.grad]), x.grad, atol=1e-6)
 
 
 def test_lightgcn_loss_and_scores(tiny_dataset):
