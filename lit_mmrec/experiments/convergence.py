@@ -45,6 +45,17 @@ COLUMNS = {
 }
 
 
+#: The head start: where validation begins (after one epoch) and where it peaks.
+HEAD_START_COLUMNS = {"first_val": "val R@20 after epoch 1", "best_val_recall@20": "best val R@20"}
+
+
+def head_start(record: dict[str, Any], key: str) -> float | None:
+    """Validation Recall@20 after the first epoch (``first_val``) or at its best; None when not logged."""
+    if key == "first_val":
+        return record["curve"][0] if record.get("curve") else None
+    return record.get(key)
+
+
 def mean_curve(curves: list[list[float]]) -> list[float]:
     """Mean per epoch index over the curves that reach it (early stopping ends seeds at different epochs)."""
     length = max((len(c) for c in curves), default=0)
@@ -68,7 +79,8 @@ def sgurinit_cost(record: dict[str, Any], key: str) -> float | None:
 
 def convergence_markdown(records: list[dict[str, Any]], command: str) -> str:
     """``convergence.md``: mean ± std over seeds of the epochs / seconds to the best and to 95% of it,
-    then SG-URInit's seconds and share of each run's wall time."""
+    the validation Recall@20 after one epoch and at its best (the head start), then SG-URInit's seconds
+    and share of each run's wall time."""
     summary: dict = {}
     for key in COLUMNS:
         for group, entry in summarise(records, lambda r, k=key: r.get(k), key).items():
@@ -77,6 +89,15 @@ def convergence_markdown(records: list[dict[str, Any]], command: str) -> str:
     for key in COST_COLUMNS:
         for group, entry in summarise(records, lambda r, k=key: sgurinit_cost(r, k), key).items():
             cost.setdefault(group, {}).update(entry)
+    head: dict = {}
+    for key in HEAD_START_COLUMNS:
+        for group, entry in summarise(records, lambda r, k=key: head_start(r, k), key).items():
+            head.setdefault(group, {}).update(entry)
+    head_section = (
+        "\n## Head start\n\nValidation Recall@20 after the first training epoch and at its best epoch.\n\n"
+        + markdown_table(head, HEAD_START_COLUMNS, digits=4)
+        if head else ""
+    )
     cost_section = (
         "\n## Cost of SG-URInit\n\nSeconds of the initialisation (K-Means, local and cluster terms, writing the "
         "tables) and their share of the run's wall time (the whole `train.py fit` process: fit and test).\n\n"
@@ -90,5 +111,6 @@ def convergence_markdown(records: list[dict[str, Any]], command: str) -> str:
         "wall-clock since the fit started, SG-URInit included. Mean ± sample std over seeds.\n\n"
         f"Produced by:\n\n```bash\n{command}\n```\n\n"
         + markdown_table(summary, COLUMNS, digits=1, lower_is_better=True)
+        + head_section
         + cost_section
     )

@@ -53,6 +53,16 @@ def test_convergence_markdown():
     assert "Cost of SG-URInit" not in text  # no run recorded SG-URInit seconds
 
 
+def test_convergence_markdown_reports_the_head_start():
+    records = runs()
+    for record, best in zip(records, (0.2, 0.3, 0.3), strict=True):
+        record["best_val_recall@20"] = best
+    text = convergence_markdown(records, "cmd").split("## Head start")[1]
+    assert "| m | random | 2 | 0.1000 ± 0.0000 | 0.2500 ± 0.0707 |" in text
+    assert "|  | item-sum | 1 | 0.2000 | 0.3000 |" in text
+    assert "| | *item-sum vs random* | | +100.00% | +20.00% |" in text
+
+
 def test_convergence_markdown_reports_the_cost_of_sgurinit():
     records = runs()
     records[0].update(sgurinit_s=0.0, wall_s=100.0)  # random: no SG-URInit, left out
