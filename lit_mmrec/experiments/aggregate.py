@@ -9,7 +9,7 @@ checkpoint; and, for every SG-URInit variant, the relative improvement of its me
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from lit_mmrec.experiments.logs import TEST_METRICS
@@ -52,13 +52,20 @@ def summarise(
     return summary
 
 
-def metric_summary(records: Sequence[dict[str, Any]]) -> dict[Key, dict[str, Any]]:
-    """Mean ± std of the four test metrics per (dataset, model, variant)."""
+def summarise_columns(
+    records: Sequence[dict[str, Any]], names: Iterable[str], value: Callable[[dict[str, Any], str], float | None]
+) -> dict[Key, dict[str, Any]]:
+    """:func:`summarise` of ``value(record, name)`` for every column ``name``, merged per group."""
     summary: dict[Key, dict[str, Any]] = {}
-    for metric in TEST_METRICS:
-        for key, entry in summarise(records, lambda r, m=metric: r["test"][m], metric).items():
+    for name in names:
+        for key, entry in summarise(records, lambda r, n=name: value(r, n), name).items():
             summary.setdefault(key, {}).update(entry)
     return summary
+
+
+def metric_summary(records: Sequence[dict[str, Any]]) -> dict[Key, dict[str, Any]]:
+    """Mean ± std of the four test metrics per (dataset, model, variant)."""
+    return summarise_columns(records, TEST_METRICS, lambda r, metric: r["test"][metric])
 
 
 def fmt(mean_and_std: tuple[float, float], digits: int = 4, seeds: int | None = None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lit_mmrec.experiments.aggregate import markdown_table, summarise
+from lit_mmrec.experiments.aggregate import markdown_table, summarise_columns
 
 #: The fraction of the best validation Recall@20 whose first reaching is reported.
 FRACTION = 0.95
@@ -81,18 +81,9 @@ def convergence_markdown(records: list[dict[str, Any]], command: str) -> str:
     """``convergence.md``: mean ± std over seeds of the epochs / seconds to the best and to 95% of it,
     the validation Recall@20 after one epoch and at its best (the head start), then SG-URInit's seconds
     and share of each run's wall time."""
-    summary: dict = {}
-    for key in COLUMNS:
-        for group, entry in summarise(records, lambda r, k=key: r.get(k), key).items():
-            summary.setdefault(group, {}).update(entry)
-    cost: dict = {}
-    for key in COST_COLUMNS:
-        for group, entry in summarise(records, lambda r, k=key: sgurinit_cost(r, k), key).items():
-            cost.setdefault(group, {}).update(entry)
-    head: dict = {}
-    for key in HEAD_START_COLUMNS:
-        for group, entry in summarise(records, lambda r, k=key: head_start(r, k), key).items():
-            head.setdefault(group, {}).update(entry)
+    summary = summarise_columns(records, COLUMNS, lambda r, key: r.get(key))
+    cost = summarise_columns(records, COST_COLUMNS, sgurinit_cost)
+    head = summarise_columns(records, HEAD_START_COLUMNS, head_start)
     head_section = (
         "\n## Head start\n\nValidation Recall@20 after the first training epoch and at its best epoch.\n\n"
         + markdown_table(head, HEAD_START_COLUMNS, digits=4)

@@ -86,45 +86,57 @@ def symmetric_spmm(adjacency: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return _SymmetricSpmm.apply(adjacency, x)
 
 
+def _layer_sum(adjacency: torch.Tensor, x: torch.Tensor, num_layers: int, divisor: float) -> torch.Tensor:
+    """``(x + A x + ... + A^L x) / divisor``, the layers accumulated in place (no autograd)."""
+    total = x.clone()
+    hidden = x
+    for _ in range(num_layers):
+        hidden = csr_mm(adjacency, hidden)
+        total.add_(hidden)
+    return total.div_(divisor) if divisor != 1 else total
+
+
+def _layer_sum_backward(adjacency: torch.Tensor, grad: torch.Tensor, num_layers: int, divisor: float) -> torch.Tensor:
+    """The gradient of :func:`_layer_sum` for a symmetric ``A``: the same sum applied to ``g = grad / divisor``,
+    in Horner form ``g + A (g + A (g + ...))``."""
+    g = grad / divisor if divisor != 1 else grad.contiguous()
+    total = g
+    for _ in range(num_layers):
+        total = csr_mm(adjacency, total).add_(g)
+    return total
+
+
 class _SummedPropagate(torch.autograd.Function):
     """``(x + A x + ... + A^L x) / divisor`` for a symmetric sparse ``A``, as one autograd node.
 
     The forward accumulates the layers in place; the backward is the same sum applied to the
-    gradient in Horner form, ``g + A (g + A (g + ...))`` with ``g = grad / divisor`` (``A^T = A``):
-    ``L`` products and ``L`` in-place additions, where the per-layer autograd graph (an out-of-place
-    sum, a division over the whole table, and their backward nodes) cost as much again in memory
-    traffic as the products themselves (measured on the Baby-shaped LightGCN step). The forward is
-    bit-identical to adding the layers left to right and dividing; the backward agrees to rounding.
+    gradient in Horner form (``A^T = A``): ``L`` products and ``L`` in-place additions, where the
+    per-layer autograd graph (an out-of-place sum, a division over the whole table, and their
+    backward nodes) cost as much again in memory traffic as the products themselves (measured on
+    the Baby-shaped LightGCN step). The forward is bit-identical to adding the layers left to right
+    and dividing; the backward agrees to rounding.
     """
 
     @staticmethod
     def forward(ctx, adjacency: torch.Tensor, x: torch.Tensor, num_layers: int, divisor: float) -> torch.Tensor:  # type: ignore[override]
         ctx.adjacency, ctx.num_layers, ctx.divisor = adjacency, num_layers, divisor
-        total = x.clone()
-        hidden = x
-        for _ in range(num_layers):
-            hidden = csr_mm(adjacency, hidden)
-            total.add_(hidden)
-        return total.div_(divisor) if divisor != 1 else total
+        return _layer_sum(adjacency, x, num_layers, divisor)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        g = grad / ctx.divisor if ctx.divisor != 1 else grad.contiguous()
-        total = g
-        for _ in range(ctx.num_layers):
-            total = csr_mm(ctx.adjacency, total).add_(g)
-        return None, total, None, None
+        return None, _layer_sum_backward(ctx.adjacency, grad, ctx.num_layers, ctx.divisor), None, None
 
 
 class _BipartitePropagate(torch.autograd.Function):
     """:class:`_SummedPropagate` of ``[users; items]`` returned as ``(users, items)``: the
     concatenation and the split happen inside one node, so the backward makes no full-size
-    zero-filled slice gradients to add up (measured on the Baby-shaped LightGCN step)."""
+    zero-filled slice gradients to add up (measured on the Baby-shaped LightGCN step). The two
+    outputs are views of one tensor: not to be modified in place."""
 
     @staticmethod
     def forward(ctx, adjacency, users, items, num_layers: int, divisor: float):  # type: ignore[override]
         ctx.adjacency, ctx.num_layers, ctx.divisor, ctx.num_users = adjacency, num_layers, divisor, users.shape[0]
-        total = _SummedPropagate.forward(ctx, adjacency, torch.cat([users, items]), num_layers, divisor)
+        total = _layer_sum(adjacency, torch.cat([users, items]), num_layers, divisor)
         return total[: users.shape[0]], total[users.shape[0] :]
 
     @staticmethod
@@ -134,7 +146,8 @@ class _BipartitePropagate(torch.autograd.Function):
             grad_users = grad_items.new_zeros(ctx.num_users, grad_items.shape[1])
         if grad_items is None:
             grad_items = grad_users.new_zeros(num_items, grad_users.shape[1])
-        _, total, _, _ = _SummedPropagate.backward(ctx, torch.cat([grad_users, grad_items]))
+        grad = torch.cat([grad_users, grad_items])
+        total = _layer_sum_backward(ctx.adjacency, grad, ctx.num_layers, ctx.divisor)
         return None, total[: ctx.num_users], total[ctx.num_users :], None, None
 
 
