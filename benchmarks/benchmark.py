@@ -30,7 +30,7 @@ from lit_mmrec.callbacks.sgurinit import SGURInit
 from lit_mmrec.data.datamodule import MMRecDataModule, SyntheticDataModule
 from lit_mmrec.data.synthetic import SyntheticSpec
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import symmetric_spmm
+from lit_mmrec.nn.sparse import symmetric_spmm
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES = {"image": 4096, "text": 384}

@@ -4,7 +4,7 @@ MMRec's ``src/models/bm3.py``) and MMRec's ``BM3.yaml``.
 
 Notation: ``A`` the symmetric-normalised user-item adjacency ``D^-1/2 A D^-1/2`` of the training
 interactions (no self-loops), ``E^(0) = [E_user; E_item]`` xavier-uniform ID embeddings, ``X_m`` the raw
-features of modality ``m`` (fine-tuned, see :mod:`lit_mmrec.models.modal`), ``W_m`` their projection
+features of modality ``m`` (fine-tuned, see :mod:`lit_mmrec.nn.modal`), ``W_m`` their projection
 ``nn.Linear(D_m, 64)`` (xavier-normal weight), ``f`` the shared predictor ``nn.Linear(64, 64)``
 (xavier-normal weight), ``drop`` element-wise dropout with rate ``p``::
 
@@ -42,9 +42,9 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, light_propagate_split
-from lit_mmrec.models.losses import embedding_norm_loss
-from lit_mmrec.models.modal import FeatureProjection
+from lit_mmrec.nn.losses import embedding_norm_loss
+from lit_mmrec.nn.modal import FeatureProjection
+from lit_mmrec.nn.sparse import bipartite_adjacency, light_propagate_split
 
 
 def cosine_loss(online: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

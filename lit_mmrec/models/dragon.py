@@ -15,7 +15,7 @@ as a softmax over modalities); items concatenate them unweighted:
     u = [α_u1 H_1[u] ‖ ... ‖ α_uM H_M[u]],     i = [H_1[i] ‖ ... ‖ H_M[i]]          (64 M wide)
 
 Homogeneous graphs: a frozen item kNN graph ``S`` (k = 10, 0.1 image + 0.9 text, as FREEDOM's; see
-:mod:`lit_mmrec.models.item_graph`) and a user co-occurrence graph (each user's top 40 users by
+:mod:`lit_mmrec.nn.knn_graph`) and a user co-occurrence graph (each user's top 40 users by
 number of shared training items, weighted by a softmax over those counts):
 
     item repr = i + S i,        user repr = u + Σ_v β_uv u_v,       score = <user repr, item repr>
@@ -28,9 +28,9 @@ User graph: read from the data set's ``user_graph_dict.npy`` (MMRec's file) when
 read safely, otherwise built from the training interactions and cached (``user_graph_source``). In
 each training epoch MMRec pads users with ``n < 40`` neighbours to 40 by repeatedly copying a
 uniformly drawn entry of the growing list (a Pólya urn), so a neighbour copied ``c`` times gets
-``c`` times its softmax share. :mod:`lit_mmrec.models.user_graph` (shared with DualGNN) draws the same
+``c`` times its softmax share. :mod:`lit_mmrec.nn.user_graph` (shared with DualGNN) draws the same
 distribution in one vectorised step: the copy counts minus one are Dirichlet(1)-multinomial. The
-preference tables, item MLPs and modality weights are :mod:`lit_mmrec.models.modal_preference`'s,
+preference tables, item MLPs and modality weights are :mod:`lit_mmrec.nn.modal_preference`'s,
 also shared with DualGNN.
 
 Deviations from MMRec's code:
@@ -59,12 +59,12 @@ import torch.nn.functional as F
 
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, summed_propagate
-from lit_mmrec.models.item_graph import csr_pair, mixed_knn_graph, mixing_weights, sparse_matmul
-from lit_mmrec.models.losses import bpr_loss
-from lit_mmrec.models.modal import select_modalities
-from lit_mmrec.models.modal_preference import ModalPreferenceMixin
-from lit_mmrec.models.user_graph import UserGraphMixin, check_user_graph_source
+from lit_mmrec.nn.knn_graph import csr_pair, mixed_knn_graph, mixing_weights, sparse_matmul
+from lit_mmrec.nn.losses import bpr_loss
+from lit_mmrec.nn.modal import select_modalities
+from lit_mmrec.nn.modal_preference import ModalPreferenceMixin
+from lit_mmrec.nn.sparse import bipartite_adjacency, summed_propagate
+from lit_mmrec.nn.user_graph import UserGraphMixin, check_user_graph_source
 
 #: Users aggregated at once over the user graph when every user is needed (bounds the gather).
 _USER_CHUNK = 4096

@@ -24,10 +24,10 @@ Loss: ``-mean(log2 sigmoid(s+ - s-))`` (both codes use log base 2: BPR / ln 2) +
 
 User graph: MMRec's ``user_graph_dict.npy`` when the data set has it and it reads safely, otherwise
 built from the training interactions and cached (``user_graph_source``;
-:func:`lit_mmrec.models.item_graph.user_cooccurrence_graph`, shared with DRAGON). In each training
+:func:`lit_mmrec.nn.knn_graph.user_cooccurrence_graph`, shared with DRAGON). In each training
 epoch users with fewer than ``k`` neighbours are padded to ``k`` as both codes do (a neighbour
-copied ``c`` times weighs ``c exp(count)``; :mod:`lit_mmrec.models.user_graph`, shared with DRAGON,
-as are the preference tables, item MLPs and ``alpha``: :mod:`lit_mmrec.models.modal_preference`).
+copied ``c`` times weighs ``c exp(count)``; :mod:`lit_mmrec.nn.user_graph`, shared with DRAGON,
+as are the preference tables, item MLPs and ``alpha``: :mod:`lit_mmrec.nn.modal_preference`).
 
 Deviations from the original codes, all deliberate:
 
@@ -56,12 +56,12 @@ import torch
 
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, summed_propagate
-from lit_mmrec.models.item_graph import sparse_matmul
-from lit_mmrec.models.losses import bpr_loss
-from lit_mmrec.models.modal import select_modalities
-from lit_mmrec.models.modal_preference import ModalPreferenceMixin
-from lit_mmrec.models.user_graph import UserGraphMixin, check_user_graph_source
+from lit_mmrec.nn.knn_graph import sparse_matmul
+from lit_mmrec.nn.losses import bpr_loss
+from lit_mmrec.nn.modal import select_modalities
+from lit_mmrec.nn.modal_preference import ModalPreferenceMixin
+from lit_mmrec.nn.sparse import bipartite_adjacency, summed_propagate
+from lit_mmrec.nn.user_graph import UserGraphMixin, check_user_graph_source
 
 
 class DualGNN(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):

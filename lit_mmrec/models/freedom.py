@@ -4,7 +4,7 @@ Multimodal Recommendation", ACM MM 2023), as MMRec runs it (``src/models/freedom
 Two graphs:
 
 - a frozen item-item graph ``S = Σ_m w_m Â_m`` built once from the raw features: per modality the
-  normalised binary kNN graph (k = 10, cosine; see :mod:`lit_mmrec.models.item_graph`), mixed
+  normalised binary kNN graph (k = 10, cosine; see :mod:`lit_mmrec.nn.knn_graph`), mixed
   0.1 image + 0.9 text (MMRec's ``mm_image_weight``);
 - the user-item graph, denoised in training by degree-sensitive edge pruning: at the start of each
   epoch ``int((1 - dropout) |E|)`` training edges are drawn without replacement with probability
@@ -38,7 +38,7 @@ Deviations from MMRec's code:
 - modality weights: those of the modalities present, renormalised (text only: 1.0 text), where MMRec
   uses whichever single graph exists;
 - the (non-symmetric) item graph is multiplied with a precomputed transpose for the backward, the
-  symmetric user-item graphs through :func:`~lit_mmrec.models.graph.light_propagate_split` (same maths);
+  symmetric user-item graphs through :func:`~lit_mmrec.nn.sparse.light_propagate_split` (same maths);
   degrees use no 1e-7 epsilon (empty nodes get no entries instead).
 """
 
@@ -50,16 +50,16 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, light_propagate_split
-from lit_mmrec.models.item_graph import csr_pair, mixed_knn_graph, mixing_weights, sparse_matmul
-from lit_mmrec.models.losses import bpr_loss
-from lit_mmrec.models.modal import (
+from lit_mmrec.nn.knn_graph import csr_pair, mixed_knn_graph, mixing_weights, sparse_matmul
+from lit_mmrec.nn.losses import bpr_loss
+from lit_mmrec.nn.modal import (
     feature_offsets,
     fresh_projection,
     modal_linears,
     project_features,
     select_modalities,
 )
+from lit_mmrec.nn.sparse import bipartite_adjacency, light_propagate_split
 
 
 def degree_sensitive_keep(edge_weights: torch.Tensor, dropout: float) -> torch.Tensor:

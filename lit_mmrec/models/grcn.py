@@ -74,9 +74,9 @@ from torch_geometric.utils import softmax
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import csr_mm
-from lit_mmrec.models.losses import bpr_loss
-from lit_mmrec.models.modal import modal_linears, select_modalities
+from lit_mmrec.nn.losses import bpr_loss
+from lit_mmrec.nn.modal import modal_linears, select_modalities
+from lit_mmrec.nn.sparse import csr_mm
 
 
 @dataclass

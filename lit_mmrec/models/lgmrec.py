@@ -87,8 +87,8 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset, interactions_to_csr
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, int32_csr, light_propagate, symmetric_spmm
-from lit_mmrec.models.losses import bpr_loss, embedding_norm_loss
+from lit_mmrec.nn.losses import bpr_loss, embedding_norm_loss
+from lit_mmrec.nn.sparse import bipartite_adjacency, int32_csr, light_propagate, symmetric_spmm
 
 #: Elements of one (anchor chunk x candidates) block of InfoNCE logits: 1 MB of float32, about the
 #: L2 cache (measured fastest among 2^15..2^20 on the Baby shape).

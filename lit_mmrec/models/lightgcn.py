@@ -22,7 +22,7 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, light_propagate_split
+from lit_mmrec.nn.sparse import bipartite_adjacency, light_propagate_split
 
 
 class LightGCN(RecommenderModule):

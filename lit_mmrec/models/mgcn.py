@@ -4,10 +4,10 @@ MMRec's port by the same authors (``src/models/mgcn.py``).
 
 Notation: ``U`` users, ``I`` items, ``N = U + I``, ``M`` modalities, ``E_user, E_item`` xavier-uniform ID
 embeddings (64-d), ``X_m`` the raw features of modality ``m`` (fine-tuned, see
-:mod:`lit_mmrec.models.modal`), ``P_m = X_m W_m + b_m`` their projection to 64-d, ``A`` the
+:mod:`lit_mmrec.nn.modal`), ``P_m = X_m W_m + b_m`` their projection to 64-d, ``A`` the
 symmetric-normalised user-item adjacency (no self-loops), ``R [U, I]`` its user-item block, ``S_m`` the
 item kNN graph of modality ``m`` built once from ``X_m`` (``k = 10`` neighbours by cosine, edge weight
-the cosine, ``D^-1/2 S D^-1/2`` with row sums ``D``; see :mod:`lit_mmrec.models.item_graph`).
+the cosine, ``D^-1/2 S D^-1/2`` with row sums ``D``; see :mod:`lit_mmrec.nn.knn_graph`).
 
 *Behaviour-guided purifier*, per modality: ``Ẽ_m = E_item ⊙ σ(P_m W_g,m + b_g,m)``.
 
@@ -35,7 +35,7 @@ Deviations from the original code:
   code needs both image and text;
 - the attention is a softmax over each node's modalities, as in the paper and MMRec's port; the
   authors' repository (commit 09095cb) builds ``nn.Softmax(dim=0)``, a softmax over all nodes instead;
-- safe cosine in the kNN graphs (see :mod:`lit_mmrec.models.item_graph`), built in chunks and cached
+- safe cosine in the kNN graphs (see :mod:`lit_mmrec.nn.knn_graph`), built in chunks and cached
   keyed by the features' hash; the sparse products use precomputed transposes (same maths);
 - the regulariser divides by the actual batch size (the code by the configured one, which differs for
   an epoch's last, smaller batch); the InfoNCE shifts its exponent by ``1 / t`` (same value, no overflow).
@@ -50,15 +50,15 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, light_propagate
-from lit_mmrec.models.item_graph import (
+from lit_mmrec.nn.knn_graph import (
     cached_knn_neighbours,
     csr_pair,
     normalised_knn_adjacency,
     sparse_matmul,
 )
-from lit_mmrec.models.losses import bpr_loss, squared_l2_loss
-from lit_mmrec.models.modal import FeatureProjection, adam_with_decay
+from lit_mmrec.nn.losses import bpr_loss, squared_l2_loss
+from lit_mmrec.nn.modal import FeatureProjection, adam_with_decay
+from lit_mmrec.nn.sparse import bipartite_adjacency, light_propagate
 
 
 def info_nce(view: torch.Tensor, other: torch.Tensor, temperature: float) -> torch.Tensor:

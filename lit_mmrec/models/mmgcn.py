@@ -55,9 +55,9 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.item_graph import sparse_matmul
-from lit_mmrec.models.losses import bpr_loss
-from lit_mmrec.models.modal import require_modalities, select_modalities
+from lit_mmrec.nn.knn_graph import sparse_matmul
+from lit_mmrec.nn.losses import bpr_loss
+from lit_mmrec.nn.modal import require_modalities, select_modalities
 
 #: Modalities MMRec and the authors project before their GCN, and the projection width.
 DEFAULT_LATENT_DIMS = {"image": 256}

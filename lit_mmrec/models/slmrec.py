@@ -67,8 +67,8 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, light_propagate, symmetric_spmm
-from lit_mmrec.models.modal import require_modalities, select_modalities
+from lit_mmrec.nn.modal import require_modalities, select_modalities
+from lit_mmrec.nn.sparse import bipartite_adjacency, light_propagate, symmetric_spmm
 
 SSL_TASKS = ("FAC", "FD", "FM", "FD+FM")
 #: The authors' fine-to-coarse order of the modalities in the FAC chain.

@@ -6,7 +6,7 @@ from lit_mmrec.data.datamodule import SyntheticDataModule
 from lit_mmrec.data.loader import load_mmrec_dataset
 from lit_mmrec.data.synthetic import SyntheticSpec
 from lit_mmrec.models.freedom import FREEDOM, degree_sensitive_keep
-from lit_mmrec.models.item_graph import knn_neighbours
+from lit_mmrec.nn.knn_graph import knn_neighbours
 
 
 @pytest.fixture(autouse=True)
@@ -191,7 +191,7 @@ def test_user_init_targets(tiny_dataset):
 
 
 def test_projection_paths_agree(tiny_dataset, monkeypatch):
-    from lit_mmrec.models import modal
+    from lit_mmrec.nn import modal
 
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)

@@ -1,7 +1,8 @@
 import torch
 
 from lit_mmrec.data.loader import load_mmrec_dataset
-from lit_mmrec.models.graph import (
+from lit_mmrec.models.lightgcn import LightGCN
+from lit_mmrec.nn.sparse import (
     bipartite_adjacency,
     int32_csr,
     light_propagate,
@@ -9,7 +10,6 @@ from lit_mmrec.models.graph import (
     summed_propagate,
     symmetric_spmm,
 )
-from lit_mmrec.models.lightgcn import LightGCN
 
 
 def dense_normalised(users, items, num_users, num_items):
@@ -109,7 +109,7 @@ def test_lightgcn_loss_and_scores(tiny_dataset):
 
 
 def test_csr_mm_matches_torch_sparse_mm_with_empty_rows_and_either_index_width():
-    from lit_mmrec.models.graph import csr_mm
+    from lit_mmrec.nn.sparse import csr_mm
 
     generator = torch.Generator().manual_seed(1)
     dense = torch.rand(30, 20, generator=generator)

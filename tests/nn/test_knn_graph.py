@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from lit_mmrec.data.loader import load_mmrec_dataset
-from lit_mmrec.models import item_graph
-from lit_mmrec.models.item_graph import (
+from lit_mmrec.nn import knn_graph
+from lit_mmrec.nn.knn_graph import (
     cached_knn_neighbours,
     cooccurrence_neighbours,
     csr_pair,
@@ -38,7 +38,7 @@ def brute_force_knn(features, k):
 
 @pytest.mark.parametrize("chunk_elements", [1 << 24, 7])  # one chunk; many chunks of one row
 def test_knn_matches_brute_force_and_skips_zero_rows(monkeypatch, chunk_elements):
-    monkeypatch.setattr(item_graph, "_SIMILARITY_CHUNK_ELEMENTS", chunk_elements)
+    monkeypatch.setattr(knn_graph, "_SIMILARITY_CHUNK_ELEMENTS", chunk_elements)
     torch.manual_seed(0)
     features = torch.randn(30, 6)
     features[[3, 17]] = 0.0  # items without features
@@ -136,7 +136,7 @@ def brute_force_cooccurrence(users, items, num_users, num_items, k):
 
 @pytest.mark.parametrize("pair_chunk", [1 << 22, 5])
 def test_cooccurrence_matches_brute_force(monkeypatch, pair_chunk):
-    monkeypatch.setattr(item_graph, "_PAIR_CHUNK", pair_chunk)
+    monkeypatch.setattr(knn_graph, "_PAIR_CHUNK", pair_chunk)
     rng = np.random.default_rng(0)
     users = torch.from_numpy(rng.integers(0, 15, 60))
     items = torch.from_numpy(rng.integers(0, 9, 60))  # duplicates included; user ids 15, 16 unused

@@ -45,7 +45,7 @@ import torch
 
 from lit_mmrec.data.cache import cached
 from lit_mmrec.data.loader import MMRecDataset, interactions_to_csr
-from lit_mmrec.models.graph import csr_mm
+from lit_mmrec.nn.sparse import csr_mm
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ class _SparseMatmul(torch.autograd.Function):
     """``M @ x`` with the backward ``M^T @ grad`` using a precomputed ``M^T``.
 
     torch's own backward for a sparse CSR operand transposes ``M`` on every call (see
-    :func:`lit_mmrec.models.graph.symmetric_spmm`, which covers symmetric matrices).
+    :func:`lit_mmrec.nn.sparse.symmetric_spmm`, which covers symmetric matrices).
     """
 
     @staticmethod

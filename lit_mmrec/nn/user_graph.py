@@ -1,7 +1,7 @@
 r"""The user co-occurrence graph of DRAGON and DualGNN, with MMRec's per-epoch padding.
 
 Each user's ``k`` users sharing the most training items
-(:func:`~lit_mmrec.models.item_graph.user_cooccurrence_graph`: MMRec's ``user_graph_dict.npy`` when
+(:func:`~lit_mmrec.nn.knn_graph.user_cooccurrence_graph`: MMRec's ``user_graph_dict.npy`` when
 it reads safely, otherwise built from the training interactions), weighted by a softmax over those
 counts (``beta``). In each training epoch MMRec pads users with ``0 < n < k`` neighbours to ``k`` by
 repeatedly copying a uniformly drawn entry of the growing list (a Pólya urn), so a neighbour copied
@@ -22,11 +22,11 @@ from collections.abc import Callable
 import torch
 
 from lit_mmrec.data.loader import MMRecDataset
-from lit_mmrec.models.item_graph import csr_pair, user_cooccurrence_graph
+from lit_mmrec.nn.knn_graph import csr_pair, user_cooccurrence_graph
 
 log = logging.getLogger(__name__)
 
-#: Where the user graph may come from (see :func:`~lit_mmrec.models.item_graph.user_cooccurrence_graph`).
+#: Where the user graph may come from (see :func:`~lit_mmrec.nn.knn_graph.user_cooccurrence_graph`).
 USER_GRAPH_SOURCES = ("auto", "file", "build")
 
 

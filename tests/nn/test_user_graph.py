@@ -9,7 +9,7 @@ import torch
 from lit_mmrec.data.loader import load_mmrec_dataset
 from lit_mmrec.models.dragon import DRAGON
 from lit_mmrec.models.dualgnn import DualGNN
-from lit_mmrec.models.user_graph import check_user_graph_source, user_graph_matrix, user_graph_weights
+from lit_mmrec.nn.user_graph import check_user_graph_source, user_graph_matrix, user_graph_weights
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,6 @@
 import torch
 
-from lit_mmrec.models.losses import bpr_loss, embedding_norm_loss
+from lit_mmrec.nn.losses import bpr_loss, embedding_norm_loss
 
 
 def test_embedding_norm_loss_matches_autograd_of_vector_norms():
