@@ -24,7 +24,7 @@ Loss: ``-mean(log2 sigmoid(s+ - s-))`` (both codes use log base 2: BPR / ln 2) +
 
 User graph: MMRec's ``user_graph_dict.npy`` when the data set has it and it reads safely, otherwise
 built from the training interactions and cached (``user_graph_source``;
-:func:`lit_mmrec.nn.knn_graph.user_cooccurrence_graph`, shared with DRAGON). In each training
+:func:`lit_mmrec.nn.user_graph.user_cooccurrence_graph`, shared with DRAGON). In each training
 epoch users with fewer than ``k`` neighbours are padded to ``k`` as both codes do (a neighbour
 copied ``c`` times weighs ``c exp(count)``; :mod:`lit_mmrec.nn.user_graph`, shared with DRAGON,
 as are the preference tables, item MLPs and ``alpha``: :mod:`lit_mmrec.nn.modal_preference`).

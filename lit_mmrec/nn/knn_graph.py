@@ -1,9 +1,9 @@
-"""Homogeneous graphs derived from training data: item-item kNN graphs from modal features and the
-user-user co-occurrence graph, plus the sparse product that propagates over them.
+"""Item-item kNN graphs from modal features, plus the sparse products that propagate over them.
 
 Shared by FREEDOM and DRAGON (frozen item kNN graph), LATTICE and MGCN (per-modality weighted kNN
 graphs; LATTICE's learned graph, rebuilt every epoch from trainable projections, differentiably:
-:func:`knn_cosine_edges`, :func:`edge_list_matmul`) and DRAGON (user co-occurrence graph).
+:func:`knn_cosine_edges`, :func:`edge_list_matmul`). The user co-occurrence graph is in
+:mod:`lit_mmrec.nn.user_graph`.
 
 Item kNN graph of one modality (MMRec's ``get_knn_adj_mat`` + ``compute_normalized_laplacian``).
 With ``x_i`` the raw ``[D]`` feature row of item ``i``:
@@ -24,38 +24,23 @@ Differences from MMRec:
 - built in chunks of rows (never an ``n_items x n_items`` matrix) and cached on disk keyed by ``k``
   and a hash of the features (:mod:`lit_mmrec.data.cache`), never in the data folder;
 - nodes whose (weighted) degree is not positive get no entries instead of MMRec's ``1e-7`` guard.
-
-User co-occurrence graph (DRAGON, MMRec's ``preprocessing/dualgnn-gen-u-u-matrix.py``): ``c_uv`` is
-the number of training items users ``u != v`` share; each user keeps the users with the largest
-``c_uv > 0`` (ties by smaller id: the script leaves them to ``torch.topk``). MMRec stores the result
-as a pickled ``user_graph_dict.npy``; :func:`user_cooccurrence_graph` reads that file only through an
-unpickler that can build nothing but numpy arrays, lists and numbers, and builds the graph from the
-training interactions otherwise.
 """
 
 from __future__ import annotations
 
-import logging
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from lit_mmrec.data.cache import cached
-from lit_mmrec.data.loader import MMRecDataset, interactions_to_csr
 from lit_mmrec.nn.sparse import csr_mm
-
-log = logging.getLogger(__name__)
 
 #: MMRec's item-graph modality weights (``mm_image_weight: 0.1``; text gets the rest).
 MMREC_MODALITY_WEIGHTS = {"image": 0.1, "text": 0.9}
 
 #: Elements of one chunk of the similarity matrix (float32: 64 MB).
 _SIMILARITY_CHUNK_ELEMENTS = 1 << 24
-#: (user, user) pairs expanded at once when counting co-occurrences.
-_PAIR_CHUNK = 1 << 22
 
 
 # ----------------------------------------------------------------------------- kNN item graph
@@ -295,178 +280,3 @@ def edge_list_matmul(
     """``A @ x`` with ``A [num_rows, len(x)]`` the sum of ``values[e]`` at ``(rows[e], cols[e])``;
     differentiable in ``values`` (the learned item graph of LATTICE) and in ``x``."""
     return _EdgeListMatmul.apply(rows, cols, values, x, num_rows)
-
-
-# ------------------------------------------------------------------------- user co-occurrence graph
-def cooccurrence_neighbours(
-    users: torch.Tensor, items: torch.Tensor, num_users: int, num_items: int, k: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each user's ``k`` users sharing the most training items.
-
-    Args:
-        users, items: training interactions (duplicates are ignored).
-        num_users, num_items: sizes of the id spaces.
-        k: neighbours kept per user.
-
-    Returns:
-        ``(neighbours, counts)``, both ``[num_users, k]``: neighbour ids sorted by decreasing number of
-        shared items ``c_uv > 0`` (ties: smaller id first), ``-1`` in unused slots; and ``c_uv`` as
-        float32 (0 in unused slots).
-    """
-    if k <= 0:
-        raise ValueError(f"k must be positive, got {k}")
-    key = torch.unique(users.long() * num_items + items.long())
-    users, items = key // num_items, key % num_items
-    user_item = interactions_to_csr(users, items, num_users, num_items)
-    item_user = interactions_to_csr(items, users, num_items, num_users)
-    neighbours = torch.full((num_users, k), -1, dtype=torch.long)
-    counts = torch.zeros(num_users, k)
-    crow, col = user_item.crow_indices(), user_item.col_indices()
-    # pairs a chunk of users expands to: sum over their items of the item degree
-    item_degree = torch.bincount(items, minlength=num_items)
-    pair_cost = torch.zeros(num_users, dtype=torch.long).index_add_(0, users, item_degree[items])
-    cumulative = torch.cumsum(pair_cost, 0)
-    start = 0
-    while start < num_users:
-        base = cumulative[start - 1] if start > 0 else 0
-        stop = int(torch.searchsorted(cumulative, base + _PAIR_CHUNK, right=True))
-        stop = min(num_users, max(stop, start + 1))
-        lo, hi = int(crow[start]), int(crow[stop])
-        chunk = torch.sparse_csr_tensor(
-            crow[start : stop + 1] - lo, col[lo:hi], torch.ones(hi - lo), size=(stop - start, num_items)
-        )
-        shared = torch.sparse.mm(chunk, item_user)  # [chunk, num_users] CSR of c_uv
-        row_counts = shared.crow_indices().diff()
-        rows = torch.repeat_interleave(torch.arange(stop - start), row_counts)
-        cols = shared.col_indices()
-        values = shared.values().round().long()
-        off_diagonal = cols != rows + start
-        rows, cols, values = rows[off_diagonal], cols[off_diagonal], values[off_diagonal]
-        if rows.numel():
-            top = int(values.max())
-            # sort by (row asc, count desc, id asc) with one int64 key
-            sort_key = (rows * (top + 1) + (top - values)) * num_users + cols
-            order = torch.argsort(sort_key)
-            rows, cols, values = rows[order], cols[order], values[order]
-            first = torch.zeros(stop - start, dtype=torch.long)
-            first[1:] = torch.cumsum(torch.bincount(rows, minlength=stop - start), 0)[:-1]
-            rank = torch.arange(rows.numel()) - first[rows]
-            keep = rank < k
-            neighbours[rows[keep] + start, rank[keep]] = cols[keep]
-            counts[rows[keep] + start, rank[keep]] = values[keep].float()
-        start = stop
-    return neighbours, counts
-
-
-class _ArrayOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that can construct numpy arrays and scalars and nothing else (lists, dicts and
-    numbers need no globals)."""
-
-    _ALLOWED = {
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "scalar"),
-    }
-
-    def find_class(self, module: str, name: str):
-        if (module, name) not in self._ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-        if module == "numpy":
-            return getattr(np, name)
-        multiarray = getattr(np, "_core", None) or np.core
-        return getattr(multiarray.multiarray, name)
-
-
-def read_user_graph_dict(
-    path: str | Path, num_users: int, k: int
-) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """MMRec's ``user_graph_dict.npy`` (``{user: [neighbour ids, counts]}``), read without running any
-    code from the file; the first ``k`` neighbours of each user, in the file's order.
-
-    Returns ``(neighbours, counts)`` as :func:`cooccurrence_neighbours` does, or None (with the
-    reason logged) when the file is not such a dict over ``num_users`` users.
-    """
-    path = Path(path)
-    try:
-        with open(path, "rb") as handle:
-            version = np.lib.format.read_magic(handle)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(handle)
-            else:
-                shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
-            if dtype != np.dtype(object) or shape != ():
-                raise ValueError(
-                    f"expected a pickled dict (0-d object array), got shape {shape} dtype {dtype}"
-                )
-            array = _ArrayOnlyUnpickler(handle).load()
-        graph = array.item() if isinstance(array, np.ndarray) else array
-        if not isinstance(graph, dict):
-            raise ValueError(f"expected a dict, got {type(graph).__name__}")
-        if len(graph) != num_users:
-            raise ValueError(f"it has {len(graph)} users, the data set {num_users}")
-        neighbours = torch.full((num_users, k), -1, dtype=torch.long)
-        counts = torch.zeros(num_users, k)
-        for user, entry in graph.items():
-            user = int(user)
-            ids, weights = entry[0][:k], entry[1][:k]
-            if not 0 <= user < num_users or len(ids) != len(weights):
-                raise ValueError(f"malformed entry for user {user}")
-            if len(ids):
-                ids_tensor = torch.as_tensor(np.asarray(ids, dtype=np.int64))
-                weight_tensor = torch.as_tensor(np.asarray(weights, dtype=np.float32))
-                if (
-                    ids_tensor.min() < 0
-                    or ids_tensor.max() >= num_users
-                    or not torch.isfinite(weight_tensor).all()
-                ):
-                    raise ValueError(f"user {user} has neighbour ids out of range or non-finite counts")
-                neighbours[user, : len(ids)] = ids_tensor
-                counts[user, : len(ids)] = weight_tensor
-    except Exception as error:  # anything unexpected: fall back to building the graph
-        log.warning("not using %s (%s); building the user graph from the training interactions", path, error)
-        return None
-    return neighbours, counts
-
-
-def user_cooccurrence_graph(
-    dataset: MMRecDataset, k: int, source: str = "auto", cache_dir: str | Path | None = None
-) -> tuple[torch.Tensor, torch.Tensor, str]:
-    """The user co-occurrence graph of ``dataset``: ``(neighbours, counts, origin)``.
-
-    Args:
-        dataset: the data set (its training interactions, and its folder for ``user_graph_dict.npy``).
-        k: neighbours per user.
-        source: ``"auto"``: ``user_graph_dict.npy`` when it exists and reads safely, otherwise built
-            from the training interactions; ``"file"``: the file, failing if it cannot be used;
-            ``"build"``: always built (cached on disk).
-        cache_dir: root of the graph cache.
-
-    ``origin`` says which was used; it is also logged.
-    """
-    if source not in ("auto", "file", "build"):
-        raise ValueError(f"user graph source must be 'auto', 'file' or 'build', got {source!r}")
-    path = Path(dataset.folder) / "user_graph_dict.npy" if dataset.folder is not None else None
-    if source != "build" and path is not None and path.is_file():
-        loaded = read_user_graph_dict(path, dataset.num_users, k)
-        if loaded is not None:
-            log.info("user graph of %s: read from %s (top %d per user)", dataset.name, path, k)
-            return loaded[0], loaded[1], f"file:{path}"
-    if source == "file":
-        raise ValueError(f"user_graph_source='file' but {path} is missing or unreadable (see the log)")
-    train = dataset.train
-
-    def build() -> dict[str, torch.Tensor]:
-        neighbours, counts = cooccurrence_neighbours(
-            train.users, train.items, dataset.num_users, dataset.num_items, k
-        )
-        return {"neighbours": neighbours, "counts": counts}
-
-    params = {"k": k, "num_users": dataset.num_users, "num_items": dataset.num_items, "version": 1}
-    entry = cached("user_cooccurrence", params, [train.users, train.items], build, cache_dir)
-    log.info(
-        "user graph of %s: built from %d training interactions (top %d per user)", dataset.name, len(train), k
-    )
-    return entry["neighbours"], entry["counts"], "built"
