@@ -88,6 +88,7 @@ from lit_mmrec.data.loader import MMRecDataset, interactions_to_csr
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.nn.losses import bpr_loss, embedding_norm_loss
+from lit_mmrec.nn.modal import select_modalities
 from lit_mmrec.nn.sparse import bipartite_adjacency, int32_csr, light_propagate, symmetric_spmm
 
 #: Elements of one (anchor chunk x candidates) block of InfoNCE logits: 1 MB of float32, about the
@@ -249,12 +250,8 @@ class LGMRec(RecommenderModule):
     ) -> None:
         super().__init__(num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk)
         available = self.feature_dims
-        modalities = list(available) if modalities is None else list(modalities)
-        if not modalities:
-            raise ValueError("LGMRec needs at least one modality, but none was given (LightGCN is the ID-only model)")
-        for modality in modalities:
-            if modality not in available:
-                raise ValueError(f"LGMRec needs the {modality!r} modality, but the data set has {sorted(available)}")
+        # None: the data set's order, not sorted (the first of a pair is the contrastive anchor)
+        modalities = select_modalities("LGMRec", available, list(available) if modalities is None else modalities)
         if min(num_ui_layers, num_mm_layers) < 0 or num_hyper_layers < 1 or num_hyperedges < 1:
             raise ValueError(
                 "need num_ui_layers, num_mm_layers >= 0 and num_hyper_layers, num_hyperedges >= 1, got "
