@@ -72,6 +72,7 @@ from torch import nn
 from torch_geometric.utils import softmax
 
 from lit_mmrec.data.loader import MMRecDataset
+from lit_mmrec.data.pairs import row_pointers
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.nn.losses import bpr_loss
@@ -236,10 +237,8 @@ class GRCN(RecommenderModule):
         self.register_data("edge_items", items)
         self.register_data("edge_item_order", item_order)
         self.register_data("edge_item_cols", users[item_order])
-        for name, nodes, size in (("user_crow", users, self.num_users), ("item_crow", items, self.num_items)):
-            crow = torch.zeros(size + 1, dtype=torch.long)
-            crow[1:] = torch.cumsum(torch.bincount(nodes, minlength=size), 0)
-            self.register_data(name, crow)
+        self.register_data("user_crow", row_pointers(users, self.num_users))
+        self.register_data("item_crow", row_pointers(items, self.num_items))
 
     @property
     def edges(self) -> BipartiteEdges:

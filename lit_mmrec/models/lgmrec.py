@@ -84,7 +84,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lit_mmrec.data.loader import MMRecDataset, interactions_to_csr
+from lit_mmrec.data.loader import MMRecDataset
+from lit_mmrec.data.pairs import pairs_to_csr
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.nn.losses import bpr_loss, embedding_norm_loss
@@ -284,8 +285,8 @@ class LGMRec(RecommenderModule):
             self.register_data(f"features_t_{m}", self.item_features(m).T.contiguous())
         users, items, num_users, num_items = dataset.train.users, dataset.train.items, self.num_users, self.num_items
         self.register_data("adjacency", bipartite_adjacency(users, items, num_users, num_items))
-        self.register_data("interactions", int32_csr(interactions_to_csr(users, items, num_users, num_items)))
-        self.register_data("interactions_t", int32_csr(interactions_to_csr(items, users, num_items, num_users)))
+        self.register_data("interactions", int32_csr(pairs_to_csr(users, items, num_users, num_items)))
+        self.register_data("interactions_t", int32_csr(pairs_to_csr(items, users, num_items, num_users)))
         degree = torch.bincount(users, minlength=num_users).float()
         # 1/|N_u|; users without training items get 0 (the original's 1/(0 + 1e-7) times a zero sum)
         self.register_data("inverse_degree", torch.where(degree > 0, 1.0 / degree.clamp_min(1.0), 0.0).unsqueeze(1))

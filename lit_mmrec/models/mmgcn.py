@@ -53,6 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lit_mmrec.data.loader import MMRecDataset
+from lit_mmrec.data.pairs import pairs_to_csr
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.nn.knn_graph import sparse_matmul
@@ -67,13 +68,7 @@ def mean_matrix(rows: torch.Tensor, cols: torch.Tensor, num_rows: int, num_cols:
     """Sparse CSR ``[num_rows, num_cols]`` with ``1 / deg(row)`` at each (unique) ``(row, col)`` edge:
     ``M @ x`` averages, for each row node, the ``x`` rows of its neighbours (zero without neighbours)."""
     degree = torch.bincount(rows, minlength=num_rows)
-    values = 1.0 / degree[rows].float()
-    order = torch.argsort(rows * num_cols + cols)
-    crow = torch.zeros(num_rows + 1, dtype=torch.long)
-    crow[1:] = torch.cumsum(degree, 0)
-    return torch.sparse_csr_tensor(
-        crow, cols[order], values[order], size=(num_rows, num_cols), check_invariants=True
-    )
+    return pairs_to_csr(rows, cols, num_rows, num_cols, 1.0 / degree[rows].float())
 
 
 def transpose_csr(matrix: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from lit_mmrec.data.pairs import pairs_to_csr
+
 
 def symmetric_normalise(rows: torch.Tensor, cols: torch.Tensor, size: int) -> torch.Tensor:
     """``D^-1/2 A D^-1/2`` of a symmetric binary edge list, as a sparse CSR ``[size, size]`` float32.
@@ -15,11 +17,7 @@ def symmetric_normalise(rows: torch.Tensor, cols: torch.Tensor, size: int) -> to
     degree = torch.bincount(rows, minlength=size).float()
     inv_sqrt = degree.pow(-0.5)
     inv_sqrt[degree == 0] = 0.0
-    values = inv_sqrt[rows] * inv_sqrt[cols]
-    order = torch.argsort(rows * size + cols)
-    crow = torch.zeros(size + 1, dtype=torch.long)
-    crow[1:] = torch.cumsum(degree.long(), 0)
-    return int32_csr(torch.sparse_csr_tensor(crow, cols[order], values[order], size=(size, size)))
+    return int32_csr(pairs_to_csr(rows, cols, size, size, inv_sqrt[rows] * inv_sqrt[cols]))
 
 
 def int32_csr(matrix: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from lit_mmrec.data.cache import cached
-from lit_mmrec.data.loader import MMRecDataset, interactions_to_csr
+from lit_mmrec.data.loader import MMRecDataset
+from lit_mmrec.data.pairs import pairs_to_csr
 from lit_mmrec.nn.knn_graph import csr_pair
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,8 @@ def cooccurrence_neighbours(
         raise ValueError(f"k must be positive, got {k}")
     key = torch.unique(users.long() * num_items + items.long())
     users, items = key // num_items, key % num_items
-    user_item = interactions_to_csr(users, items, num_users, num_items)
-    item_user = interactions_to_csr(items, users, num_items, num_users)
+    user_item = pairs_to_csr(users, items, num_users, num_items)
+    item_user = pairs_to_csr(items, users, num_items, num_users)
     neighbours = torch.full((num_users, k), -1, dtype=torch.long)
     counts = torch.zeros(num_users, k)
     crow, col = user_item.crow_indices(), user_item.col_indices()
