@@ -46,3 +46,16 @@ def make_tiny_dataset(tmp_path: Path) -> Path:
 
 
 requires_ml100k = pytest.mark.skipif(not (ML100K / "ml100k.inter").is_file(), reason="../shared/data/ml100k is absent")
+
+
+def dense_bipartite(users, items, num_users: int, num_items: int):
+    """Dense ``D^-1/2 A D^-1/2`` of the user-item graph (users first): the reference for the sparse one."""
+    import torch
+
+    n = num_users + num_items
+    a = torch.zeros(n, n)
+    a[users, items + num_users] = 1
+    a[items + num_users, users] = 1
+    d = a.sum(1)
+    inv = torch.where(d > 0, d.pow(-0.5), torch.zeros_like(d))
+    return inv[:, None] * a * inv[None, :]

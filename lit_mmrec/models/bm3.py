@@ -42,9 +42,10 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
+from lit_mmrec.nn.light_conv import LightConv
 from lit_mmrec.nn.losses import embedding_norm_loss
 from lit_mmrec.nn.modal import FeatureProjection
-from lit_mmrec.nn.sparse import bipartite_adjacency, light_propagate_split
+from lit_mmrec.nn.normalisation import bipartite_adjacency
 
 
 def cosine_loss(online: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -103,6 +104,7 @@ class BM3(RecommenderModule):
         )
         self.modalities = self.projection.modalities
         self.num_layers = num_layers
+        self.conv = LightConv(num_layers)
         self.dropout = dropout
         self.cl_weight = cl_weight
         self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_users, embedding_dim)))
@@ -118,7 +120,7 @@ class BM3(RecommenderModule):
     # ------------------------------------------------------------- backbone API
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The online representations ``(u, i)`` before the predictor."""
-        users, items = light_propagate_split(self.adjacency, self.user_embedding, self.item_embedding, self.num_layers)
+        users, items = self.conv.forward_split(self.user_embedding, self.item_embedding, self.adjacency)
         return users, items + self.item_embedding
 
     def representations(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -59,11 +59,14 @@ import torch.nn.functional as F
 
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.nn.knn_graph import csr_pair, mixed_knn_graph, mixing_weights, sparse_matmul
+from lit_mmrec.nn.knn_graph import mixed_knn_graph, mixing_weights
+from lit_mmrec.nn.light_conv import LightConv
 from lit_mmrec.nn.losses import bpr_loss
 from lit_mmrec.nn.modal import select_modalities
 from lit_mmrec.nn.modal_preference import ModalPreferenceMixin
-from lit_mmrec.nn.sparse import bipartite_adjacency, summed_propagate
+from lit_mmrec.nn.normalisation import bipartite_adjacency
+from lit_mmrec.nn.sparse import csr_pair
+from lit_mmrec.nn.sum_conv import SumConv
 from lit_mmrec.nn.user_graph import UserGraphMixin, check_user_graph_source
 
 #: Users aggregated at once over the user graph when every user is needed (bounds the gather).
@@ -126,6 +129,8 @@ class DRAGON(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
             raise ValueError("knn_k, user_graph_k and feature_hidden_dim must be positive, layer counts >= 0")
         self.graph_weights = mixing_weights(self.modalities, modality_weights, "DRAGON")
         self.num_layers = num_layers
+        self.user_item_conv = LightConv(num_layers, combine="sum")
+        self.graph_conv = SumConv()  # the item graph S and the user graph B
         self.knn_k = knn_k
         self.num_item_graph_layers = num_item_graph_layers
         self.user_graph_k = user_graph_k
@@ -149,13 +154,13 @@ class DRAGON(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
     # ------------------------------------------------------------- backbone API
     def heterogeneous(self) -> tuple[torch.Tensor, torch.Tensor]:
         """User-item part: ``(u [num_users, 64 M], i + S i [num_items, 64 M])`` before the user graph."""
-        total = summed_propagate(self.adjacency, self.modal_inputs(), self.num_layers)
+        total = self.user_item_conv(self.modal_inputs(), self.adjacency)
         users, items = total[: self.num_users], total[self.num_users :]
         if self.modality_weight is not None:
             users = users * self.modality_weight.repeat_interleave(self.embedding_dim, dim=1)
         side = items
         for _ in range(self.num_item_graph_layers):
-            side = sparse_matmul(self.item_graph, self.item_graph_t, side)
+            side = self.graph_conv(side, self.item_graph, transpose=self.item_graph_t)
         return users, items + side
 
     def aggregate_users(
@@ -182,7 +187,8 @@ class DRAGON(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
     ) -> dict[str, torch.Tensor]:
         user_repr, item_repr = self.heterogeneous()
         if self.training and self.num_users <= _FULL_PRODUCT_RATIO * users.numel():
-            u = (user_repr + sparse_matmul(*self.user_graph(), user_repr))[users]
+            graph, graph_t = self.user_graph()
+            u = (user_repr + self.graph_conv(user_repr, graph, transpose=graph_t))[users]
         else:
             u = user_repr[users] + self.aggregate_users(user_repr, users, self.user_weights())
         pos = (u * item_repr[positives]).sum(-1)

@@ -38,7 +38,7 @@ Deviations from MMRec's code:
 - modality weights: those of the modalities present, renormalised (text only: 1.0 text), where MMRec
   uses whichever single graph exists;
 - the (non-symmetric) item graph is multiplied with a precomputed transpose for the backward, the
-  symmetric user-item graphs through :func:`~lit_mmrec.nn.sparse.light_propagate_split` (same maths);
+  symmetric user-item graphs through :class:`~lit_mmrec.nn.light_conv.LightConv` (same maths);
   degrees use no 1e-7 epsilon (empty nodes get no entries instead).
 """
 
@@ -50,7 +50,8 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.nn.knn_graph import csr_pair, mixed_knn_graph, mixing_weights, sparse_matmul
+from lit_mmrec.nn.knn_graph import mixed_knn_graph, mixing_weights
+from lit_mmrec.nn.light_conv import LightConv
 from lit_mmrec.nn.losses import bpr_loss
 from lit_mmrec.nn.modal import (
     feature_offsets,
@@ -59,7 +60,9 @@ from lit_mmrec.nn.modal import (
     project_features,
     select_modalities,
 )
-from lit_mmrec.nn.sparse import bipartite_adjacency, light_propagate_split
+from lit_mmrec.nn.normalisation import bipartite_adjacency
+from lit_mmrec.nn.sparse import csr_pair
+from lit_mmrec.nn.sum_conv import SumConv
 
 
 def degree_sensitive_keep(edge_weights: torch.Tensor, dropout: float) -> torch.Tensor:
@@ -131,6 +134,8 @@ class FREEDOM(RecommenderModule):
         self.knn_k = knn_k
         self.num_item_graph_layers = num_item_graph_layers
         self.num_layers = num_layers
+        self.user_item_conv = LightConv(num_layers)
+        self.item_graph_conv = SumConv()
         self.dropout = dropout
         self.finetune_features = finetune_features
 
@@ -183,8 +188,8 @@ class FREEDOM(RecommenderModule):
         """``(user repr, item repr)`` over the user-item graph ``adjacency`` and the frozen item graph."""
         item_side = self.item_embedding
         for _ in range(self.num_item_graph_layers):
-            item_side = sparse_matmul(self.item_graph, self.item_graph_t, item_side)
-        users, items = light_propagate_split(adjacency, self.user_embedding, self.item_embedding, self.num_layers)
+            item_side = self.item_graph_conv(item_side, self.item_graph, transpose=self.item_graph_t)
+        users, items = self.user_item_conv.forward_split(self.user_embedding, self.item_embedding, adjacency)
         return users, items + item_side
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -53,15 +53,14 @@ from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.nn.knn_graph import (
     cached_knn_neighbours,
-    csr_pair,
-    edge_list_matmul,
     knn_cosine_edges,
     normalised_knn_adjacency,
-    sparse_matmul,
-    symmetric_normalised_weights,
 )
 from lit_mmrec.nn.losses import bpr_loss, squared_l2_loss
 from lit_mmrec.nn.modal import FeatureProjection, adam_with_decay
+from lit_mmrec.nn.normalisation import symmetric_normalised_weights
+from lit_mmrec.nn.sparse import csr_pair, edge_list_matmul
+from lit_mmrec.nn.sum_conv import SumConv
 
 
 def random_walk_adjacency(users: torch.Tensor, items: torch.Tensor, num_users: int, num_items: int) -> torch.Tensor:
@@ -139,6 +138,7 @@ class LATTICE(RecommenderModule):
         self.knn_k = knn_k
         self.lambda_coeff = lambda_coeff
         self.num_layers = num_layers
+        self.graph_conv = SumConv()  # the user-item random walk and this epoch's item graph
         self.num_item_graph_layers = num_item_graph_layers
         self.lr_decay = lr_decay
         self.lr_decay_epochs = lr_decay_epochs
@@ -193,7 +193,7 @@ class LATTICE(RecommenderModule):
         h = self.item_embedding
         if self.training and self._epoch_graph is not None:
             for _ in range(self.num_item_graph_layers):
-                h = sparse_matmul(*self._epoch_graph, h)
+                h = self.graph_conv(h, self._epoch_graph[0], transpose=self._epoch_graph[1])
             return h
         rows, cols, values = self.item_graph_edges()
         if self.training:
@@ -208,7 +208,7 @@ class LATTICE(RecommenderModule):
         ego = torch.cat([self.user_embedding, self.item_embedding])
         total, hidden = ego, ego
         for _ in range(self.num_layers):
-            hidden = sparse_matmul(self.adjacency, self.adjacency_t, hidden)
+            hidden = self.graph_conv(hidden, self.adjacency, transpose=self.adjacency_t)
             total = total + hidden
         final = total / (self.num_layers + 1)
         items = final[self.num_users :] + F.normalize(self.item_graph_embedding(), dim=1)

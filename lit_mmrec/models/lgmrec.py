@@ -88,28 +88,16 @@ from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.data.pairs import pairs_to_csr
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
+from lit_mmrec.nn.light_conv import LightConv
 from lit_mmrec.nn.losses import bpr_loss, embedding_norm_loss
 from lit_mmrec.nn.modal import select_modalities
-from lit_mmrec.nn.sparse import bipartite_adjacency, int32_csr, light_propagate, symmetric_spmm
+from lit_mmrec.nn.normalisation import bipartite_adjacency
+from lit_mmrec.nn.sparse import int32_csr, matmul_with_transpose
+from lit_mmrec.nn.sum_conv import SumConv
 
 #: Elements of one (anchor chunk x candidates) block of InfoNCE logits: 1 MB of float32, about the
 #: L2 cache (measured fastest among 2^15..2^20 on the Baby shape).
 INFONCE_CHUNK_ELEMENTS = 1 << 18
-
-
-class _ProductWithTranspose(torch.autograd.Function):
-    """``matrix @ x`` for a constant (sparse or dense) ``matrix``, with ``matrix^T`` precomputed for
-    the backward: torch's CSR backward transposes the matrix on every call, and a contiguous ``X^T``
-    made the 4096-d image features' weight gradient twice as fast on the CPU."""
-
-    @staticmethod
-    def forward(ctx, matrix: torch.Tensor, transpose: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.transpose = transpose
-        return torch.mm(matrix, x)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        return None, None, torch.mm(ctx.transpose, grad.contiguous())
 
 
 class _InfoNCEDenominator(torch.autograd.Function):
@@ -262,6 +250,9 @@ class LGMRec(RecommenderModule):
             raise ValueError(f"need 0 < keep_rate <= 1 and tau > 0, got {keep_rate}, {tau}")
         self.modalities = modalities
         self.num_ui_layers = num_ui_layers
+        self.user_item_conv = LightConv(num_ui_layers)
+        self.modal_conv = SumConv(symmetric=True)  # one Â step of the modal branch
+        self.interaction_conv = SumConv()  # each user's sum over its items
         self.num_mm_layers = num_mm_layers
         self.num_hyper_layers = num_hyper_layers
         self.num_hyperedges = num_hyperedges
@@ -297,7 +288,7 @@ class LGMRec(RecommenderModule):
         all ``N`` when None) and each modality's hypergraph branch (all nodes)."""
         d, k = self.embedding_dim, self.num_hyperedges
         ego = torch.cat([self.user_embedding, self.item_embedding])
-        collab = light_propagate(self.adjacency, ego, self.num_ui_layers)
+        collab = self.user_item_conv(ego, self.adjacency)
         generator = None
         if not self.training and self.eval_noise_seed is not None:
             generator = torch.Generator(device=ego.device).manual_seed(self.eval_noise_seed)
@@ -309,13 +300,13 @@ class LGMRec(RecommenderModule):
         for m in self.modalities:
             # [F_m | X_m H_m] in one product, and its sums over each user's items in one sparse product
             weights = torch.cat([self.item_projection[m], self.hyperedge_projection[m]], dim=1)
-            projected = _ProductWithTranspose.apply(self.item_features(m), getattr(self, f"features_t_{m}"), weights)
-            aggregated = _ProductWithTranspose.apply(self.interactions, self.interactions_t, projected)
+            projected = matmul_with_transpose(self.item_features(m), getattr(self, f"features_t_{m}"), weights)
+            aggregated = self.interaction_conv(projected, self.interactions, transpose=self.interactions_t)
             item_feats, item_logits = projected.split([d, k], dim=1)
             user_sums, user_logits = aggregated.split([d, k], dim=1)
             modal = torch.cat([user_sums * self.inverse_degree, item_feats])
             for _ in range(self.num_mm_layers):  # width d per product: faster than one wide product
-                modal = symmetric_spmm(self.adjacency, modal)
+                modal = self.modal_conv(modal, self.adjacency)
             local = local + F.normalize(pick(modal), dim=1)
             hypergraphs.append(self._hypergraph(item_logits, user_logits, collab[self.num_users :], generator))
         hyper = pick(torch.cat([sum(h.users for h in hypergraphs), sum(h.items for h in hypergraphs)]))

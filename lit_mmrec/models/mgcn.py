@@ -52,13 +52,14 @@ from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.nn.knn_graph import (
     cached_knn_neighbours,
-    csr_pair,
     normalised_knn_adjacency,
-    sparse_matmul,
 )
+from lit_mmrec.nn.light_conv import LightConv
 from lit_mmrec.nn.losses import bpr_loss, squared_l2_loss
 from lit_mmrec.nn.modal import FeatureProjection, adam_with_decay
-from lit_mmrec.nn.sparse import bipartite_adjacency, light_propagate
+from lit_mmrec.nn.normalisation import bipartite_adjacency
+from lit_mmrec.nn.sparse import csr_pair
+from lit_mmrec.nn.sum_conv import SumConv
 
 
 def info_nce(view: torch.Tensor, other: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -137,6 +138,8 @@ class MGCN(RecommenderModule):
         self.modalities = self.projection.modalities
         self.knn_k = knn_k
         self.num_layers = num_layers
+        self.user_item_conv = LightConv(num_layers)
+        self.graph_conv = SumConv()  # the item graphs and the user <- item block
         self.num_item_graph_layers = num_item_graph_layers
         self.cl_weight = cl_weight
         self.temperature = temperature
@@ -177,7 +180,7 @@ class MGCN(RecommenderModule):
     def views(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(C, side)``, both ``[N, d]``: the user-item view and the fused item-item views."""
         ego = torch.cat([self.user_embedding, self.item_embedding])
-        content = light_propagate(self.adjacency, ego, self.num_layers)
+        content = self.user_item_conv(ego, self.adjacency)
         modal = []
         for modality in self.modalities:
             purified = self.item_embedding * self.purifier[modality](
@@ -185,8 +188,8 @@ class MGCN(RecommenderModule):
             )
             graph, graph_t = getattr(self, f"item_graph_{modality}"), getattr(self, f"item_graph_t_{modality}")
             for _ in range(self.num_item_graph_layers):
-                purified = sparse_matmul(graph, graph_t, purified)
-            users = sparse_matmul(self.user_item, self.user_item_t, purified)
+                purified = self.graph_conv(purified, graph, transpose=graph_t)
+            users = self.graph_conv(purified, self.user_item, transpose=self.user_item_t)
             modal.append(torch.cat([users, purified]))
         stacked = torch.stack(modal, dim=1)  # [N, M, d]
         attention = torch.softmax(self.query(stacked), dim=1)  # [N, M, 1]

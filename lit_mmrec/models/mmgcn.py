@@ -56,12 +56,16 @@ from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.data.pairs import pairs_to_csr
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.nn.knn_graph import sparse_matmul
 from lit_mmrec.nn.losses import bpr_loss
 from lit_mmrec.nn.modal import require_modalities, select_modalities
+from lit_mmrec.nn.sum_conv import SumConv
 
 #: Modalities MMRec and the authors project before their GCN, and the projection width.
 DEFAULT_LATENT_DIMS = {"image": 256}
+
+#: The neighbour mean ``mean_N(x) = M x`` over a row-normalised adjacency ``M`` (:func:`mean_matrix`):
+#: a stateless PyG layer (PyG's ``aggr="mean"`` as a weighted sum), shared by every modality.
+_MEAN = SumConv()
 
 
 def mean_matrix(rows: torch.Tensor, cols: torch.Tensor, num_rows: int, num_cols: int) -> torch.Tensor:
@@ -160,12 +164,12 @@ def convolve(
     user_mean, user_mean_t, item_mean, item_mean_t = graph
     if users.shape[0] <= items.shape[0]:
         if user_aggregate is None:
-            user_aggregate = sparse_matmul(user_mean, user_mean_t, items)
+            user_aggregate = _MEAN(items, user_mean, transpose=user_mean_t)
         h_users = conv(user_aggregate)
-        h_items = sparse_matmul(item_mean, item_mean_t, conv(users))
+        h_items = _MEAN(conv(users), item_mean, transpose=item_mean_t)
     else:
-        h_users = sparse_matmul(user_mean, user_mean_t, conv(items))
-        h_items = conv(sparse_matmul(item_mean, item_mean_t, users))
+        h_users = _MEAN(conv(items), user_mean, transpose=user_mean_t)
+        h_items = conv(_MEAN(users, item_mean, transpose=item_mean_t))
     return F.leaky_relu(h_users), F.leaky_relu(h_items)
 
 

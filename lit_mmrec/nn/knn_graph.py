@@ -1,8 +1,8 @@
-"""Item-item kNN graphs from modal features, plus the sparse products that propagate over them.
+"""Item-item kNN graphs from modal features.
 
 Shared by FREEDOM and DRAGON (frozen item kNN graph), LATTICE and MGCN (per-modality weighted kNN
 graphs; LATTICE's learned graph, rebuilt every epoch from trainable projections, differentiably:
-:func:`knn_cosine_edges`, :func:`edge_list_matmul`). The user co-occurrence graph is in
+:func:`knn_cosine_edges`, :func:`lit_mmrec.nn.sparse.edge_list_matmul`). The user co-occurrence graph is in
 :mod:`lit_mmrec.nn.user_graph`.
 
 Item kNN graph of one modality (MMRec's ``get_knn_adj_mat`` + ``compute_normalized_laplacian``).
@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from lit_mmrec.data.cache import cached
-from lit_mmrec.nn.sparse import csr_mm
+from lit_mmrec.nn.normalisation import symmetric_normalised_weights
 
 #: MMRec's item-graph modality weights (``mm_image_weight: 0.1``; text gets the rest).
 MMREC_MODALITY_WEIGHTS = {"image": 0.1, "text": 0.9}
@@ -140,16 +140,6 @@ def neighbour_edges(neighbours: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     return rows[keep], neighbours[keep], keep
 
 
-def symmetric_normalised_weights(
-    rows: torch.Tensor, cols: torch.Tensor, weights: torch.Tensor, n: int
-) -> torch.Tensor:
-    """Edge values of ``D^-1/2 A D^-1/2`` for the edge list ``A`` (repeated edges add up), ``D`` its
-    row sums; edges touching a node whose row sum is not positive get 0. Differentiable in ``weights``."""
-    degree = torch.zeros(n, dtype=weights.dtype, device=weights.device).index_add(0, rows, weights)
-    inv_sqrt = torch.where(degree > 0, degree.clamp_min(1e-30).rsqrt(), torch.zeros_like(degree))
-    return weights * inv_sqrt[rows] * inv_sqrt[cols]
-
-
 def knn_cosine_edges(features: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The cosine kNN graph of ``features`` as an edge list ``(rows, cols, cosine)`` on their device,
     differentiable in ``features`` (LATTICE's learned graph).
@@ -206,77 +196,3 @@ def mixed_knn_graph(
     if total is None:
         raise ValueError("mixed_knn_graph needs at least one modality")
     return total.coalesce()
-
-
-# ------------------------------------------------------------------- sparse product with transpose
-def csr_pair(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(M, M^T)`` of a sparse COO matrix, both as CSR (for :func:`sparse_matmul`)."""
-    matrix = matrix.coalesce()
-    return matrix.to_sparse_csr(), matrix.t().coalesce().to_sparse_csr()
-
-
-class _SparseMatmul(torch.autograd.Function):
-    """``M @ x`` with the backward ``M^T @ grad`` using a precomputed ``M^T``.
-
-    torch's own backward for a sparse CSR operand transposes ``M`` on every call (see
-    :func:`lit_mmrec.nn.sparse.symmetric_spmm`, which covers symmetric matrices).
-    """
-
-    @staticmethod
-    def forward(ctx, matrix: torch.Tensor, matrix_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.matrix_t = matrix_t
-        return csr_mm(matrix, x)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        return None, None, csr_mm(ctx.matrix_t, grad.contiguous())
-
-
-def sparse_matmul(matrix: torch.Tensor, matrix_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``matrix @ x`` for a (not necessarily symmetric) sparse ``matrix`` whose transpose is ``matrix_t``."""
-    return _SparseMatmul.apply(matrix, matrix_t, x)
-
-
-#: Edges whose value gradient is formed at once in :class:`_EdgeListMatmul` (x their feature width).
-_EDGE_CHUNK_ELEMENTS = 1 << 22
-
-
-class _EdgeListMatmul(torch.autograd.Function):
-    """``A @ x`` for ``A`` given as an edge list ``(rows, cols, values)``, differentiable in ``values``
-    and ``x``. The backward forms ``dL/dvalue_e = <grad[row_e], x[col_e]>`` in chunks of edges and
-    ``A^T @ grad`` as one sparse product; memory ``O(|E| + n D)`` (torch's autograd through a sparse
-    COO matrix measured ~10x slower, an ``index_add`` over gathered rows stores ``|E| x D``)."""
-
-    @staticmethod
-    def forward(ctx, rows, cols, values, x, num_rows):  # type: ignore[override]
-        indices = torch.stack([rows, cols])
-        matrix = torch.sparse_coo_tensor(indices, values, (num_rows, x.shape[0])).coalesce()
-        ctx.save_for_backward(rows, cols, values, x)
-        ctx.num_rows = num_rows
-        return csr_mm(matrix.to_sparse_csr(), x)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        rows, cols, values, x = ctx.saved_tensors
-        grad = grad.contiguous()
-        grad_values = grad_x = None
-        if ctx.needs_input_grad[2]:
-            grad_values = torch.empty_like(values)
-            step = max(1, _EDGE_CHUNK_ELEMENTS // max(1, x.shape[1]))
-            for start in range(0, rows.numel(), step):
-                stop = start + step
-                grad_values[start:stop] = (grad[rows[start:stop]] * x[cols[start:stop]]).sum(-1)
-        if ctx.needs_input_grad[3]:
-            transpose = torch.sparse_coo_tensor(
-                torch.stack([cols, rows]), values.detach(), (x.shape[0], ctx.num_rows)
-            ).coalesce()
-            grad_x = csr_mm(transpose.to_sparse_csr(), grad)
-        return None, None, grad_values, grad_x, None
-
-
-def edge_list_matmul(
-    rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, x: torch.Tensor, num_rows: int
-) -> torch.Tensor:
-    """``A @ x`` with ``A [num_rows, len(x)]`` the sum of ``values[e]`` at ``(rows[e], cols[e])``;
-    differentiable in ``values`` (the learned item graph of LATTICE) and in ``x``."""
-    return _EdgeListMatmul.apply(rows, cols, values, x, num_rows)

@@ -34,7 +34,7 @@ import torch
 from lit_mmrec.data.cache import cached
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.data.pairs import pairs_to_csr
-from lit_mmrec.nn.knn_graph import csr_pair
+from lit_mmrec.nn.sparse import csr_pair
 
 log = logging.getLogger(__name__)
 

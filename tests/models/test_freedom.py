@@ -1,6 +1,7 @@
 import lightning as L
 import pytest
 import torch
+from helpers import dense_bipartite
 
 from lit_mmrec.data.datamodule import SyntheticDataModule
 from lit_mmrec.data.loader import load_mmrec_dataset
@@ -78,16 +79,6 @@ def test_trains_and_reloads(tmp_path):
         users = torch.arange(data.num_users)
         assert torch.equal(model.rank(users, 10)[1], reloaded.rank(users, 10)[1])
     assert not any("features_" in key for key in reloaded.state_dict())  # data never enters a checkpoint
-
-
-def dense_bipartite(users, items, num_users, num_items):
-    n = num_users + num_items
-    a = torch.zeros(n, n)
-    a[users, items + num_users] = 1
-    a[items + num_users, users] = 1
-    d = a.sum(1)
-    inv = torch.where(d > 0, d.pow(-0.5), torch.zeros_like(d))
-    return inv[:, None] * a * inv[None, :]
 
 
 def dense_knn(features, k):

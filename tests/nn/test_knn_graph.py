@@ -4,12 +4,10 @@ import torch
 from lit_mmrec.nn import knn_graph
 from lit_mmrec.nn.knn_graph import (
     cached_knn_neighbours,
-    csr_pair,
     knn_neighbours,
     mixed_knn_graph,
     mixing_weights,
     normalised_knn_adjacency,
-    sparse_matmul,
 )
 
 
@@ -98,15 +96,3 @@ def test_mixing_weights_renormalise_and_name_missing_modality():
     with pytest.raises(ValueError, match="'audio'"):
         mixing_weights(["audio", "text"], None, "FREEDOM")
     assert mixing_weights(["audio", "text"], {"audio": 1, "text": 3}, "X") == {"audio": 0.25, "text": 0.75}
-
-
-def test_sparse_matmul_forward_and_backward_match_dense():
-    torch.manual_seed(3)
-    dense = torch.rand(7, 7) * (torch.rand(7, 7) < 0.4)
-    matrix, matrix_t = csr_pair(dense.to_sparse())
-    x1 = torch.randn(7, 3, requires_grad=True)
-    x2 = x1.detach().clone().requires_grad_()
-    weights = torch.randn(7, 3)
-    (sparse_matmul(matrix, matrix_t, sparse_matmul(matrix, matrix_t, x1)) * weights).sum().backward()
-    (dense @ (dense @ x2) * weights).sum().backward()
-    assert torch.allclose(x1.grad, x2.grad, atol=1e-6)
