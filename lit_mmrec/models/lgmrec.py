@@ -71,7 +71,7 @@ Deviations from the original code, all deliberate:
   fusion (normalisations, sums) is computed for the batch's rows only; the InfoNCE denominators are
   computed through the ``K``-dimensional hyperedge space (``G = Hu Lat`` has rank ``<= K``), in
   chunks, with a constant shift instead of ``exp``/``sum``/``log`` (same value; the logits are
-  cosines / tau) and their gradient formed in the same pass (:class:`_InfoNCEDenominator`);
+  cosines / tau) and their gradient formed in the same pass (:func:`lit_mmrec.nn.losses.hypergraph_info_nce`);
   repeated users/items of a batch are scored once and weighted by their multiplicity.
 """
 
@@ -89,85 +89,11 @@ from lit_mmrec.data.pairs import pairs_to_csr
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.nn.light_conv import LightConv
-from lit_mmrec.nn.losses import bpr_loss, embedding_norm_loss
+from lit_mmrec.nn.losses import bpr_loss, embedding_norm_loss, hypergraph_info_nce
 from lit_mmrec.nn.modal import select_modalities
 from lit_mmrec.nn.normalisation import bipartite_adjacency
 from lit_mmrec.nn.sparse import int32_csr, matmul_with_transpose
 from lit_mmrec.nn.sum_conv import SumConv
-
-#: Elements of one (anchor chunk x candidates) block of InfoNCE logits: 1 MB of float32, about the
-#: L2 cache (measured fastest among 2^15..2^20 on the Baby shape).
-INFONCE_CHUNK_ELEMENTS = 1 << 18
-
-
-class _InfoNCEDenominator(torch.autograd.Function):
-    r"""``sum_i w_i log sum_j exp(<a_i, c_j> / tau)`` for ``anchors a [n, K]`` and candidates given
-    transposed, ``c^T [K, m]`` (products with a small ``K`` are several times faster in this layout).
-
-    The ``n x m`` logits are formed chunk by chunk and never stored: the gradients
-    ``dS/da_i = w_i sum_j p_ij c_j / tau`` and ``dS/dc_j = sum_i w_i p_ij a_i / tau`` (``p`` the
-    row softmax) are accumulated in the same pass and scaled by the incoming gradient in backward.
-    Requires ``|<a_i, c_j>| <= 1`` (cosines): the exponent is shifted by the constant ``1 / tau``,
-    so it lies in ``[-2 / tau, 0]`` and cannot overflow.
-    """
-
-    @staticmethod
-    def forward(ctx, anchors: torch.Tensor, candidates_t: torch.Tensor, weights: torch.Tensor, tau: float) -> torch.Tensor:  # type: ignore[override]
-        needs_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
-        # [c^T; 1]: one product with the exponentials gives both sum_j e_ij c_j and z_i = sum_j e_ij
-        augmented_t = torch.cat([candidates_t, candidates_t.new_ones(1, candidates_t.shape[1])])
-        # [a / tau, -1 / tau] @ [c^T; 1] = (<a, c> - 1) / tau: the constant shift costs no extra pass
-        scaled = torch.cat([anchors / tau, anchors.new_full((anchors.shape[0], 1), -1.0 / tau)], dim=1)
-        grad_anchors = torch.empty_like(anchors)
-        grad_candidates_t = torch.zeros_like(candidates_t)
-        total = anchors.new_zeros(())
-        rows = max(1, INFONCE_CHUNK_ELEMENTS // max(1, candidates_t.shape[1]))
-        for start in range(0, anchors.shape[0], rows):
-            a, w = anchors[start : start + rows], weights[start : start + rows]
-            e = torch.mm(scaled[start : start + rows], augmented_t).exp_()
-            moments = torch.mm(e, augmented_t.T)
-            z = moments[:, -1]
-            total = total + (w * (z.log() + 1.0 / tau)).sum()
-            if needs_grad:
-                scale = (w / (z * tau)).unsqueeze(1)  # d(w log z)/dS = w e / (z tau)
-                grad_anchors[start : start + rows] = moments[:, :-1] * scale
-                grad_candidates_t.addmm_((a * scale).T, e)
-        ctx.save_for_backward(grad_anchors, grad_candidates_t)
-        return total
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        grad_anchors, grad_candidates_t = ctx.saved_tensors
-        return grad * grad_anchors, grad * grad_candidates_t, None, None
-
-
-def hypergraph_info_nce(
-    anchors: torch.Tensor,
-    index: torch.Tensor,
-    weights: torch.Tensor,
-    assignment: torch.Tensor,
-    latent: torch.Tensor,
-    embeddings: torch.Tensor,
-    tau: float,
-) -> torch.Tensor:
-    r"""``sum_b w_b * -log softmax_v(cos(anchors_b, embeddings_v) / tau)[index_b]``.
-
-    Args:
-        anchors: ``[n, d]`` anchor rows (one modality's hypergraph embeddings of the batch's rows).
-        index: ``[n]`` row of each anchor's positive in ``embeddings``.
-        weights: ``[n]`` multiplicity of each anchor in the batch.
-        assignment: ``[m, K]`` the candidates' hyperedge assignments.
-        latent: ``[K, d]`` the hyperedge embeddings; ``embeddings = assignment @ latent``.
-        embeddings: ``[m, d]`` the candidates (the other modality's hypergraph embeddings).
-        tau: temperature.
-    """
-    anchors = F.normalize(anchors, dim=1)
-    inverse_norm = 1.0 / torch.linalg.vector_norm(embeddings, dim=1).clamp_min(1e-12)  # F.normalize's eps
-    positives = (anchors * embeddings[index]).sum(1) * inverse_norm[index] / tau
-    # cos(a, e_v) = <a latent^T, assignment_v / |e_v|>: logits through the K-dim hyperedge space
-    candidates_t = (assignment * inverse_norm.unsqueeze(1)).T.contiguous()
-    denominator = _InfoNCEDenominator.apply(anchors @ latent.T, candidates_t, weights, tau)
-    return denominator - (weights * positives).sum()
 
 
 def gumbel_softmax(logits: torch.Tensor, tau: float, generator: torch.Generator | None = None) -> torch.Tensor:
