@@ -50,6 +50,7 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
+from lit_mmrec.nn.edge_pruning import degree_sensitive_keep, degree_sensitive_weights
 from lit_mmrec.nn.knn_graph import mixed_knn_graph, mixing_weights
 from lit_mmrec.nn.light_conv import LightConv
 from lit_mmrec.nn.losses import bpr_loss
@@ -63,14 +64,6 @@ from lit_mmrec.nn.modal import (
 from lit_mmrec.nn.normalisation import bipartite_adjacency
 from lit_mmrec.nn.sparse import csr_pair
 from lit_mmrec.nn.sum_conv import SumConv
-
-
-def degree_sensitive_keep(edge_weights: torch.Tensor, dropout: float) -> torch.Tensor:
-    """Indices of the ``int((1 - dropout) |E|)`` edges FREEDOM keeps: drawn without replacement with
-    probability proportional to ``edge_weights`` (``1/sqrt(d_u d_i)``: edges of high-degree nodes are
-    dropped more often)."""
-    keep = int(edge_weights.numel() * (1.0 - dropout))
-    return torch.multinomial(edge_weights, keep, replacement=False)
 
 
 class FREEDOM(RecommenderModule):
@@ -158,9 +151,9 @@ class FREEDOM(RecommenderModule):
             "adjacency", bipartite_adjacency(train.users, train.items, self.num_users, self.num_items)
         )
         # 1/sqrt(d_u d_i) of each training edge: the pruning probabilities
-        user_degree = torch.bincount(train.users, minlength=self.num_users).float()
-        item_degree = torch.bincount(train.items, minlength=self.num_items).float()
-        self.register_data("edge_weights", (user_degree[train.users] * item_degree[train.items]).rsqrt())
+        self.register_data(
+            "edge_weights", degree_sensitive_weights(train.users, train.items, self.num_users, self.num_items)
+        )
         self._pruned_adjacency: torch.Tensor | None = None
 
     def resample_pruned_graph(self) -> None:

@@ -6,7 +6,8 @@ from helpers import dense_bipartite
 from lit_mmrec.data.datamodule import SyntheticDataModule
 from lit_mmrec.data.loader import load_mmrec_dataset
 from lit_mmrec.data.synthetic import SyntheticSpec
-from lit_mmrec.models.freedom import FREEDOM, degree_sensitive_keep
+from lit_mmrec.models.freedom import FREEDOM
+from lit_mmrec.nn.edge_pruning import degree_sensitive_keep
 from lit_mmrec.nn.knn_graph import knn_neighbours
 
 
