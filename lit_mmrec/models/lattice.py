@@ -59,7 +59,7 @@ from lit_mmrec.nn.knn_graph import (
 from lit_mmrec.nn.losses import bpr_loss, squared_l2_loss
 from lit_mmrec.nn.modal import FeatureProjection, adam_with_decay
 from lit_mmrec.nn.normalisation import symmetric_normalised_weights
-from lit_mmrec.nn.sparse import csr_pair, edge_list_matmul
+from lit_mmrec.nn.sparse import csr_pair
 from lit_mmrec.nn.sum_conv import SumConv
 
 
@@ -200,7 +200,7 @@ class LATTICE(RecommenderModule):
             graph = torch.sparse_coo_tensor(torch.stack([rows, cols]), values.detach(), (self.num_items,) * 2)
             self._epoch_graph = csr_pair(graph)
         for _ in range(self.num_item_graph_layers):
-            h = edge_list_matmul(rows, cols, values, h, self.num_items)
+            h = self.graph_conv(h, torch.stack([cols, rows]), values, size=(self.num_items, self.num_items))
         return h
 
     # ------------------------------------------------------------- backbone API

@@ -1,5 +1,6 @@
-"""Sparse-product kernels: the fused CPU paths of the propagation layers (:mod:`lit_mmrec.nn.light_conv`,
-:mod:`lit_mmrec.nn.sum_conv`, :mod:`lit_mmrec.nn.routing`) and of LATTICE's learned graph.
+"""Sparse-product kernels: the fused CPU paths of the propagation layers :mod:`lit_mmrec.nn.light_conv`
+and :mod:`lit_mmrec.nn.sum_conv` (:mod:`lit_mmrec.nn.routing` keeps its edge kernels beside its layer
+and multiplies with :func:`csr_mm`).
 
 Each ``autograd.Function`` here exists because it was measured faster than torch's generic autograd
 through a sparse operand on the CPU (which transposes a CSR matrix on every backward call); the

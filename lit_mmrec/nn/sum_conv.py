@@ -21,19 +21,35 @@ or from a precomputed ``A^T`` passed as ``transpose``: torch's own CSR backward 
 every call (measured ~3x slower). :meth:`forward` calls the kernel directly for such an ``A``,
 skipping ``propagate``'s per-call conversion of ``A`` to an edge list (``O(nnz)``); ``transpose`` is
 an argument of ``forward``, not of ``message_and_aggregate``, because PyG's generated ``propagate``
-would demand it on every path. Otherwise (no transpose, CUDA, other adjacency types) it is PyG's
-``spmm``/``propagate`` (cuSPARSE on CUDA).
+would demand it on every path. For an ``edge_index`` with ``edge_weight`` on the
+CPU (LATTICE's learned item graph, whose weights carry gradient) it is
+:func:`lit_mmrec.nn.sparse.edge_list_matmul`: one sparse product forward, the weight gradient
+``<grad[i], x[j]>`` in chunks of edges and ``A^T grad`` as one product backward (memory ``O(|E| + N D)``;
+PyG's gather-scatter stores ``|E| x D``, torch's autograd through a sparse COO matrix measured ~10x
+slower). Otherwise (no transpose, CUDA, other adjacency types) it is PyG's ``spmm``/``propagate``
+(cuSPARSE on CUDA).
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 from torch_geometric.nn import SimpleConv
 from torch_geometric.typing import Adj, OptPairTensor, OptTensor, Size
 from torch_geometric.utils import spmm
 
 from lit_mmrec.nn.light_conv import fused
-from lit_mmrec.nn.sparse import matmul_with_transpose, symmetric_spmm
+from lit_mmrec.nn.sparse import edge_list_matmul, matmul_with_transpose, symmetric_spmm
+
+
+def fused_edge_list(edge_index: Adj, edge_weight: OptTensor, x: Tensor) -> bool:
+    """Whether the fused CPU edge-list kernel applies: an ``edge_index [2, E]`` with weights, on the CPU."""
+    return (
+        isinstance(edge_index, Tensor)
+        and edge_index.layout == torch.strided
+        and edge_weight is not None
+        and x.device.type == "cpu"
+    )
 
 
 class SumConv(SimpleConv):
@@ -57,6 +73,9 @@ class SumConv(SimpleConv):
     ) -> Tensor:
         """``[N_src, F] -> [N_dst, F]``. ``size``: ``(N_src, N_dst)`` for an ``edge_index`` of a
         rectangular ``A``; ``transpose``: ``A^T`` as torch sparse CSR, for the fused backward."""
+        if fused_edge_list(edge_index, edge_weight, x):
+            num_rows = x.shape[0] if size is None else size[1]
+            return edge_list_matmul(edge_index[1], edge_index[0], edge_weight, x, num_rows)
         if fused(edge_index, x):
             if transpose is not None and not self.symmetric:
                 return matmul_with_transpose(edge_index, transpose, x)

@@ -4,6 +4,7 @@ PyG takes, with and without the precomputed transpose, and the symmetric variant
 import pytest
 import torch
 
+from lit_mmrec.nn import sum_conv
 from lit_mmrec.nn.normalisation import bipartite_adjacency
 from lit_mmrec.nn.sparse import csr_pair
 from lit_mmrec.nn.sum_conv import SumConv
@@ -16,8 +17,8 @@ def rectangular(seed=0):
     return dense
 
 
-@pytest.mark.parametrize("kind", ["csr+transpose", "csr", "coo", "edge_index"])
-def test_sum_conv_matches_dense_values_and_gradients(kind):
+@pytest.mark.parametrize("kind", ["csr+transpose", "csr", "coo", "edge_index", "edge_index, PyG's path"])
+def test_sum_conv_matches_dense_values_and_gradients(kind, monkeypatch):
     dense = rectangular()
     x = torch.randn(4, 3, requires_grad=True)
     y = x.detach().clone().requires_grad_()
@@ -30,9 +31,14 @@ def test_sum_conv_matches_dense_values_and_gradients(kind):
         out = conv(x, dense.to_sparse_csr())
     elif kind == "coo":
         out = conv(x, dense.to_sparse())
-    else:  # (source j, target i) with A_ij, PyG's flow
+    else:  # (source j, target i) with A_ij, PyG's flow; the weights carry gradient too
+        if kind.endswith("PyG's path"):
+            monkeypatch.setattr(sum_conv, "fused_edge_list", lambda *args: False)
         rows, cols = dense.nonzero().unbind(1)
-        out = conv(x, torch.stack([cols, rows]), dense[rows, cols], size=(4, 6))
+        values = dense[rows, cols].requires_grad_()
+        out = conv(x, torch.stack([cols, rows]), values, size=(4, 6))
+        (grad_values,) = torch.autograd.grad((out * weights).sum(), [values], retain_graph=True)
+        assert torch.allclose(grad_values, (weights[rows] * y.detach()[cols]).sum(-1), atol=1e-6)
     assert out.shape == (6, 3)
     assert torch.allclose(out, dense @ y, atol=1e-6)
     (out * weights).sum().backward()
