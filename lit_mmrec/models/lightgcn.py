@@ -9,9 +9,9 @@ interactions (no self-loops) and ``E^(0) = [E_user; E_item]`` (xavier-uniform in
 Loss: BPR on ``E`` + ``reg_weight`` x MMRec's EmbLoss (unsquared Frobenius norms / batch
 size) of the batch's layer-0 rows (user, positive, negative).
 
-Deviation: propagation uses a symmetric sparse-matrix product with a hand-written backward
-(``A^T = A``) instead of PyG's ``LGConv``, whose CSR backward re-transposes ``A`` every step
-(measured ~3x slower on the CPU); the maths is identical.
+Propagation: :class:`~lit_mmrec.nn.light_conv.LightConv`, PyG's ``LGConv`` stacked ``L`` times with
+the layer mean; on the CPU the whole stack is one fused kernel with the backward ``A^T = A`` (PyG's
+CSR backward re-transposes ``A`` every step, measured ~3x slower); the maths is identical.
 """
 
 from __future__ import annotations

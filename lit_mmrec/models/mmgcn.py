@@ -37,8 +37,9 @@ Deviations from MMRec's code (and the authors'):
   the authors' choice) and any number of modalities works;
 - the paper sums the modalities' representations, both codes average them; we average (the
   sum only rescales every score by the number of modalities);
-- aggregation is two precomputed sparse mean matrices (user <- items, item <- users) with their
-  transposes kept for the backward pass, instead of PyG message passing over an edge list; for a
+- aggregation is PyG's mean aggregation as a weighted sum (:class:`~lit_mmrec.nn.sum_conv.SumConv`)
+  over two precomputed sparse mean matrices (user <- items, item <- users), their transposes kept
+  for the fused CPU backward, instead of gather-scatter over an edge list; for a
   modality in raw feature space the first layer's user-side aggregate of the (constant, normalised)
   item features is computed once in ``build``; the square product ``C_l`` is taken on the smaller
   node set (``mean_N(x) C = mean_N(x C)``). The maths is unchanged;

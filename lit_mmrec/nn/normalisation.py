@@ -7,15 +7,17 @@ r"""Symmetric normalisation ``Â = D^-1/2 A D^-1/2`` of the graphs the backbones
   non-symmetric edge list with ``D`` its row sums (MMRec's ``compute_normalized_laplacian`` of the
   kNN item graphs), differentiable in the weights (LATTICE's learned graph).
 
-PyG's :func:`torch_geometric.nn.conv.gcn_conv.gcn_norm` computes the same ``D^-1/2 A D^-1/2`` but
-not bit for bit: it takes ``pow(-0.5)`` where the kNN graphs here take ``rsqrt``, and sums weighted
-degrees by ``scatter``; the recorded numbers (tests/models/test_same_numbers.py) were produced with
-these, so they stay. A node whose degree is not positive gets no entries (MMRec adds 1e-7).
+The binary graphs are normalised by PyG's :func:`torch_geometric.nn.conv.gcn_conv.gcn_norm`
+(``add_self_loops=False``); a node without edges gets no entries (MMRec adds 1e-7 to the degrees
+for the same effect). The weighted one is not: ``gcn_norm`` gives NaN for a node whose weighted
+degree is negative (LATTICE's learned cosine weights can be) where this gives 0; on non-negative
+weights the two agree bit for bit (checked on ml100k's kNN graphs).
 """
 
 from __future__ import annotations
 
 import torch
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
 from lit_mmrec.data.pairs import pairs_to_csr
 from lit_mmrec.nn.sparse import int32_csr
@@ -27,10 +29,8 @@ def symmetric_normalise(rows: torch.Tensor, cols: torch.Tensor, size: int) -> to
     Nodes without edges get degree 0 and no entries (MMRec adds 1e-7 to degrees for the
     same effect). Indices are int32 (:func:`int32_csr`).
     """
-    degree = torch.bincount(rows, minlength=size).float()
-    inv_sqrt = degree.pow(-0.5)
-    inv_sqrt[degree == 0] = 0.0
-    return int32_csr(pairs_to_csr(rows, cols, size, size, inv_sqrt[rows] * inv_sqrt[cols]))
+    edge_index, values = gcn_norm(torch.stack([rows, cols]), None, size, add_self_loops=False)
+    return int32_csr(pairs_to_csr(edge_index[0], edge_index[1], size, size, values))
 
 
 def bipartite_adjacency(

@@ -44,3 +44,14 @@ def test_weighted_normalisation_uses_row_sums_and_drops_empty_rows():
     assert torch.allclose(values, weights * inv[rows] * inv[cols])
     values.sum().backward()
     assert torch.isfinite(weights.grad).all()
+
+
+def test_weighted_normalisation_is_gcn_norm_on_row_sums_and_safe_for_negative_degrees():
+    rows, cols = torch.tensor([0, 0, 1, 1, 2]), torch.tensor([1, 2, 0, 2, 0])
+    weights = torch.tensor([0.5, 0.25, 1.0, 2.0, 0.75])
+    edge_index = torch.stack([rows, cols])
+    _, pyg = gcn_norm(edge_index, weights, 3, add_self_loops=False, flow="target_to_source")
+    assert torch.allclose(symmetric_normalised_weights(rows, cols, weights, 3), pyg)
+    negative = torch.tensor([0.5, 0.25, 1.0, 2.0, -0.75])  # node 2's row sums to -0.75
+    values = symmetric_normalised_weights(rows, cols, negative, 3)
+    assert torch.isfinite(values).all() and values[4] == 0 and values[1] == 0
