@@ -51,8 +51,8 @@ def stage(name: str, users: int, items: int, per_user: int, chunk: int, dim: int
     """Run one stage in this process and return its figures."""
     from lit_mmrec.data.loader import interactions_to_csr
     from lit_mmrec.init.sgurinit import initialise_user_table
-    from lit_mmrec.metrics.ranking import UserItemIndex, rank_top_k
-    from lit_mmrec.metrics.topk import TopKMetrics
+    from lit_mmrec.metrics.recall_ndcg import TopKMetrics
+    from lit_mmrec.metrics.retrieval import UserItemIndex, rank_top_k
 
     (train_users, train_items), (test_users, test_items) = generate(users, items, per_user)
     generator = torch.Generator().manual_seed(1)

@@ -28,6 +28,6 @@ def test_skips_with_a_message_and_exit_code_0_without_cuda(monkeypatch, capsys):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_gpu_check_passes_on_a_gpu(monkeypatch, tmp_path):
-    monkeypatch.setenv("LIT_MMREC_CACHE", str(tmp_path / "cache"))
+@pytest.mark.usefixtures("isolated_cache")
+def test_gpu_check_passes_on_a_gpu():
     assert load_script().main(["--shape", "small", "--epochs", "1"]) == 0

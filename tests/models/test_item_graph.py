@@ -20,10 +20,7 @@ from lit_mmrec.models.item_graph import (
     user_cooccurrence_graph,
 )
 
-
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIT_MMREC_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def brute_force_knn(features, k):

@@ -11,10 +11,7 @@ from lit_mmrec.models.dragon import DRAGON
 from lit_mmrec.models.dualgnn import DualGNN
 from lit_mmrec.models.user_graph import check_user_graph_source, user_graph_matrix, user_graph_weights
 
-
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIT_MMREC_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def test_user_graph_padding_follows_mmrec_polya_urn():
