@@ -16,7 +16,8 @@ with lit_mmrec.data.synthetic, except ``ml100k``, which reads ``--ml100k`` (defa
 ``--device cuda`` trains and evaluates on the first GPU and measures the bounds there too; every
 CUDA timing is taken after ``torch.cuda.synchronize``, the libraries (cuBLAS, cuSOLVER, cuSPARSE) are
 warmed up once before the first backbone so that SG-URInit's seconds do not include their start-up,
-and "peak GPU GB" is ``torch.cuda.max_memory_allocated`` during the fit, reset per backbone.
+"peak GPU GB" is ``torch.cuda.max_memory_allocated`` during the fit, reset per backbone, and float32
+products run as ``train.py`` runs them there (``--matmul_precision high``: TF32).
 ``--device cuda`` without CUDA prints one line and exits 2.
 
     python benchmarks/benchmark.py --device cuda --shape baby --models lightgcn freedom lgmrec mmgcn --epochs 3
@@ -232,11 +233,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to train, evaluate and time the bounds")
     parser.add_argument("--ml100k", type=Path, default=DEFAULT_ML100K, help="folder of the ml100k data set")
     parser.add_argument("--json", type=Path, help="also append one JSON line per backbone to this file")
+    parser.add_argument("--matmul_precision", choices=["highest", "high", "medium"],
+                        help="torch.set_float32_matmul_precision; default: 'high' on CUDA (TF32, as train.py sets it), "
+                             "torch's own ('highest') on the CPU")
     args = parser.parse_args(argv)
     device = require_device(args.device)
+    if args.matmul_precision or device.type == "cuda":
+        torch.set_float32_matmul_precision(args.matmul_precision or "high")
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"# shape={args.shape} epochs={args.epochs} batch={args.batch_size} device={where} torch={torch.__version__} "
-          f"threads={torch.get_num_threads()} python={sys.version.split()[0]}")
+          f"threads={torch.get_num_threads()} python={sys.version.split()[0]} matmul={torch.get_float32_matmul_precision()}")
     warm_up(device)
     header = (f"{'model':<12}{'s/epoch':>9}{'x bound':>9}{'s/eval':>9}{'x bound':>9}{'users/s':>10}{'init s':>8}"
               f"{'epochs':>8}{'peak GB':>9}{'GPU GB':>8}")
