@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every GPU figure and check of issue 17 in one run on the GPU machine (one NVIDIA H200): about 5 minutes
 # expected, 8 at most (each step has its own time limit, so one that hangs cannot eat the others' time;
-# the limits and the set-up add up to about 480 s, hence the call's timeout_s of 510).
+# the limits, 45 + 120 + 100 + 80 + 120 s, and ~20 s of set-up add up to ~485 s: the call's timeout_s is 510).
 #
 #   bash benchmarks/gpu_prepare.sh                 # first, on the CPU machine (wheels + ml100k copy)
 #   bash benchmarks/gpu_session.sh OUT_DIR         # then on the GPU machine: the device call's command is
@@ -54,10 +54,10 @@ EOF
 
 # REHEARSE=1: the same steps on the CPU, shrunk (one backbone, ml100k only, tiny gpu_check), to test the
 # plumbing of this script without a GPU; the gpu tests then report their skips.
-DEVICE=cuda KERNELS=() CHECK=(--shape baby --epochs 3) MODELS=(lightgcn freedom lgmrec mmgcn) SHAPES=(ml100k baby)
+DEVICE=cuda KERNELS=() CHECK=(--shape baby --epochs 3) MODELS=(lightgcn freedom lgmrec mmgcn) SHAPES=(ml100k baby) SCALE=1
 if [ "${REHEARSE:-0}" = 1 ]; then
-    DEVICE=cpu KERNELS=(--shapes ml100k --repeats 3) CHECK=(--allow-cpu --shape tiny --epochs 1) MODELS=(lightgcn) SHAPES=(ml100k)
-    note "gpu_session: REHEARSE=1: every step on the CPU, shrunk"
+    DEVICE=cpu KERNELS=(--shapes ml100k --repeats 3) CHECK=(--allow-cpu --shape tiny --epochs 1) MODELS=(lightgcn) SHAPES=(ml100k) SCALE=3
+    note "gpu_session: REHEARSE=1: every step on the CPU, shrunk, with 3x the time limits"
 elif ! "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
     for step in "sparse_kernels --device cuda" "pytest -m gpu" "gpu_check" "benchmark --device cuda"; do
         note "gpu_session: skipped $step: CUDA is not available"
@@ -68,7 +68,7 @@ fi
 
 failed=0
 step() {  # step NAME LIMIT_SECONDS LOG COMMAND...: run with a time limit, log appended, rc + seconds in the summary
-    local name=$1 limit=$2 log=$3; shift 3
+    local name=$1 limit=$(($2 * SCALE)) log=$3; shift 3
     local start=$SECONDS
     echo "### $name: $*" >> "$OUT_DIR/$log"
     timeout --kill-after=10 "$limit" "$@" >> "$OUT_DIR/$log" 2>&1
@@ -77,10 +77,10 @@ step() {  # step NAME LIMIT_SECONDS LOG COMMAND...: run with a time limit, log a
     note "$(printf '%-22s rc=%-4s %4ss  (limit %ss, log %s)' "$name" "$rc" "$((SECONDS - start))" "$limit" "$log")"
 }
 
-step kernels 60 kernels.log "$PYTHON" benchmarks/sparse_kernels.py --device $DEVICE --repeats 30 "${KERNELS[@]}" --ml100k "$ML100K" --json "$OUT_DIR/kernels.json"
-step gpu-tests 130 tests.log "$PYTHON" -m pytest -q -m gpu -rs -p no:cacheprovider tests/gpu tests/init tests/test_gpu_check.py
-step gpu_check 110 gpu_check.log "$PYTHON" benchmarks/gpu_check.py "${CHECK[@]}"
-declare -A EPOCHS=([ml100k]=4 [baby]=3) LIMIT=([ml100k]=60 [baby]=100)
+step kernels 45 kernels.log "$PYTHON" benchmarks/sparse_kernels.py --device $DEVICE --repeats 30 "${KERNELS[@]}" --ml100k "$ML100K" --json "$OUT_DIR/kernels.json"
+step gpu-tests 120 tests.log "$PYTHON" -m pytest -q -m gpu -rs -p no:cacheprovider tests/gpu tests/init tests/test_gpu_check.py
+step gpu_check 100 gpu_check.log "$PYTHON" benchmarks/gpu_check.py "${CHECK[@]}"
+declare -A EPOCHS=([ml100k]=4 [baby]=3) LIMIT=([ml100k]=80 [baby]=120)
 for shape in "${SHAPES[@]}"; do
     step "benchmark-$shape" "${LIMIT[$shape]}" benchmark.log "$PYTHON" benchmarks/benchmark.py --device $DEVICE --shape "$shape" \
         --ml100k "$ML100K" --epochs "${EPOCHS[$shape]}" --models "${MODELS[@]}" --json "$OUT_DIR/benchmark.jsonl"
