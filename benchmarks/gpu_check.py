@@ -14,8 +14,9 @@ Everything goes through ``train.py``'s CLI (:func:`lit_mmrec.cli.main`), in a te
 4. ``predict`` under 1-GPU DDP: seconds, and every user with training interactions gets a row.
 
 Prints a summary (and the peak GPU memory of the runs). Exit codes: 0 every check passed; 1 a check
-failed (or a run raised); 77 skipped: CUDA is not available (one line says so; nothing ran). ``--allow-cpu``
-runs the same steps on the CPU instead of skipping, to test this script itself.
+failed (a run that raises ends the script with its traceback: 1, or the CLI's own 2); 77 skipped: CUDA is
+not available (one line says so; nothing ran). ``--allow-cpu`` runs the same steps on the CPU instead of
+skipping, to test this script itself.
 """
 
 from __future__ import annotations
