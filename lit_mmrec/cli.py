@@ -26,12 +26,9 @@ torch's ``load_state_dict`` error); ``tests/test_cli.py`` fails if an upgrade br
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import re
 import shutil
 import sys
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -47,6 +44,7 @@ from lit_mmrec.callbacks.epoch_seed import EpochSeed
 from lit_mmrec.callbacks.finite_loss import FiniteLoss
 from lit_mmrec.callbacks.prediction_writer import TopKWriter
 from lit_mmrec.callbacks.progress import QuietProgressBar
+from lit_mmrec.console import setup_process
 from lit_mmrec.data.datamodule import MMRecDataModule
 from lit_mmrec.errors import InputError, error_line
 from lit_mmrec.models.base import MONITOR, RecommenderModule
@@ -352,41 +350,10 @@ def incompatible(path: Any, model: RecommenderModule, error: RuntimeError) -> st
     )
 
 
-def quiet_framework_notices() -> None:
-    """Silence the notices a user of ``train.py`` can do nothing about; warnings about their data stay."""
-    for message in (
-        # torch's beta notices for sparse CSR tensors, which lit-mmrec uses on purpose
-        "Sparse CSR tensor support is in beta state",
-        "Sparse invariant checks are implicitly disabled",
-        # evaluation metrics are torchmetrics states already summed over ranks: syncing the logged value is moot
-        r"It is recommended to use `self.log\('(val|test)/.*sync_dist=True",
-        # predictions carry their user ids; Lightning's batch indices are not needed
-        "Couldn't infer the batch indices fetched from your dataloader",
-        # metrics are logged per epoch, never per step: the step logging interval does not matter
-        "The number of training batches .* is smaller than the logging interval",
-        # a notice of torch's pytree module triggered inside Lightning, not by lit-mmrec's code
-        ".*LeafSpec.*",
-    ):
-        warnings.filterwarnings("ignore", message=message)
-    for name in ("lightning.fabric.utilities.seed", "lightning.pytorch.utilities.rank_zero"):
-        logging.getLogger(name).addFilter(_drop_chatter)
-
-
-def _drop_chatter(record: logging.LogRecord) -> bool:
-    """Lightning's "Seed set to N" (the seed is in the saved config.yaml) and its advertising tips."""
-    message = str(record.msg)
-    return not (message.startswith("Seed set to") or "Tip:" in message)
-
-
 def main(args: list[str] | None = None) -> MMRecCLI:
     """Entry point of ``train.py``: any mistake in the data, configuration or checkpoint ends the
     program with one line ``error: ...`` on stderr and exit code 2."""
-    # Transparent huge pages for torch's large CPU allocations (read by torch at its first large
-    # allocation; set THP_MEM_ALLOC_ENABLE=0 to opt out). Every training step allocates tensors of
-    # tens to hundreds of MB; with 4 KB pages their page faults took most of a FREEDOM step on the
-    # Baby shape (1.4 -> 0.8 s per step, benchmarks/benchmark.py's data).
-    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
-    quiet_framework_notices()
+    setup_process()
     torch.set_float32_matmul_precision("high")
     try:
         return MMRecCLI(
