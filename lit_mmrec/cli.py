@@ -59,7 +59,7 @@ class ConfigError(InputError):
 #: lines of jsonargparse's messages that only restate the type being checked
 _NOISE = re.compile(
     r"^(Does not validate against any of the Union subtypes|Subtypes: |Errors:$|Expected a <class 'NoneType'>|"
-    r"Given value type: |Given value: )"
+    r"Given value type: )"
 )
 
 
@@ -81,6 +81,9 @@ def condense(message: str, source: str = "") -> str:
         if klass := re.match(r"^Problem with given class_path '([^']+)':\s*(.*)$", line):
             classes.append(klass.group(1))
             line = klass.group(2)
+        if line.startswith("Given value: "):
+            value = line.removeprefix("Given value: ")
+            line = "" if value.startswith("{") else f"(got {value[:60]})"  # a class's dict is not worth showing
         if line:
             causes.append(line)
     cause = " ".join(" ".join(causes).split()) or message.strip()
@@ -148,7 +151,7 @@ class MMRecCLI(LightningCLI):
         if subcommand is None:
             return
         config = self.config[subcommand]
-        check_experiment(config.experiment)
+        check_experiment(config.experiment, configuration(self.config))
         checkpoint = resolve_checkpoint(config, subcommand)
         if checkpoint is not None:
             check_checkpoint(checkpoint, model_class_path(config))
@@ -282,13 +285,13 @@ def configuration(config: Namespace) -> str:
     return f"configuration {', '.join(files)}" if files else "command line"
 
 
-def check_experiment(name: str) -> None:
+def check_experiment(name: str, source: str) -> None:
     """``--experiment`` names a folder under ``checkpoints/``, ``logs/`` and ``predictions/``: no
     absolute path, no ``..``."""
     parts = Path(name).parts
     if not name or Path(name).is_absolute() or ".." in parts or name.startswith("~"):
         raise ConfigError(
-            f"--experiment {name!r} must be a relative name without '..': it names the folder "
+            f"{source}: experiment {name!r} must be a relative name without '..': it names the folder "
             f"checkpoints/<experiment>/, which it must not leave"
         )
 
