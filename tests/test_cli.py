@@ -102,3 +102,44 @@ def test_unknown_model_is_rejected(tiny_dataset, tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["fit", *args])
     assert "NoSuchModel" in capsys.readouterr().err
+
+
+def test_torch_state_dict_error_is_recognised():
+    """cli.state_dict_mismatch matches torch's load_state_dict wording: if a torch upgrade changes
+    it, a checkpoint of another data set would end in a traceback; this test says so first."""
+    from lit_mmrec.cli import state_dict_mismatch
+
+    with pytest.raises(RuntimeError) as error_info:
+        torch.nn.Linear(2, 3).load_state_dict({"weight": torch.zeros(3, 3), "bias": torch.zeros(3)})
+    assert state_dict_mismatch(error_info.value)
+    assert not state_dict_mismatch(RuntimeError("CUDA out of memory"))
+
+
+def test_lightning_cli_calls_the_subcommand_methods():
+    """MMRecCLI.fit/validate/test/predict wrap the trainer's (checkpoint errors, streaming predict):
+    LightningCLI must call a CLI method named after the subcommand, and take parser errors as
+    exceptions when exit_on_error is False. If a Lightning upgrade stops either, this fails."""
+    import inspect
+
+    from jsonargparse import ArgumentError
+    from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+    source = inspect.getsource(LightningCLI._run_subcommand)
+    assert "getattr(self, subcommand" in source, "LightningCLI no longer calls MMRecCLI.fit/test/...: see cli.py"
+    parser = LightningArgumentParser(exit_on_error=False)
+    parser.add_argument("--epochs", type=int)
+    with pytest.raises(ArgumentError, match="epochs"):
+        parser.parse_args(["--epochs", "many"])
+
+
+def test_error_chain_honours_raise_from_none():
+    from lit_mmrec.errors import error_line, root_cause
+
+    try:
+        try:
+            int("abc")
+        except ValueError:
+            raise ValueError("tiny.inter, line 5: column 'x_label' must hold 0/1/2 integers") from None
+    except ValueError as error:
+        assert root_cause(error) is error
+        assert error_line(error) == "error: tiny.inter, line 5: column 'x_label' must hold 0/1/2 integers"
