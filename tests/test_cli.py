@@ -143,3 +143,25 @@ def test_error_chain_honours_raise_from_none():
     except ValueError as error:
         assert root_cause(error) is error
         assert error_line(error) == "error: tiny.inter, line 5: column 'x_label' must hold 0/1/2 integers"
+
+
+def test_console_shows_data_warnings_but_no_framework_notices(tiny_dataset, tmp_path, monkeypatch, capsys):
+    """A normal fit: no torch/Lightning notice the user cannot act on (pytree's LeafSpec, the logging
+    interval, sparse beta), no v_num in the progress bar; a warning about the user's data still shows."""
+    import warnings
+
+    from helpers import tiny_rows, write_inter
+
+    from lit_mmrec.callbacks.progress import QuietProgressBar
+
+    write_inter(tiny_dataset, tiny_rows() + [(8, 1, 1, 1, 0), (8, 2, 1, 1, 1)])  # users 6 and 7 never occur
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cli = main(["fit", *base_args(tiny_dataset, "console", 1)[:-6], "--test_after_fit", "false"])
+    messages = [str(w.message) for w in caught]
+    assert any("userIDs 0..8 never occur" in m for m in messages), messages
+    noise = ("LeafSpec", "logging interval", "Sparse", "sync_dist", "batch indices")
+    assert not [m for m in messages if any(n in m for n in noise)], messages
+    bar = next(c for c in cli.trainer.callbacks if isinstance(c, QuietProgressBar))
+    assert "v_num" not in bar.get_metrics(cli.trainer, cli.model)
