@@ -54,6 +54,13 @@ def read_id_mapping(folder: Path, kind: str, count: int) -> list[str] | None:
     path = next((folder / f"{stem}{suffix}" for suffix in (".csv", ".tsv") if (folder / f"{stem}{suffix}").is_file()), None)
     if path is None:
         return None
+    try:
+        return _read_id_mapping(path, internal, kind, count)
+    except UnicodeDecodeError as error:
+        raise DataFormatError(f"{path}: not UTF-8 text ({error.reason}); save the file as UTF-8") from None
+
+
+def _read_id_mapping(path: Path, internal: str, kind: str, count: int) -> list[str]:
     with open(path, encoding="utf-8", newline="") as handle:
         rows = csv.reader(handle, delimiter="\t")
         header = next(rows, [])

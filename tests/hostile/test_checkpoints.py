@@ -98,14 +98,21 @@ def test_checkpoint_of_another_data_set(run: Run, tmp_path: Path, trained: Path)
                 names=(str(trained), "does not fit LightGCN with 9 users"))  # fmt: skip
 
 
-def test_short_item_id_mapping_at_predict(run: Run, trained: Path) -> None:
+MAPPINGS = {
+    "short": ("asin\titemID\n" + "".join(f"B{i:03d}\t{i}\n" for i in range(6))).encode(),
+    "not UTF-8": ("asin\titemID\n" + "".join(f"B{i:03d}\t{i}\n" for i in range(10))).encode() + b"\xff\t3\n",
+}
+
+
+@pytest.mark.parametrize("case, message", [("short", "no original id for 4 item(s)"), ("not UTF-8", "not UTF-8")])
+def test_bad_item_id_mapping_at_predict(run: Run, trained: Path, case: str, message: str) -> None:
     data = trained.parents[2] / "tiny"
     mapping = data / "i_id_mapping.tsv"
-    mapping.write_text("asin\titemID\n" + "".join(f"B{i:03d}\t{i}\n" for i in range(6)))
+    mapping.write_bytes(MAPPINGS[case])
     try:
         path = run.config(model_config(data))
         run.refused(run.train, "predict", "--config", str(path), "--ckpt_path", str(trained),
-                    names=(str(mapping), "no original id for 4 item(s)"))  # fmt: skip
+                    names=(str(mapping), message))  # fmt: skip
     finally:
         mapping.unlink()
     assert not (run.folder / "predictions").exists()

@@ -14,6 +14,8 @@ import pytest
 import torch
 from hostile.support import Run, assert_one_error_line, model_config
 
+from lit_mmrec.cli import main as train_main
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -79,7 +81,7 @@ def test_kill_during_a_checkpoint_write_then_resume(run: Run, tiny: Path) -> Non
     folder = run.folder / "checkpoints" / "hostile"
     assert len(tmp_files(folder)) == 1
     assert torch.load(folder / "last.ckpt", weights_only=False)["epoch"] == 0
-    cli = __import__("lit_mmrec.cli", fromlist=["main"]).main(
+    cli = train_main(
         ["fit", "--config", "config.yaml", "--trainer.max_epochs", "3", "--test_after_fit", "false", "--ckpt_path", "last"]
     )
     assert cli.trainer.current_epoch == 3
