@@ -305,7 +305,7 @@ def resolve_checkpoint(config: Namespace, subcommand: str) -> Path | None:
     if value is None or value in ("best", "hpc", "registry") or "://" in str(value):
         return None
     if value == "last":
-        folder = Path(config.last_checkpoint.dirpath or f"checkpoints/{config.experiment}")
+        folder = Path(config.last_checkpoint.dirpath or f"checkpoints/{config.experiment}").absolute()
         path = folder / f"{config.last_checkpoint.filename or 'last'}{ModelCheckpoint.FILE_EXTENSION}"
         if path.is_file():
             return path
