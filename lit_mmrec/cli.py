@@ -19,8 +19,13 @@ Beyond stock LightningCLI:
   (only ``fit --ckpt_path last`` starts fresh when there is no checkpoint yet), and configuration
   errors lead with their cause, without the usage text (``--help`` shows it).
 
-Lightning couplings beyond its public hooks are kept in :func:`state_dict_mismatch` (the text of
-torch's ``load_state_dict`` error); ``tests/test_cli.py`` fails if an upgrade breaks it.
+Only LightningCLI's public hooks are overridden (``init_parser``, ``parse_arguments``,
+``before_instantiate_classes``, ``instantiate_classes``, ``after_fit``/``after_predict``); the
+progress bar, EpochSeed, FiniteLoss and AtomicCheckpointIO are added to the parsed configuration
+unless one of their kind is configured. Two couplings remain, each pinned by a test in
+``tests/test_cli.py`` that fails on an upgrade breaking it: LightningCLI runs a subcommand through
+a CLI method of that name when there is one (``fit``/``validate``/``test``/``predict`` below), and
+torch's ``load_state_dict`` refusal is recognised by its text (:func:`state_dict_mismatch`).
 """
 
 from __future__ import annotations
@@ -48,8 +53,6 @@ from lit_mmrec.console import setup_process
 from lit_mmrec.data.datamodule import MMRecDataModule
 from lit_mmrec.errors import InputError, error_line
 from lit_mmrec.models.base import MONITOR, RecommenderModule
-
-SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 
 class ConfigError(InputError):
