@@ -373,7 +373,8 @@ def main(args: list[str] | None = None) -> MMRecCLI:
             auto_configure_optimizers=False,
         )
     except ArgumentError as error:
-        fail(ConfigError(condense(str(error), configuration_files(sys.argv[1:] if args is None else args))))
+        where = configuration_files(sys.argv[1:] if args is None else args)
+        fail(ConfigError(f"{condense(str(error), where).rstrip('.')}; --help lists the options"))
     except InputError as error:
         fail(error)
 
