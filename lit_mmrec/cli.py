@@ -34,6 +34,7 @@ import contextlib
 import re
 import shutil
 import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -158,6 +159,8 @@ class MMRecCLI(LightningCLI):
         checkpoint = resolve_checkpoint(config, subcommand)
         if checkpoint is not None:
             check_checkpoint(checkpoint, model_class_path(config))
+            if subcommand == "fit":  # resuming: the folder holds this run's checkpoints, as it should
+                warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
             if config.ckpt_path == "last" and subcommand != "fit":
                 config.ckpt_path = str(checkpoint)  # Lightning would evaluate the untrained model if "last" vanished
 
