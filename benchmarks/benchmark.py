@@ -38,6 +38,7 @@ import lightning as L
 import torch
 
 from lit_mmrec.callbacks.sgurinit import SGURInit
+from lit_mmrec.console import setup_process
 from lit_mmrec.data.datamodule import MMRecDataModule, SyntheticDataModule
 from lit_mmrec.data.synthetic import SyntheticSpec
 from lit_mmrec.init.sgurinit import pca_reduce
@@ -237,6 +238,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="torch.set_float32_matmul_precision; default: 'high' on CUDA (TF32, as train.py sets it), "
                              "torch's own ('highest') on the CPU")
     args = parser.parse_args(argv)
+    setup_process()  # THP and quiet framework notices, as train.py has them
     device = require_device(args.device)
     if args.matmul_precision or device.type == "cuda":
         torch.set_float32_matmul_precision(args.matmul_precision or "high")

@@ -25,6 +25,8 @@ import time
 
 import torch
 
+from lit_mmrec.console import setup_process
+
 
 def rss_mb() -> float:
     """Current resident set size in MB (Linux /proc)."""
@@ -91,6 +93,7 @@ def main() -> None:
     parser.add_argument("--stages", nargs="+", default=["eval", "sgurinit"], choices=["eval", "sgurinit"])
     parser.add_argument("--one", nargs=2, metavar=("STAGE", "USERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    setup_process()  # THP and quiet framework notices, as train.py has them
     if args.one:
         print(json.dumps(stage(args.one[0], int(args.one[1]), args.items, args.per_user, args.chunk)))
         return

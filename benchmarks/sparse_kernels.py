@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from benchmark import DEFAULT_ML100K, require_device, synchronize  # this folder's benchmark.py
 
+from lit_mmrec.console import setup_process
 from lit_mmrec.data.loader import load_mmrec_dataset
 from lit_mmrec.data.synthetic import SyntheticSpec, ensure_synthetic
 from lit_mmrec.models.graph import bipartite_adjacency, symmetric_spmm
@@ -197,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ml100k", type=Path, default=DEFAULT_ML100K, help="folder of the ml100k data set")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
+    setup_process()  # THP and quiet framework notices, as train.py has them
     device = require_device(args.device)
     import torch_geometric
 
