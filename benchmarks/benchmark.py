@@ -11,13 +11,24 @@ as a ratio ("x bound"). Compare with ../shared/reference/PERFORMANCE.md (MMRec's
     python benchmarks/benchmark.py --shape ml100k --models lightgcn
 
 Data of a given shape is generated (users, items, interactions, 4096-d image + 384-d text)
-with lit_mmrec.data.synthetic, except ``ml100k``, which reads ../shared/data/ml100k.
+with lit_mmrec.data.synthetic, except ``ml100k``, which reads ``--ml100k`` (default ../shared/data/ml100k).
+
+``--device cuda`` trains and evaluates on the first GPU and measures the bounds there too; every
+CUDA timing is taken after ``torch.cuda.synchronize``, the libraries (cuBLAS, cuSOLVER, cuSPARSE) are
+warmed up once before the first backbone so that SG-URInit's seconds do not include their start-up,
+"peak GPU GB" is ``torch.cuda.max_memory_allocated`` during the fit, reset per backbone, and float32
+products run as ``train.py`` runs them there (``--matmul_precision high``: TF32).
+``--device cuda`` without CUDA prints one line and exits 2.
+
+    python benchmarks/benchmark.py --device cuda --shape baby --models lightgcn freedom lgmrec mmgcn --epochs 3
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
+import math
 import resource
 import sys
 import time
@@ -27,24 +38,28 @@ import lightning as L
 import torch
 
 from lit_mmrec.callbacks.sgurinit import SGURInit
+from lit_mmrec.console import setup_process
 from lit_mmrec.data.datamodule import MMRecDataModule, SyntheticDataModule
 from lit_mmrec.data.synthetic import SyntheticSpec
+from lit_mmrec.init.sgurinit import pca_reduce
 from lit_mmrec.models.base import RecommenderModule
+from lit_mmrec.nn.normalisation import bipartite_adjacency
 from lit_mmrec.nn.sparse import symmetric_spmm
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_ML100K = ROOT.parent / "shared" / "data" / "ml100k"
 FEATURES = {"image": 4096, "text": 384}
 SHAPES = {  # users, items, interactions (PROTOCOL.md)
     "baby": (19_445, 7_050, 160_792),
     "sports": (35_598, 18_357, 296_337),
     "clothing": (39_387, 23_033, 278_677),
 }
+EXIT_NO_CUDA = 2
 
 
-def datamodule_for(shape: str, batch_size: int, eval_chunk_size: int) -> MMRecDataModule:
+def datamodule_for(shape: str, batch_size: int, eval_chunk_size: int, ml100k: Path = DEFAULT_ML100K) -> MMRecDataModule:
     if shape == "ml100k":
-        folder = ROOT.parent / "shared" / "data" / "ml100k"
-        return MMRecDataModule(str(folder), modalities=["text"], batch_size=batch_size, eval_chunk_size=eval_chunk_size)
+        return MMRecDataModule(str(ml100k), modalities=["text"], batch_size=batch_size, eval_chunk_size=eval_chunk_size)
     users, items, interactions = SHAPES[shape]
     spec = SyntheticSpec(
         num_users=users,
@@ -68,24 +83,48 @@ def model_class(name: str) -> type[RecommenderModule]:
     raise SystemExit(f"error: no backbone class {name!r} in lit_mmrec.models.{name.lower()}")
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a host clock read after it covers that work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def clock(device: torch.device) -> float:
+    synchronize(device)
+    return time.perf_counter()
+
+
+def warm_up(device: torch.device) -> None:
+    """Run each library SG-URInit, training and evaluation use once (dense and sparse products,
+    randomised PCA, top-k), so that their start-up is not charged to the first timing."""
+    x = torch.randn(256, 96, device=device)
+    pca_reduce(x, 16)
+    graph = bipartite_adjacency(torch.arange(8), torch.arange(8), 8, 8).to(device)
+    symmetric_spmm(graph, torch.randn(16, 4, device=device, requires_grad=True)).sum().backward()
+    torch.topk(x @ x.T, 5, dim=1)
+    synchronize(device)
+
+
 class EpochTimer(L.Callback):
     """Seconds of each training epoch (its batches only) and of each validation pass.
 
     Lightning runs the epoch-end validation *before* ``on_train_epoch_end``, so the training time
-    stops at whichever comes first: the validation's start or the epoch's end.
+    stops at whichever comes first: the validation's start or the epoch's end. On CUDA every clock
+    read waits for the queued kernels first.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
         self.train: list[float] = []
         self.val: list[float] = []
         self._train_start: float | None = None
 
     def on_train_epoch_start(self, trainer, module) -> None:
-        self._train_start = time.perf_counter()
+        self._train_start = clock(self.device)
 
     def _stop_training_clock(self) -> None:
         if self._train_start is not None:
-            self.train.append(time.perf_counter() - self._train_start)
+            self.train.append(clock(self.device) - self._train_start)
             self._train_start = None
 
     def on_train_epoch_end(self, trainer, module) -> None:
@@ -93,47 +132,55 @@ class EpochTimer(L.Callback):
 
     def on_validation_epoch_start(self, trainer, module) -> None:
         self._stop_training_clock()
-        self._val_start = time.perf_counter()
+        self._val_start = clock(self.device)
 
     def on_validation_epoch_end(self, trainer, module) -> None:
-        self.val.append(time.perf_counter() - self._val_start)
+        self.val.append(clock(self.device) - self._val_start)
 
 
-def bound_propagation(module: RecommenderModule, batches: int, layers: int = 2) -> float | None:
-    """Seconds for ``layers`` sparse products forward + ``layers`` backward, per epoch."""
-    adjacency = getattr(module, "adjacency", None)
+def bound_propagation(adjacency: torch.Tensor | None, dim: int, batches: int, device: torch.device, layers: int = 2) -> float:
+    """Seconds for ``layers`` sparse products forward + ``layers`` backward, per epoch (nan without a graph)."""
     if adjacency is None:
-        return None
-    x = torch.randn(adjacency.shape[0], module.embedding_dim, requires_grad=True)
-    start = time.perf_counter()
-    repeats = 5
-    for _ in range(repeats):
+        return float("nan")
+    adjacency = adjacency.to(device)
+    x = torch.randn(adjacency.shape[0], dim, device=device, requires_grad=True)
+
+    def once() -> None:
         h = x
         for _ in range(layers):
             h = symmetric_spmm(adjacency, h)
         h.sum().backward()
-    return (time.perf_counter() - start) / repeats * batches
+
+    once()  # warm-up
+    repeats = 5
+    start = clock(device)
+    for _ in range(repeats):
+        once()
+    return (clock(device) - start) / repeats * batches
 
 
-def bound_ranking(num_users: int, num_items: int, dim: int, chunk: int, k: int = 50) -> float:
+def bound_ranking(num_users: int, num_items: int, dim: int, chunk: int, device: torch.device, k: int = 50) -> float:
     """Seconds to score and top-k every user against every item, chunk by chunk."""
-    users = torch.randn(chunk, dim)
-    items = torch.randn(num_items, dim)
-    start = time.perf_counter()
+    users = torch.randn(chunk, dim, device=device)
+    items = torch.randn(num_items, dim, device=device)
+    torch.topk(users @ items.T, k, dim=1)  # warm-up
+    start = clock(device)
     chunks = -(-num_users // chunk)
     for _ in range(chunks):
         torch.topk(users @ items.T, k, dim=1)
-    return time.perf_counter() - start
+    return clock(device) - start
 
 
-def run(name: str, args: argparse.Namespace) -> dict[str, float]:
+def run(name: str, args: argparse.Namespace, device: torch.device) -> dict[str, float]:
     torch.manual_seed(0)
-    datamodule = datamodule_for(args.shape, args.batch_size, args.eval_chunk_size)
+    datamodule = datamodule_for(args.shape, args.batch_size, args.eval_chunk_size, args.ml100k)
     dataset = datamodule.dataset
     module = model_class(name)(dataset.num_users, dataset.num_items, dataset.feature_dims)
-    timer = EpochTimer()
+    timer = EpochTimer(device)
     sgurinit = SGURInit()
     trainer = L.Trainer(
+        accelerator="gpu" if device.type == "cuda" else "cpu",
+        devices=1,
         max_epochs=args.epochs,
         logger=False,
         enable_checkpointing=False,
@@ -143,44 +190,78 @@ def run(name: str, args: argparse.Namespace) -> dict[str, float]:
         callbacks=[timer, sgurinit],
         use_distributed_sampler=False,
     )
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     trainer.fit(module, datamodule=datamodule)
+    peak_gpu = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
     batches = len(datamodule.train_dataloader())
     eval_users = int(torch.unique(dataset.valid.users).numel())
     train_s = min(timer.train[1:] or timer.train)  # the first epoch includes warm-up
     val_s = min(timer.val[1:] or timer.val)
-    propagation = bound_propagation(module, batches)
-    ranking = bound_ranking(eval_users, dataset.num_items, module.embedding_dim, args.eval_chunk_size)
+    # Lightning moves the module back to the CPU after fit; the bounds run on the benchmark's device
+    propagation = bound_propagation(getattr(module, "adjacency", None), module.embedding_dim, batches, device)
+    ranking = bound_ranking(eval_users, dataset.num_items, module.embedding_dim, args.eval_chunk_size, device)
     return {
+        "model": name,
+        "shape": args.shape,
+        "device": str(device),
         "train_s": train_s,
         "val_s": val_s,
         "users_per_s": eval_users / val_s,
         "sgurinit_s": float(sgurinit.seconds),
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-        "bound_train_s": propagation if propagation is not None else float("nan"),
+        "peak_gpu_gb": peak_gpu,
+        "bound_train_s": propagation,
         "bound_val_s": ranking,
     }
 
 
-def main() -> None:
+def require_device(name: str) -> torch.device:
+    """``name`` as a device; exits with one line (code 2) when it is CUDA and there is none."""
+    if name == "cuda" and not torch.cuda.is_available():
+        print(f"error: --device cuda but CUDA is not available (torch {torch.__version__}, "
+              f"CUDA build: {torch.version.cuda})", file=sys.stderr)
+        raise SystemExit(EXIT_NO_CUDA)
+    return torch.device(name)
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shape", default="baby", choices=[*SHAPES, "ml100k"])
     parser.add_argument("--models", nargs="+", default=["lightgcn"])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch_size", type=int, default=2048)
     parser.add_argument("--eval_chunk_size", type=int, default=2048)
-    args = parser.parse_args()
-    print(f"# shape={args.shape} epochs={args.epochs} batch={args.batch_size} torch={torch.__version__} "
-          f"threads={torch.get_num_threads()} python={sys.version.split()[0]}")
-    header = f"{'model':<12}{'s/epoch':>9}{'x bound':>9}{'s/eval':>9}{'x bound':>9}{'users/s':>10}{'init s':>8}{'epochs':>8}{'peak GB':>9}"
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to train, evaluate and time the bounds")
+    parser.add_argument("--ml100k", type=Path, default=DEFAULT_ML100K, help="folder of the ml100k data set")
+    parser.add_argument("--json", type=Path, help="also append one JSON line per backbone to this file")
+    parser.add_argument("--matmul_precision", choices=["highest", "high", "medium"],
+                        help="torch.set_float32_matmul_precision; default: 'high' on CUDA (TF32, as train.py sets it), "
+                             "torch's own ('highest') on the CPU")
+    args = parser.parse_args(argv)
+    setup_process()  # THP and quiet framework notices, as train.py has them
+    device = require_device(args.device)
+    if args.matmul_precision or device.type == "cuda":
+        torch.set_float32_matmul_precision(args.matmul_precision or "high")
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"# shape={args.shape} epochs={args.epochs} batch={args.batch_size} device={where} torch={torch.__version__} "
+          f"threads={torch.get_num_threads()} python={sys.version.split()[0]} matmul={torch.get_float32_matmul_precision()}")
+    warm_up(device)
+    header = (f"{'model':<12}{'s/epoch':>9}{'x bound':>9}{'s/eval':>9}{'x bound':>9}{'users/s':>10}{'init s':>8}"
+              f"{'epochs':>8}{'peak GB':>9}{'GPU GB':>8}")
     print(header)
     for name in args.models:
-        r = run(name, args)
+        r = run(name, args, device)
+        gpu = "-" if math.isnan(r["peak_gpu_gb"]) else f"{r['peak_gpu_gb']:.2f}"
         print(
             f"{name:<12}{r['train_s']:>9.3f}{r['train_s'] / r['bound_train_s']:>9.2f}{r['val_s']:>9.3f}"
             f"{r['val_s'] / r['bound_val_s']:>9.2f}{r['users_per_s']:>10.0f}{r['sgurinit_s']:>8.2f}"
-            f"{r['sgurinit_s'] / r['train_s']:>8.3f}{r['peak_rss_gb']:>9.2f}",
+            f"{r['sgurinit_s'] / r['train_s']:>8.3f}{r['peak_rss_gb']:>9.2f}{gpu:>8}",
             flush=True,
         )
+        if args.json:
+            with open(args.json, "a") as handle:
+                handle.write(json.dumps(r) + "\n")
 
 
 if __name__ == "__main__":

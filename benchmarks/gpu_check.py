@@ -13,8 +13,10 @@ Everything goes through ``train.py``'s CLI (:func:`lit_mmrec.cli.main`), in a te
 3. ``validate`` of run 2's ``last.ckpt`` plainly and under 1-GPU DDP: must agree;
 4. ``predict`` under 1-GPU DDP: seconds, and every user with training interactions gets a row.
 
-Prints a summary; exits 1 when a check fails, 0 otherwise. Without CUDA it prints why and exits 0
-(``--allow-cpu`` runs the same steps on the CPU, to test this script itself).
+Prints a summary (and the peak GPU memory of the runs). Exit codes: 0 every check passed; 1 a check
+failed (a run that raises ends the script with its traceback: 1, or the CLI's own 2); 77 skipped: CUDA is
+not available (one line says so; nothing ran). ``--allow-cpu`` runs the same steps on the CPU instead of
+skipping, to test this script itself.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ import torch
 from lit_mmrec.callbacks import SGURInit, TopKWriter
 from lit_mmrec.cli import main as train
 
+EXIT_SKIPPED = 77  # the automake/ctest convention for "skipped"
 SHAPES = {  # users, items, mean interactions per user, modalities
+    "tiny": (300, 200, 10.0, {"image": 16, "text": 8}),
     "small": (2_000, 1_500, 25.0, {"image": 128, "text": 64}),
     "baby": (19_445, 7_050, 8.27, {"image": 4096, "text": 384}),
 }
@@ -165,6 +169,8 @@ def check(args: argparse.Namespace) -> int:
     if len(users) != expected:
         failures.append(f"predict wrote {len(users)} users, expected {expected}")
 
+    if accelerator == "gpu":
+        print(f"peak GPU memory over the runs: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
     print("\n" + ("FAILED:\n  " + "\n  ".join(failures) if failures else "all checks passed"))
     return 1 if failures else 0
 
@@ -172,8 +178,9 @@ def check(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if not torch.cuda.is_available() and not args.allow_cpu:
-        print(f"gpu_check: skipped, CUDA is not available (torch {torch.__version__}, CUDA build: {torch.version.cuda})")
-        return 0
+        print(f"gpu_check: skipped, CUDA is not available (torch {torch.__version__}, CUDA build: {torch.version.cuda}); "
+              f"exit code {EXIT_SKIPPED}")
+        return EXIT_SKIPPED
     previous = os.getcwd()
     os.chdir(tempfile.mkdtemp(prefix="lit_mmrec_gpu_check_"))  # checkpoints/, logs/, predictions/ of the runs
     try:

@@ -25,6 +25,8 @@ import time
 
 import torch
 
+from lit_mmrec.console import setup_process
+
 
 def rss_mb() -> float:
     """Current resident set size in MB (Linux /proc)."""
@@ -51,8 +53,8 @@ def stage(name: str, users: int, items: int, per_user: int, chunk: int, dim: int
     """Run one stage in this process and return its figures."""
     from lit_mmrec.data.pairs import pairs_to_csr
     from lit_mmrec.init.sgurinit import initialise_user_table
-    from lit_mmrec.metrics.ranking import UserItemIndex, rank_top_k
-    from lit_mmrec.metrics.topk import TopKMetrics
+    from lit_mmrec.metrics.recall_ndcg import TopKMetrics
+    from lit_mmrec.metrics.retrieval import UserItemIndex, rank_top_k
 
     (train_users, train_items), (test_users, test_items) = generate(users, items, per_user)
     generator = torch.Generator().manual_seed(1)
@@ -91,6 +93,7 @@ def main() -> None:
     parser.add_argument("--stages", nargs="+", default=["eval", "sgurinit"], choices=["eval", "sgurinit"])
     parser.add_argument("--one", nargs=2, metavar=("STAGE", "USERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    setup_process()  # THP and quiet framework notices, as train.py has them
     if args.one:
         print(json.dumps(stage(args.one[0], int(args.one[1]), args.items, args.per_user, args.chunk)))
         return

@@ -12,31 +12,99 @@ Beyond stock LightningCLI:
   (:class:`~lit_mmrec.callbacks.EpochSeed`), so that ``--ckpt_path last`` resumes exactly;
 - ``predict`` writes every user's top-K items through :class:`~lit_mmrec.callbacks.TopKWriter`
   (``--predictions.*``, files under ``predictions/<experiment>/`` by default) and keeps nothing in memory;
-- configuration, data and checkpoint errors end the program with one line, not a traceback.
+- a NaN or Inf training loss stops the run before it is validated or checkpointed
+  (:class:`~lit_mmrec.callbacks.finite_loss.FiniteLoss`);
+- configuration, data and checkpoint errors end the program with one line ``error: ...`` naming the
+  file, and exit code 2 (:mod:`lit_mmrec.errors`): a ``--ckpt_path`` that does not exist is an error
+  (only ``fit --ckpt_path last`` starts fresh when there is no checkpoint yet), and configuration
+  errors lead with their cause, without the usage text (``--help`` shows it).
+
+Only LightningCLI's public hooks are overridden (``init_parser``, ``parse_arguments``,
+``before_instantiate_classes``, ``instantiate_classes``, ``after_fit``/``after_predict``); the
+progress bar, EpochSeed, FiniteLoss and AtomicCheckpointIO are added to the parsed configuration
+unless one of their kind is configured. Two couplings remain, each pinned by a test in
+``tests/test_cli.py`` that fails on an upgrade breaking it: LightningCLI runs a subcommand through
+a CLI method of that name when there is one (``fit``/``validate``/``test``/``predict`` below), and
+torch's ``load_state_dict`` refusal is recognised by its text (:func:`state_dict_mismatch`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
+import shutil
 import sys
 import warnings
-from typing import Any
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NoReturn
 
 import torch
+from jsonargparse import ArgumentError, Namespace
 from lightning.fabric.plugins import CheckpointIO
-from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar, RichProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from lit_mmrec.callbacks.checkpoint_io import AtomicCheckpointIO, CheckpointError, unreadable
 from lit_mmrec.callbacks.epoch_seed import EpochSeed
+from lit_mmrec.callbacks.finite_loss import FiniteLoss
 from lit_mmrec.callbacks.prediction_writer import TopKWriter
+from lit_mmrec.callbacks.progress import QuietProgressBar
+from lit_mmrec.console import setup_process
 from lit_mmrec.data.datamodule import MMRecDataModule
-from lit_mmrec.data.loader import DataFormatError
+from lit_mmrec.errors import InputError, error_line
 from lit_mmrec.models.base import MONITOR, RecommenderModule
+
+
+class ConfigError(InputError):
+    """The command line or a configuration file does not parse; the message leads with the cause."""
+
+
+#: lines of jsonargparse's messages that only restate the type being checked
+_NOISE = re.compile(
+    r"^(Does not validate against any of the Union subtypes|Subtypes: |Errors:$|Expected a <class 'NoneType'>|"
+    r"Given value type: )"
+)
+
+
+def condense(message: str, source: str = "") -> str:
+    """jsonargparse's nested message on one line, the cause first, then where it was found.
+
+    ``Parser key "model": ... Problem with given class_path 'X': Parser key "embedding_dim":
+    Expected a <class 'int'>. Got value: abc`` from ``source`` ``configuration c.yaml`` becomes
+    ``configuration c.yaml: Expected a <class 'int'>. Got value: abc (at model.embedding_dim, class X)``.
+    """
+    keys, classes, causes = [], [], []
+    for line in message.splitlines():
+        line = line.strip().removeprefix("- ").strip()
+        if not line or _NOISE.match(line):
+            continue
+        if key := re.match(r'^Parser key "([^"]+)":\s*(.*)$', line):
+            keys.append(key.group(1))
+            line = key.group(2)
+        if klass := re.match(r"^Problem with given class_path '([^']+)':\s*(.*)$", line):
+            classes.append(klass.group(1))
+            line = klass.group(2)
+        if line.startswith("Given value: "):
+            value = line.removeprefix("Given value: ")
+            line = "" if value.startswith("{") else f"(got {value[:60]})"  # a class's dict is not worth showing
+        if line:
+            causes.append(line)
+    cause = " ".join(" ".join(causes).split()) or message.strip()
+    cause = cause.replace('"<unicode string>"', "the configuration file")
+    if cause.startswith("Unexpected config:"):
+        cause = "a configuration file is empty or not a mapping of options"
+    where = ([f"at {'.'.join(keys)}"] if keys else []) + ([f"class {classes[-1]}"] if classes else [])
+    cause = f"{source}: {cause}" if source else cause
+    return f"{cause} ({', '.join(where)})" if where else cause
 
 
 class MMRecCLI(LightningCLI):
     """LightningCLI wired for lit-mmrec's data modules and backbones."""
+
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        # parse errors raise (main prints them as one line) instead of printing the usage text
+        return super().init_parser(**{"exit_on_error": False, **kwargs})
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument("--experiment", type=str, default="default", help="Run name: checkpoints/<experiment>/")
@@ -79,61 +147,72 @@ class MMRecCLI(LightningCLI):
             }
         )
 
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        """Parse, then refuse an experiment name outside ``checkpoints/`` and a ``--ckpt_path`` that
+        is missing, unreadable or of another model class, before anything is built."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        if subcommand is None:
+            return
+        config = self.config[subcommand]
+        check_experiment(config.experiment, configuration(self.config))
+        checkpoint = resolve_checkpoint(config, subcommand)
+        if checkpoint is not None:
+            check_checkpoint(checkpoint, model_class_path(config))
+            if subcommand == "fit":  # resuming: the folder holds this run's checkpoints, as it should
+                warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+            if config.ckpt_path == "last" and subcommand != "fit":
+                config.ckpt_path = str(checkpoint)  # Lightning would evaluate the untrained model if "last" vanished
+
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]
         if config.get("predictions") is not None and config.predictions.get("output_dir") is None:
             config.predictions.output_dir = f"predictions/{config.experiment}"
+        trainer = config.trainer
+        if trainer.get("enable_progress_bar") is not False:
+            add_unless_present(trainer, "callbacks", ProgressBar, QuietProgressBar)
+        add_unless_present(trainer, "callbacks", EpochSeed, EpochSeed)
+        add_unless_present(trainer, "callbacks", FiniteLoss, FiniteLoss)
+        add_unless_present(trainer, "plugins", CheckpointIO, AtomicCheckpointIO)
 
     def instantiate_classes(self) -> None:
         try:
             super().instantiate_classes()
-        except (DataFormatError, ValueError, FileNotFoundError) as error:
-            fail(error)
-
-    def _parse_ckpt_path(self) -> None:
-        # LightningCLI reads the hyperparameters of a --ckpt_path file before anything else and lets
-        # them override the configured model, class included: a checkpoint of another class is an error
-        subcommand = self.config.get("subcommand")
-        configured = model_class_path(self.config[subcommand]) if subcommand else None
-        try:
-            super()._parse_ckpt_path()
-        except SystemExit:
+        except (InputError, ConfigError):
             raise
-        except Exception as error:
-            fail(unreadable(self.config[subcommand].get("ckpt_path"), error))
-        stored = model_class_path(self.config[subcommand]) if subcommand else None
-        if configured and stored != configured:
-            path = self.config[subcommand].get("ckpt_path")
-            fail(CheckpointError(f"checkpoint {path} holds a {stored}, but the configuration builds a {configured}"))
+        except (ValueError, FileNotFoundError) as error:  # a constructor refused its arguments
+            raise ConfigError(f"{configuration(self.config)}: {error_line(error).removeprefix('error: ')}") from error
 
-    def _instantiate_trainer(self, config: dict, callbacks: list) -> Trainer:
-        configured = config.get("callbacks") or []
-        configured = configured if isinstance(configured, list) else [configured]
-        if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in configured):
-            callbacks = [*callbacks, RichProgressBar()]
-        if not any(isinstance(c, EpochSeed) for c in configured):
-            callbacks = [*callbacks, EpochSeed()]
-        plugins = config.get("plugins") or []
-        plugins = list(plugins) if isinstance(plugins, (list, tuple)) else [plugins]
-        if not any(isinstance(p, CheckpointIO) for p in plugins):
-            config = {**config, "plugins": [*plugins, AtomicCheckpointIO()]}
-        return super()._instantiate_trainer(config, callbacks)
+    def fit(self, **kwargs: Any) -> None:
+        with self.checkpoint_errors():
+            self.trainer.fit(**kwargs)
 
-    def _run_subcommand(self, subcommand: str) -> None:
-        try:
-            super()._run_subcommand(subcommand)
-        except CheckpointError as error:
-            fail(error)
-        except RuntimeError as error:
-            if "Error(s) in loading state_dict" not in str(error):
-                raise
-            fail(CheckpointError(incompatible(self.trainer.ckpt_path, self.model, error)))
+    def validate(self, **kwargs: Any) -> None:
+        with self.checkpoint_errors():
+            self.trainer.validate(**kwargs)
+
+    def test(self, **kwargs: Any) -> None:
+        with self.checkpoint_errors():
+            self.trainer.test(**kwargs)
 
     def predict(self, **kwargs: Any) -> Any:
         """``trainer.predict`` that keeps nothing in memory unless asked: the writer streams to files."""
         if kwargs.get("return_predictions") is None:
             kwargs["return_predictions"] = False
-        return self.trainer.predict(**kwargs)
+        with self.checkpoint_errors():
+            return self.trainer.predict(**kwargs)
+
+    @contextlib.contextmanager
+    def checkpoint_errors(self) -> Iterator[None]:
+        """Around a trainer call: torch's ``load_state_dict`` error becomes one :class:`CheckpointError`
+        line, and a ``logs/.../version_N`` a failed run left holding only its configuration is removed."""
+        try:
+            yield
+        except Exception as error:
+            remove_config_only_log_dir(self.trainer)
+            if state_dict_mismatch(error):
+                raise CheckpointError(incompatible(self.trainer.ckpt_path, self.model, error)) from error
+            raise
 
     def after_predict(self) -> None:
         writer = next((c for c in self.trainer.callbacks if isinstance(c, TopKWriter)), None)
@@ -155,13 +234,112 @@ class MMRecCLI(LightningCLI):
                 print(f"  {name:<16} {value:.4f}")
 
 
-def root_cause(error: BaseException) -> BaseException:
-    """The innermost exception of a chain: jsonargparse wraps our own clear messages in its own."""
-    seen = {id(error)}
-    while (inner := error.__cause__ or error.__context__) is not None and id(inner) not in seen:
-        seen.add(id(inner))
-        error = inner
-    return error
+def state_dict_mismatch(error: BaseException) -> bool:
+    """Whether ``error`` is torch's ``load_state_dict`` refusal (a checkpoint of other shapes or keys).
+
+    torch raises a bare RuntimeError, recognisable only by its text: the one coupling to another
+    library's wording, tested in ``tests/test_cli.py``.
+    """
+    return isinstance(error, RuntimeError) and "Error(s) in loading state_dict" in str(error)
+
+
+def remove_config_only_log_dir(trainer: Any) -> None:
+    """Remove the logger's ``version_N`` folder if the run wrote nothing into it but its configuration."""
+    logger = getattr(trainer, "logger", None)
+    folder = Path(logger.log_dir) if logger is not None and getattr(logger, "log_dir", None) else None
+    if trainer.is_global_zero and folder is not None and folder.is_dir():
+        if {p.name for p in folder.iterdir()} <= {"config.yaml", "hparams.yaml"}:
+            shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(OSError):  # and the logger's name folder, if that run was its only one
+                folder.parent.rmdir()
+
+
+def add_unless_present(trainer: Namespace, key: str, kind: type, default: type) -> None:
+    """Append ``default`` to the trainer's ``callbacks`` or ``plugins`` unless one of ``kind`` is configured."""
+    value = trainer.get(key)
+    entries = [] if value is None else list(value) if isinstance(value, list) else [value]
+    if any(isinstance(entry, kind) or _configured_subclass(entry, kind) for entry in entries):
+        return
+    trainer[key] = [*entries, Namespace(class_path=f"{default.__module__}.{default.__qualname__}", init_args=Namespace())]
+
+
+def _configured_subclass(entry: Any, kind: type) -> bool:
+    class_path = entry.get("class_path") if hasattr(entry, "get") else None
+    if not isinstance(class_path, str) or "." not in class_path:
+        return False
+    module, _, name = class_path.rpartition(".")
+    try:
+        klass = getattr(__import__(module, fromlist=[name]), name)
+    except (ImportError, AttributeError):
+        return False
+    return isinstance(klass, type) and issubclass(klass, kind)
+
+
+def configuration_files(args: list[str]) -> str:
+    """The configuration files named on a command line, for error messages."""
+    files = [value for flag, value in zip(args, args[1:], strict=False) if flag in ("-c", "--config")]
+    files += [arg.partition("=")[2] for arg in args if arg.startswith("--config=")]
+    return f"configuration {', '.join(files)}" if files else "command line"
+
+
+def configuration(config: Namespace) -> str:
+    """Where the configuration came from, for error messages: its files, or the command line."""
+    files = [str(path) for path in (config.get("config") or [])]
+    subcommand = config.get("subcommand")
+    if subcommand is not None:
+        files += [str(path) for path in (config[subcommand].get("config") or [])]
+    return f"configuration {', '.join(files)}" if files else "command line"
+
+
+def check_experiment(name: str, source: str) -> None:
+    """``--experiment`` names a folder under ``checkpoints/``, ``logs/`` and ``predictions/``: no
+    absolute path, no ``..``."""
+    parts = Path(name).parts
+    if not name or Path(name).is_absolute() or ".." in parts or name.startswith("~"):
+        raise ConfigError(
+            f"{source}: experiment {name!r} must be a relative name without '..': it names the folder "
+            f"checkpoints/<experiment>/, which it must not leave"
+        )
+
+
+def resolve_checkpoint(config: Namespace, subcommand: str) -> Path | None:
+    """The checkpoint file ``--ckpt_path`` names, checked to exist; None when there is none to load.
+
+    ``last`` is ``checkpoints/<experiment>/last.ckpt``; only ``fit`` may start fresh without it.
+    """
+    value = config.get("ckpt_path")
+    if value is None or value in ("best", "hpc", "registry") or "://" in str(value):
+        return None
+    if value == "last":
+        folder = Path(config.last_checkpoint.dirpath or f"checkpoints/{config.experiment}").absolute()
+        path = folder / f"{config.last_checkpoint.filename or 'last'}{ModelCheckpoint.FILE_EXTENSION}"
+        if path.is_file():
+            return path
+        if subcommand == "fit":
+            return None
+        raise CheckpointError(
+            f"--ckpt_path last: there is no checkpoint {path} yet (train with fit first, or give a checkpoint file)"
+        )
+    path = Path(value)
+    if path.is_dir():
+        raise CheckpointError(f"--ckpt_path {value} is a folder, not a checkpoint file")
+    if not path.is_file():
+        raise CheckpointError(f"--ckpt_path {value}: no such checkpoint file")
+    return path
+
+
+def check_checkpoint(path: Path, configured: str | None) -> None:
+    """Read ``path`` (memory-mapped, tensors only, nothing unpickled) and check it is a checkpoint of
+    the configured model class."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as error:
+        raise unreadable(path, error) from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{path} is not a Lightning checkpoint (it holds no state_dict)")
+    stored = (checkpoint.get("hyper_parameters") or {}).get("_class_path")
+    if configured and stored and stored != configured:
+        raise CheckpointError(f"checkpoint {path} holds a {stored}, but the configuration builds a {configured}")
 
 
 def model_class_path(config: Any) -> str | None:
@@ -171,21 +349,8 @@ def model_class_path(config: Any) -> str | None:
     return None if path == f"{RecommenderModule.__module__}.{RecommenderModule.__name__}" else path
 
 
-def stored_class_path(path: Any) -> str | None:
-    """The model class path a LightningCLI checkpoint records, if readable."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        return checkpoint.get("hyper_parameters", {}).get("_class_path")
-    except Exception:
-        return None
-
-
 def incompatible(path: Any, model: RecommenderModule, error: RuntimeError) -> str:
     """One line saying why checkpoint ``path`` does not fit ``model`` (from ``load_state_dict``'s message)."""
-    configured = f"{type(model).__module__}.{type(model).__name__}"
-    stored = stored_class_path(path)
-    if stored and stored != configured:
-        return f"checkpoint {path} holds a {stored}, but the configuration builds a {configured}"
     details = [line.strip().rstrip(".") for line in str(error).splitlines()[1:] if line.strip()]
     shown = "; ".join(details[:3]) + ("; ..." if len(details) > 3 else "")
     return (
@@ -194,22 +359,11 @@ def incompatible(path: Any, model: RecommenderModule, error: RuntimeError) -> st
     )
 
 
-def fail(error: BaseException) -> None:
-    cause = root_cause(error)
-    message = str(cause) if isinstance(cause, (ValueError, FileNotFoundError)) else str(error)
-    if isinstance(error, CheckpointError):  # it names the file; what it wraps (torch's message) does not
-        message = str(error)
-    print(f"error: {message}", file=sys.stderr)
-    raise SystemExit(2)
-
-
 def main(args: list[str] | None = None) -> MMRecCLI:
-    """Entry point of ``train.py``."""
+    """Entry point of ``train.py``: any mistake in the data, configuration or checkpoint ends the
+    program with one line ``error: ...`` on stderr and exit code 2."""
+    setup_process()
     torch.set_float32_matmul_precision("high")
-    # evaluation metrics are torchmetrics states already summed over ranks: syncing the logged value is moot
-    warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\('(val|test)/.*sync_dist=True")
-    # predictions carry their user ids; Lightning's batch indices are not needed
-    warnings.filterwarnings("ignore", message="Couldn't infer the batch indices fetched from your dataloader")
     try:
         return MMRecCLI(
             RecommenderModule,
@@ -221,5 +375,14 @@ def main(args: list[str] | None = None) -> MMRecCLI:
             args=args,
             auto_configure_optimizers=False,
         )
-    except DataFormatError as error:
+    except ArgumentError as error:
+        where = configuration_files(sys.argv[1:] if args is None else args)
+        fail(ConfigError(f"{condense(str(error), where).rstrip('.')}; --help lists the options"))
+    except InputError as error:
         fail(error)
+
+
+def fail(error: BaseException) -> NoReturn:
+    """Print ``error: <message>`` (one line) on stderr and exit with code 2."""
+    print(error_line(error), file=sys.stderr)
+    raise SystemExit(2)

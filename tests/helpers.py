@@ -1,12 +1,18 @@
-"""Test helpers: tiny data sets written in the MMRec layout, and the path of ../shared/data."""
+"""Test helpers: tiny data sets written in the MMRec layout, the path of ../shared/data, the backbones."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+import lit_mmrec.models
+from lit_mmrec.models.base import RecommenderModule
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ML100K = SHARED_DATA / "ml100k"
@@ -46,6 +52,17 @@ def make_tiny_dataset(tmp_path: Path) -> Path:
 
 
 requires_ml100k = pytest.mark.skipif(not (ML100K / "ml100k.inter").is_file(), reason="../shared/data/ml100k is absent")
+
+
+def discover_backbones() -> list[type[RecommenderModule]]:
+    """Every RecommenderModule subclass defined in a module of ``lit_mmrec.models``, by class name."""
+    found = {}
+    for info in pkgutil.iter_modules(lit_mmrec.models.__path__):
+        module = importlib.import_module(f"lit_mmrec.models.{info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, RecommenderModule) and cls is not RecommenderModule and cls.__module__ == module.__name__:
+                found[cls.__name__] = cls
+    return [found[name] for name in sorted(found)]
 
 
 def dense_bipartite(users, items, num_users: int, num_items: int):

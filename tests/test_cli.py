@@ -102,3 +102,66 @@ def test_unknown_model_is_rejected(tiny_dataset, tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["fit", *args])
     assert "NoSuchModel" in capsys.readouterr().err
+
+
+def test_torch_state_dict_error_is_recognised():
+    """cli.state_dict_mismatch matches torch's load_state_dict wording: if a torch upgrade changes
+    it, a checkpoint of another data set would end in a traceback; this test says so first."""
+    from lit_mmrec.cli import state_dict_mismatch
+
+    with pytest.raises(RuntimeError) as error_info:
+        torch.nn.Linear(2, 3).load_state_dict({"weight": torch.zeros(3, 3), "bias": torch.zeros(3)})
+    assert state_dict_mismatch(error_info.value)
+    assert not state_dict_mismatch(RuntimeError("CUDA out of memory"))
+
+
+def test_lightning_cli_calls_the_subcommand_methods():
+    """MMRecCLI.fit/validate/test/predict wrap the trainer's (checkpoint errors, streaming predict):
+    LightningCLI must call a CLI method named after the subcommand, and take parser errors as
+    exceptions when exit_on_error is False. If a Lightning upgrade stops either, this fails."""
+    import inspect
+
+    from jsonargparse import ArgumentError
+    from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+    source = inspect.getsource(LightningCLI._run_subcommand)
+    assert "getattr(self, subcommand" in source, "LightningCLI no longer calls MMRecCLI.fit/test/...: see cli.py"
+    parser = LightningArgumentParser(exit_on_error=False)
+    parser.add_argument("--epochs", type=int)
+    with pytest.raises(ArgumentError, match="epochs"):
+        parser.parse_args(["--epochs", "many"])
+
+
+def test_error_chain_honours_raise_from_none():
+    from lit_mmrec.errors import error_line, root_cause
+
+    try:
+        try:
+            int("abc")
+        except ValueError:
+            raise ValueError("tiny.inter, line 5: column 'x_label' must hold 0/1/2 integers") from None
+    except ValueError as error:
+        assert root_cause(error) is error
+        assert error_line(error) == "error: tiny.inter, line 5: column 'x_label' must hold 0/1/2 integers"
+
+
+def test_console_shows_data_warnings_but_no_framework_notices(tiny_dataset, tmp_path, monkeypatch, capsys):
+    """A normal fit: no torch/Lightning notice the user cannot act on (pytree's LeafSpec, the logging
+    interval, sparse beta), no v_num in the progress bar; a warning about the user's data still shows."""
+    import warnings
+
+    from helpers import tiny_rows, write_inter
+
+    from lit_mmrec.callbacks.progress import QuietProgressBar
+
+    write_inter(tiny_dataset, tiny_rows() + [(8, 1, 1, 1, 0), (8, 2, 1, 1, 1)])  # users 6 and 7 never occur
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cli = main(["fit", *base_args(tiny_dataset, "console", 1)[:-6], "--test_after_fit", "false"])
+    messages = [str(w.message) for w in caught]
+    assert any("userIDs 0..8 never occur" in m for m in messages), messages
+    noise = ("LeafSpec", "logging interval", "Sparse", "sync_dist", "batch indices")
+    assert not [m for m in messages if any(n in m for n in noise)], messages
+    bar = next(c for c in cli.trainer.callbacks if isinstance(c, QuietProgressBar))
+    assert "v_num" not in bar.get_metrics(cli.trainer, cli.model)

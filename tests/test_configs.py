@@ -1,18 +1,115 @@
-"""Every shipped config parses against the current constructors' signatures."""
+"""Every shipped config parses against the current constructors' signatures, alone and composed with
+every SG-URInit fragment of ``configs/sgurinit/``.
+
+One parser serves every case (building LightningCLI's parser costs more than parsing a config with it);
+``main(... --print_config)`` runs the real command line once per fragment.
+"""
 
 from pathlib import Path
 
 import pytest
+import yaml
 
-from lit_mmrec.cli import main
+from lit_mmrec.cli import MMRecCLI, main
+from lit_mmrec.data.datamodule import MMRecDataModule
+from lit_mmrec.models.base import RecommenderModule
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
+CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
+FRAGMENTS = sorted((CONFIGS_DIR / "sgurinit").glob("*.yaml"))
+#: the (data set, backbone) configs and the quickstart: everything but the fragments
+CONFIGS = sorted(c for c in CONFIGS_DIR.rglob("*.yaml") if c.parent.name != "sgurinit")
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=[str(c.relative_to(c.parents[1])) for c in CONFIGS])
-def test_config_parses(config, capsys):
+def name(path: Path) -> str:
+    return str(path.relative_to(CONFIGS_DIR))
+
+
+class ParseOnly(MMRecCLI):
+    """The CLI's parser, without building the model and data or running anything."""
+
+    def instantiate_classes(self) -> None:
+        pass
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def parser():
+    cli = ParseOnly(
+        RecommenderModule, MMRecDataModule, subclass_mode_model=True, subclass_mode_data=True,
+        auto_configure_optimizers=False, args=["fit", "--config", str(CONFIGS_DIR / "quickstart.yaml")],
+    )
+    return cli.parser
+
+
+@pytest.fixture(scope="module")
+def parsed(parser):
+    """Each base config parsed once: ``{path: fit namespace}``."""
+    return {config: parser.parse_args(["fit", "--config", str(config)]).fit for config in CONFIGS}
+
+
+def fragment_callback(fragment: Path) -> dict:
+    """The one callback a fragment appends: ``{"class_path": ..., "init_args": {...}}``."""
+    callbacks = yaml.safe_load(fragment.read_text())["trainer"]["callbacks+"]
+    assert len(callbacks) == 1
+    return callbacks[0]
+
+
+def test_the_fragments_are_the_public_forms():
+    assert {f.stem for f in FRAGMENTS} == {"item-sum", "item-attention", "user-sum", "user-attention"}
+    for fragment in FRAGMENTS:
+        options = fragment_callback(fragment)["init_args"]
+        assert f"{options['cluster_on']}-{options['fusion']}" == fragment.stem
+
+
+def test_no_copied_sgurinit_configs_are_left():
+    assert not [name(c) for c in CONFIGS if "sgurinit" in c.stem]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=name)
+def test_config_parses(config, parsed):
+    fit = parsed[config]
+    assert fit.model.class_path.startswith("lit_mmrec.models.")
+    assert fit.data.class_path.startswith("lit_mmrec.data.")
+    assert not fit.trainer.callbacks, "SG-URInit and other callbacks come from fragments, not the base configs"
+
+
+@pytest.mark.parametrize("fragment", FRAGMENTS, ids=lambda f: f.stem)
+def test_every_fragment_composes_with_every_config(fragment, parser, parsed):
+    expected = fragment_callback(fragment)
+    for config in CONFIGS:
+        base = parsed[config]
+        composed = parser.parse_args(["fit", "--config", str(config), "--config", str(fragment)]).fit
+        callbacks = composed.trainer.callbacks
+        assert [c.class_path for c in callbacks] == [expected["class_path"]], name(config)
+        init_args = vars(callbacks[0].init_args)
+        assert {k: init_args[k] for k in expected["init_args"]} == expected["init_args"], name(config)
+        # nothing else changes
+        assert composed.model == base.model and composed.data == base.data, name(config)
+        assert composed.trainer.max_epochs == base.trainer.max_epochs, name(config)
+
+
+@pytest.mark.parametrize("fragment", FRAGMENTS, ids=lambda f: f.stem)
+def test_a_fragment_appends_to_configured_callbacks(fragment, parser, tmp_path):
+    other = tmp_path / "other.yaml"
+    other.write_text("trainer:\n  callbacks:\n    - class_path: lightning.pytorch.callbacks.LearningRateMonitor\n")
+    args = ["fit", "--config", str(CONFIGS_DIR / "quickstart.yaml"), "--config", str(other), "--config", str(fragment)]
+    callbacks = parser.parse_args(args).fit.trainer.callbacks
+    assert [c.class_path for c in callbacks] == [
+        "lightning.pytorch.callbacks.LearningRateMonitor",
+        "lit_mmrec.callbacks.SGURInit",
+    ]
+
+
+@pytest.mark.parametrize("fragment", FRAGMENTS, ids=lambda f: f.stem)
+def test_train_py_prints_the_composed_config(fragment, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["fit", "--config", str(config), "--print_config"])
+        main(["fit", "--config", str(CONFIGS_DIR / "baby" / "freedom.yaml"), "--config", str(fragment), "--print_config"])
     assert exit_info.value.code in (0, None)
-    printed = capsys.readouterr().out
-    assert "model:" in printed and "class_path" in printed
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["model"]["class_path"] == "lit_mmrec.models.freedom.FREEDOM"
+    (callback,) = printed["trainer"]["callbacks"]
+    expected = fragment_callback(fragment)
+    assert callback["class_path"] == expected["class_path"]
+    assert {k: callback["init_args"][k] for k in expected["init_args"]} == expected["init_args"]

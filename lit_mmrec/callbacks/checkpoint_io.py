@@ -14,6 +14,7 @@ checkpoint or the new one, whole.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import secrets
 from collections.abc import Callable
@@ -23,8 +24,10 @@ from typing import Any
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from lit_mmrec.errors import InputError
 
-class CheckpointError(ValueError):
+
+class CheckpointError(InputError):
     """A checkpoint cannot be read or does not fit the configured model; the message names the file."""
 
 
@@ -54,7 +57,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     Remote (fsspec URL) paths keep Lightning's own transaction. Loading turns any read failure
     into a :class:`CheckpointError` that names the file. A run killed while writing leaves at most
-    a hidden ``.<name>.<random>.tmp`` file beside the checkpoint, which nothing reads.
+    a hidden ``.<name>.<random>.tmp`` file beside the checkpoint, which nothing reads and the next
+    save of that checkpoint removes. A write that fails (a full disk) removes its temporary file,
+    keeps the previous checkpoint and raises a :class:`CheckpointError` naming the file.
     """
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
@@ -72,11 +77,18 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, target)
-        except BaseException:
+        except BaseException as error:
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
+            if isinstance(error, Exception):  # a full disk, a read-only folder; not KeyboardInterrupt
+                kept = "the previous one is kept" if target.is_file() else "none written"
+                reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                raise CheckpointError(f"cannot write checkpoint {target} ({kept}): {reason}") from error
             raise
         _fsync_directory(target.parent)
+        for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):  # left by a killed run
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
 
     def load_checkpoint(
         self,

@@ -36,7 +36,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from lit_mmrec.data.loader import SPLITS
+from lit_mmrec.data.loader import SPLITS, DataFormatError
 
 FORMATS = ("csv", "jsonl")
 MAPPING_FILES = {"user": ("u_id_mapping", "userID"), "item": ("i_id_mapping", "itemID")}
@@ -54,11 +54,18 @@ def read_id_mapping(folder: Path, kind: str, count: int) -> list[str] | None:
     path = next((folder / f"{stem}{suffix}" for suffix in (".csv", ".tsv") if (folder / f"{stem}{suffix}").is_file()), None)
     if path is None:
         return None
+    try:
+        return _read_id_mapping(path, internal, kind, count)
+    except UnicodeDecodeError as error:
+        raise DataFormatError(f"{path}: not UTF-8 text ({error.reason}); save the file as UTF-8") from None
+
+
+def _read_id_mapping(path: Path, internal: str, kind: str, count: int) -> list[str]:
     with open(path, encoding="utf-8", newline="") as handle:
         rows = csv.reader(handle, delimiter="\t")
         header = next(rows, [])
         if internal not in header or len(header) < 2:
-            raise ValueError(
+            raise DataFormatError(
                 f"{path}, line 1: expected a tab-separated header with column {internal!r} and an original-id "
                 f"column, got {header}"
             )
@@ -72,17 +79,17 @@ def read_id_mapping(folder: Path, kind: str, count: int) -> list[str] | None:
                 index = int(row[column])
                 value = row[original]
             except (ValueError, IndexError):
-                raise ValueError(
+                raise DataFormatError(
                     f"{path}, line {line}: expected an integer {internal} and an original id, got {row}"
                 ) from None
             if not 0 <= index < count:
-                raise ValueError(f"{path}, line {line}: {internal} {index} is outside the data set's 0..{count - 1}")
+                raise DataFormatError(f"{path}, line {line}: {internal} {index} is outside the data set's 0..{count - 1}")
             if ids[index] is not None:
-                raise ValueError(f"{path}, line {line}: {internal} {index} is mapped twice")
+                raise DataFormatError(f"{path}, line {line}: {internal} {index} is mapped twice")
             ids[index] = value
     missing = [i for i, value in enumerate(ids) if value is None]
     if missing:
-        raise ValueError(f"{path}: no original id for {len(missing)} {kind}(s), e.g. {internal} {missing[0]}")
+        raise DataFormatError(f"{path}: no original id for {len(missing)} {kind}(s), e.g. {internal} {missing[0]}")
     return ids  # type: ignore[return-value]
 
 

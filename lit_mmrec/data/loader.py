@@ -22,15 +22,20 @@ import numpy as np
 import torch
 
 from lit_mmrec.data.pairs import pairs_to_csr
+from lit_mmrec.errors import InputError
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
 REQUIRED_COLUMNS = ("userID", "itemID", "x_label")
 FEATURE_SUFFIX = "_feat.npy"
+#: Ids may leave gaps (a warning), but an id space more than twice as large as the ids used, and
+#: larger by over this many, is an error: it is a typo far more often than a data set (one stray
+#: ``99999999`` would size every table to 10^8 rows).
+MAX_ID_GAP = 10_000
 
 
-class DataFormatError(ValueError):
+class DataFormatError(InputError):
     """A data file does not follow the MMRec layout; the message says where and why."""
 
 
@@ -108,23 +113,38 @@ def find_inter_file(folder: Path, name: str | None = None) -> Path:
 
 
 _INT_RE = re.compile(r"^-?\d+$")
+_INT64_MAX = np.iinfo(np.int64).max
 
 
 def _parse_int_column(raw: np.ndarray, column: str, path: Path, kind: str) -> np.ndarray:
     try:
         return raw.astype(np.int64)
-    except ValueError:
-        bad = next(i for i, v in enumerate(raw) if not _INT_RE.match(v.strip()))
+    except (ValueError, OverflowError):
+        bad = next(i for i, v in enumerate(raw) if not _INT_RE.match(v.strip()) or abs(int(v)) > _INT64_MAX)
         raise DataFormatError(
-            f"{path}, line {bad + 2}: column {column!r} must hold {kind} integers, got {str(raw[bad])!r}"
+            f"{path}, line {bad + 2}: column {column!r} must hold {kind} integers (below 2^63), "
+            f"got {str(raw[bad])[:40]!r}"
+        ) from None
+
+
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text; a byte that is not UTF-8 is an error naming its line."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise DataFormatError(
+            f"{path}, line {line}: byte {data[error.start:error.start + 1]!r} is not UTF-8 text "
+            f"(byte offset {error.start}); save the file as UTF-8"
         ) from None
 
 
 def read_inter_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Read userID, itemID, x_label from an MMRec ``.inter`` file, validating each row."""
-    with open(path, encoding="utf-8") as handle:
-        header = handle.readline().rstrip("\n\r").split("\t")
-        lines = handle.read().splitlines()
+    header, _, body = _read_text(path).partition("\n")
+    header = header.rstrip("\r").split("\t")
+    lines = [line.removesuffix("\r") for line in body.split("\n")]  # not splitlines(): \x0c, \x1c... are no line ends
     header = [h.split(":")[0].strip() for h in header]  # tolerate RecBole-style "userID:token"
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
@@ -164,32 +184,88 @@ def read_inter_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return users, items, labels
 
 
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of the ``.npy`` file ``path``, checked against the file's size before anything
+    is allocated (a forged or truncated header cannot ask for terabytes)."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        if handle.read(4) == b"PK\x03\x04":
+            raise DataFormatError(f"{path}: a .npz (zip) archive, not a .npy array; save the array with numpy.save")
+        handle.seek(0)
+        try:
+            version = np.lib.format.read_magic(handle)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version not in read_header:
+                raise ValueError(f"unsupported .npy format version {version}")
+            shape, _, dtype = read_header[version](handle)
+        except Exception as error:
+            first = (str(error).splitlines() or [type(error).__name__])[0]
+            raise DataFormatError(f"{path}: not a .npy array file (empty, truncated or another format: {first})") from None
+        data_bytes = size - handle.tell()
+    if dtype.hasobject:
+        raise DataFormatError(f"{path}: holds Python objects (a pickled array), not numbers; save a float array")
+    expected = int(np.prod(shape, dtype=np.float64) * dtype.itemsize)
+    if data_bytes != expected:
+        raise DataFormatError(
+            f"{path}: its header declares shape {tuple(shape)} of {dtype} ({expected:,} bytes) but the file holds "
+            f"{data_bytes:,} bytes of data (truncated or corrupt)"
+        )
+    return tuple(shape), dtype
+
+
+def read_feature_array(path: Path) -> np.ndarray:
+    """A ``<modality>_feat.npy`` file as a float32 ``[n_items, dim]`` array, or :class:`DataFormatError`
+    naming the file (and the first row holding NaN or Inf)."""
+    shape, dtype = _npy_header(path)
+    real = np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)
+    if len(shape) != 2 or not real or 0 in shape:
+        raise DataFormatError(
+            f"{path}: expected a 2-d array of real numbers [n_items, dim] with both sizes positive, "
+            f"got shape {shape} dtype {dtype}"
+        )
+    array = np.array(np.load(path, mmap_mode="r", allow_pickle=False), dtype=np.float32)  # a copy, file closed
+    finite = np.isfinite(array)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite.all(axis=1))[0])
+        raise DataFormatError(f"{path}: row {row} (item {row}) holds NaN or Inf values; features must be finite")
+    return array
+
+
 def load_features(folder: Path, modalities: list[str]) -> dict[str, torch.Tensor]:
-    """Load ``<modality>_feat.npy`` arrays (``allow_pickle=False``), checking shape and finiteness."""
+    """Load ``<modality>_feat.npy`` arrays (never unpickling), checking shape, type and finiteness."""
     features: dict[str, torch.Tensor] = {}
     for modality in modalities:
         path = folder / f"{modality}{FEATURE_SUFFIX}"
         if not path.is_file():
             present = discover_modalities(folder)
             raise DataFormatError(f"missing feature file {path} for modality {modality!r} (present: {present})")
-        try:
-            array = np.load(path, allow_pickle=False)
-        except ValueError as error:
-            raise DataFormatError(f"{path}: not a plain numeric .npy array ({error})") from None
-        if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
-            raise DataFormatError(
-                f"{path}: expected a 2-d numeric array [n_items, dim], got shape {array.shape} dtype {array.dtype}"
-            )
-        array = array.astype(np.float32, copy=False)
-        finite = np.isfinite(array)
-        if not finite.all():
-            row = int(np.flatnonzero(~finite.all(axis=1))[0])
-            raise DataFormatError(f"{path}: row {row} (item {row}) holds NaN or Inf values; features must be finite")
-        features[modality] = torch.from_numpy(np.ascontiguousarray(array))
+        features[modality] = torch.from_numpy(read_feature_array(path))
     rows = {m: int(f.shape[0]) for m, f in features.items()}
     if len(set(rows.values())) > 1:
         raise DataFormatError(f"feature arrays in {folder} disagree on the number of items (rows): {rows}")
     return features
+
+
+def _id_count(ids: np.ndarray, column: str, path: Path) -> int:
+    """``max(ids) + 1``, the table size MMRec derives from the ids; ids never used warn, and an id
+    space mostly empty and larger than the ids used by over :data:`MAX_ID_GAP` is an error."""
+    largest = int(ids.max())
+    line = int(np.argmax(ids)) + 2
+    used = np.unique(ids)
+    unused = largest + 1 - used.size
+    if unused > max(used.size, MAX_ID_GAP):
+        raise DataFormatError(
+            f"{path}, line {line}: {column} {largest} would size the {column} table to {largest + 1:,} rows for "
+            f"{used.size:,} ids in use; ids must be contiguous from 0 (a typo?)"
+        )
+    if unused:
+        missing = int(np.flatnonzero(np.isin(np.arange(largest + 1), used, invert=True))[0])
+        warnings.warn(
+            f"{path}: {unused:,} of the {column}s 0..{largest} never occur (the first is {missing}); "
+            f"ids are expected to be contiguous from 0 (the largest, {largest}, is on line {line})",
+            stacklevel=3,
+        )
+    return largest + 1
 
 
 def _drop_duplicates(users: np.ndarray, items: np.ndarray, labels: np.ndarray, path: Path, num_items: int):
@@ -227,8 +303,8 @@ def load_mmrec_dataset(
     features = load_features(folder, list(modalities))
     users, items, labels = read_inter_file(path)
 
-    num_users = int(users.max()) + 1
-    num_items = int(items.max()) + 1
+    num_users = _id_count(users, "userID", path)
+    num_items = _id_count(items, "itemID", path) if not features else int(items.max()) + 1
     if features:
         feature_rows = next(iter(features.values())).shape[0]
         beyond = np.flatnonzero(items >= feature_rows)

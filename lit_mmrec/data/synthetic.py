@@ -59,6 +59,7 @@ __all__ = [
     "ensure_synthetic",
     "generate_synthetic",
     "spec_hash",
+    "tiktok_shaped",
 ]
 
 #: Bump whenever the generative model changes, so that cached data sets are regenerated.
@@ -149,6 +150,24 @@ class SyntheticSpec:
         for modality, dim in self.modalities.items():
             if not _SAFE_NAME.match(modality) or dim < 1:
                 raise ValueError(f"bad modality {modality!r}: {dim} (need a plain name and a dim >= 1)")
+
+
+#: Feature widths of the processed TikTok release (MMSSL / LATTICE / MICRO's copy), as
+#: ``python -m lit_mmrec.prepare tiktok`` writes them: image 128-d, text 768-d, audio 128-d.
+TIKTOK_MODALITIES = {"image": 128, "text": 768, "audio": 128}
+
+
+def tiktok_shaped(num_users: int = 120, num_items: int = 80, **fields: Any) -> SyntheticSpec:
+    """A generated data set laid out like a prepared TikTok folder, small enough to train in seconds.
+
+    ``tiktok.inter`` plus ``image_feat.npy`` (128-d), ``text_feat.npy`` (768-d) and ``audio_feat.npy``
+    (128-d): ``configs/tiktok/*.yaml`` run on it unchanged but for ``--data.init_args.data_dir``, the folder
+    :func:`ensure_synthetic` returns. ``fields`` set any other :class:`SyntheticSpec` field.
+    """
+    fields.setdefault("mean_interactions_per_user", 12.0)
+    return SyntheticSpec(
+        num_users=num_users, num_items=num_items, modalities=dict(TIKTOK_MODALITIES), name="tiktok", **fields
+    )
 
 
 def spec_hash(spec: SyntheticSpec) -> str:

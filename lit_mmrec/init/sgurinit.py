@@ -43,8 +43,7 @@ norm of the freshly initialised table; users without training interactions keep 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -100,8 +99,7 @@ def pca_reduce(features: Tensor, dim: int, generator: torch.Generator | None = N
 
     rank = min(dim, n_items)
     q = min(rank + PCA_OVERSAMPLING, n_items, n_features)
-    with _seeded(features.device, _draw_seed(generator)):
-        _, _, directions = torch.pca_lowrank(centred, q=q, center=False, niter=LOWRANK_NITER)
+    _, _, directions = _lowrank_svd(centred, q, _draw_seed(generator))
     directions = directions[:, :rank]
     strongest = directions.abs().argmax(dim=0)
     signs = torch.sign(directions[strongest, torch.arange(rank, device=directions.device)])
@@ -353,8 +351,7 @@ def _behaviour_coordinates(
         .to_sparse_csr()
     )
     rank = max(1, min(BEHAVIOUR_DIM, n_items - 1, active.numel() - 1))
-    with _seeded(behaviour.device, _draw_seed(generator)):
-        left, singular, _ = torch.svd_lowrank(behaviour, q=rank, niter=LOWRANK_NITER)
+    left, singular, _ = _lowrank_svd(behaviour, rank, _draw_seed(generator))
     return F.normalize(left * singular, dim=1)
 
 
@@ -365,18 +362,22 @@ def _draw_seed(generator: torch.Generator | None) -> int:
     return int(torch.randint(2**31 - 1, (1,), generator=generator, device=generator.device))
 
 
-@contextmanager
-def _seeded(device: torch.device, seed: int) -> Iterator[None]:
-    """Seed the global RNG of ``device`` (the one torch's randomised low-rank routines draw from), and
-    restore the previous state on exit so that callers' randomness is not disturbed."""
-    cuda_devices = (
-        [device.index if device.index is not None else torch.cuda.current_device()]
-        if device.type == "cuda"
-        else []
-    )
-    with torch.random.fork_rng(devices=cuda_devices):
-        torch.default_generator.manual_seed(seed)
-        if device.type == "cuda":
-            with torch.cuda.device(device):
-                torch.cuda.manual_seed(seed)
-        yield
+def _lowrank_svd(matrix: Tensor, q: int, seed: int) -> tuple[Tensor, Tensor, Tensor]:
+    """``torch.svd_lowrank(matrix, q, niter=LOWRANK_NITER)`` (Halko et al. 2009, Algorithm 5.1, step for
+    step as torch computes it), its random start drawn from a CPU generator seeded with ``seed`` and then
+    moved to ``matrix``'s device. torch draws it from the device's own generator, whose CUDA stream differs
+    from the CPU's for the same seed, and the result depends on the start (nearly equal trailing singular
+    values: two starts gave PCA features 40% apart on the synthetic data), so SG-URInit on CUDA did not
+    reproduce the CPU's tables. On the CPU the result is bit-identical to torch's under
+    ``torch.manual_seed(seed)``."""
+    tall = matrix.shape[0] >= matrix.shape[1]
+    a = matrix if tall else matrix.mH
+    dtype = a.dtype if a.dtype in (torch.float32, torch.float64) else torch.float32
+    start = torch.randn(a.shape[-1], q, dtype=dtype, generator=torch.Generator().manual_seed(seed))
+    basis = torch.linalg.qr(torch.matmul(a, start.to(a.device))).Q
+    for _ in range(LOWRANK_NITER):
+        basis = torch.linalg.qr(torch.matmul(a.mH, basis)).Q
+        basis = torch.linalg.qr(torch.matmul(a, basis)).Q
+    u, s, vh = torch.linalg.svd(torch.matmul(basis.mH, a), full_matrices=False)
+    u, v = basis.matmul(u), vh.mH
+    return (u, s, v) if tall else (v, s, u)

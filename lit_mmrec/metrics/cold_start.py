@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 import torch
 
-from lit_mmrec.metrics.ranking import UserItemIndex, rank_top_k
-from lit_mmrec.metrics.topk import TopKMetrics
+from lit_mmrec.metrics.recall_ndcg import TopKMetrics
+from lit_mmrec.metrics.retrieval import UserItemIndex, rank_top_k
 
 
 def item_train_counts(train: UserItemIndex) -> torch.Tensor:

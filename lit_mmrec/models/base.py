@@ -18,6 +18,7 @@ chunked full ranking, the metrics and their logging.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
@@ -25,12 +26,27 @@ import torch
 
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
-from lit_mmrec.metrics.ranking import UserItemIndex, rank_top_k
-from lit_mmrec.metrics.topk import TopKMetrics
+from lit_mmrec.metrics.recall_ndcg import TopKMetrics
+from lit_mmrec.metrics.retrieval import UserItemIndex, rank_top_k
 from lit_mmrec.nn.losses import bpr_loss, embedding_norm_loss
 from lit_mmrec.nn.modal import adam_with_decay, require_modalities
 
 MONITOR = "val/recall@20"
+
+
+def check_hyperparameters(model: str, hparams: dict[str, Any]) -> None:
+    """Refuse a NaN or infinite number anywhere in a model's hyperparameters (every backbone's, as
+    ``save_hyperparameters`` collected them), and a learning rate that is not positive or a weight
+    that is negative: each would train garbage rather than fail."""
+    for name, value in hparams.items():
+        values = list(value.values()) if isinstance(value, dict) else value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise ValueError(f"{model}: {name} must be a finite number, got {value}")
+    rules = {"learning_rate": (lambda v: v > 0, "positive"), "weight_decay": (lambda v: v >= 0, "non-negative"),
+             "reg_weight": (lambda v: v >= 0, "non-negative")}
+    for name, (holds, what) in rules.items():
+        if isinstance(hparams.get(name), int | float) and not holds(hparams[name]):
+            raise ValueError(f"{model}: {name} must be {what}, got {hparams[name]}")
 
 
 class RecommenderModule(L.LightningModule):
@@ -67,6 +83,7 @@ class RecommenderModule(L.LightningModule):
         if not topk or any(k <= 0 for k in topk):
             raise ValueError(f"topk must be a non-empty list of positive integers, got {topk}")
         self.save_hyperparameters()
+        check_hyperparameters(type(self).__name__, self.hparams)
         self.num_users = num_users
         self.num_items = num_items
         self.feature_dims = dict(feature_dims or {})

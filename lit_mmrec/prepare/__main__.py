@@ -12,7 +12,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from lit_mmrec.console import setup_process
 from lit_mmrec.data.loader import DataFormatError
+from lit_mmrec.errors import error_line
 from lit_mmrec.prepare.amazon import RELEASES, prepare_amazon
 from lit_mmrec.prepare.check import dataset_report, format_report
 from lit_mmrec.prepare.layout import PrepareResult
@@ -235,13 +237,13 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse ``argv``, run, and turn input errors into ``error: ...`` and exit code 2."""
+    setup_process()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
     try:
         return run(args)
     except (DataFormatError, MissingDependencyError, OSError, ValueError) as error:
-        message = " ".join(str(error).split())  # one line, whatever the source of the message
-        print(f"error: {message}", file=sys.stderr)
+        print(error_line(error), file=sys.stderr)  # the same line train.py prints for the same mistake
         return 2
 
 

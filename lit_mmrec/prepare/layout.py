@@ -8,11 +8,22 @@ Files (``../shared/reference/PROTOCOL.md``; the mapping files as MMRec's preproc
   (``user_id userID``; ``asin itemID`` for Amazon, ``item_id itemID`` otherwise);
 - ``item_text.tsv``: ``itemID text``, the exact string each text vector was encoded from (when there is text);
 - ``prepare.json``: how the folder was made (inputs, options, counts, models).
+
+Every file is first written into a hidden staging folder beside the output
+(``.<folder>.partial-<random>``), which becomes the output folder by one rename when the folder
+is new; into an existing folder (``--overwrite``) the old ``.inter`` and ``prepare.json`` are
+removed first and the new ``.inter`` moved in after every other file. A ``prepare`` killed at any
+point leaves either no ``.inter`` (which the loader and ``check`` refuse) or a complete data set;
+its staging folder is removed by the next ``prepare`` into the same output.
 """
 
 from __future__ import annotations
 
+import glob
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,9 +148,28 @@ def write_layout(
         if matrix.ndim != 2 or matrix.shape[0] != data.num_items:
             raise ValueError(f"{modality} features have shape {matrix.shape}; expected [{data.num_items}, d]")
     check_output_folder(folder, name, sorted(features), item_texts is not None, overwrite)
-    folder.mkdir(parents=True, exist_ok=True)
-    inter_path = folder / f"{name}.inter"
-    write_inter(inter_path, data)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    for stale in folder.parent.glob(f".{glob.escape(folder.name)}.partial-*"):  # left by a killed prepare
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    try:
+        _write_files(staging, name, data, features, item_texts, item_column, info)
+        _publish(staging, folder, name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder / f"{name}.inter"
+
+
+def _write_files(
+    folder: Path,
+    name: str,
+    data: IndexedInteractions,
+    features: dict[str, np.ndarray],
+    item_texts: list[str] | None,
+    item_column: str,
+    info: dict[str, Any] | None,
+) -> None:
+    write_inter(folder / f"{name}.inter", data)
     write_mapping(folder / USER_MAPPING, "user_id", "userID", data.user_names)
     write_mapping(folder / ITEM_MAPPING, item_column, "itemID", data.item_names)
     for modality, matrix in features.items():
@@ -149,4 +179,21 @@ def write_layout(
             handle.write("itemID\ttext\n")
             handle.write("".join(f"{i}\t{text}\n" for i, text in enumerate(item_texts)))
     (folder / REPORT).write_text(json.dumps(info or {}, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    return inter_path
+
+
+def _publish(staging: Path, folder: Path, name: str) -> None:
+    """Move the complete files of ``staging`` to ``folder`` so that no state in between is a data set
+    the loader accepts with files of two runs (see the module docstring)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp's folder is private; the output folder is not
+    if not folder.exists():
+        os.rename(staging, folder)
+        return
+    inter = f"{name}.inter"
+    for first in (REPORT, inter):
+        (folder / first).unlink(missing_ok=True)
+    files = sorted(p.name for p in staging.iterdir())
+    for file in [f for f in files if f not in (inter, REPORT)] + [inter, REPORT]:
+        os.replace(staging / file, folder / file)
+

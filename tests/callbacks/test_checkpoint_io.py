@@ -41,7 +41,7 @@ def test_failed_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", failing_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(CheckpointError, match=r"cannot write checkpoint .*last\.ckpt \(the previous one is kept\): disk full"):
         io.save_checkpoint(checkpoint(2), path)
     monkeypatch.undo()
     assert io.load_checkpoint(path)["epoch"] == 1
@@ -76,6 +76,9 @@ def test_sigkill_mid_write_keeps_the_previous_checkpoint(tmp_path):
     # what the kill left: one hidden temporary file, which "last" never matches
     leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name != "last.ckpt")
     assert len(leftovers) == 1 and leftovers[0].startswith(".last.ckpt.") and leftovers[0].endswith(".tmp")
+    # the next save of that checkpoint (the resumed run's first) removes it
+    io.save_checkpoint(checkpoint(3), path)
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
 
 
 def test_unreadable_checkpoint_error_names_the_file(tmp_path):

@@ -6,15 +6,7 @@ from sklearn.decomposition import PCA
 
 from lit_mmrec.init.sgurinit import initialise_user_table, pca_reduce, user_semantic_embeddings
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # The matrices here are tiny: intra-op threads only add synchronisation, which costs seconds when the
-    # machine is busy with other jobs. Restored afterwards.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")  # tiny matrices: threads only add synchronisation
 
 
 # Hand-made example: five items in 2-d forming two obvious clusters, A = {0, 1} around (2, 0) and

@@ -7,32 +7,18 @@ rewritten every declared user table before the first training step, and random i
 validation metrics lie in [0, 1]; a checkpoint reloads to identical scores and metrics.
 """
 
-import importlib
-import inspect
-import pkgutil
-
 import lightning as L
 import pytest
 import torch
+from helpers import discover_backbones
 
-import lit_mmrec.models
 from lit_mmrec.callbacks import SGURInit
 from lit_mmrec.data.datamodule import SyntheticDataModule
 from lit_mmrec.data.synthetic import SyntheticSpec
-from lit_mmrec.models.base import RecommenderModule
-
-
-def discover_backbones() -> list[type[RecommenderModule]]:
-    found = {}
-    for info in pkgutil.iter_modules(lit_mmrec.models.__path__):
-        module = importlib.import_module(f"lit_mmrec.models.{info.name}")
-        for _, cls in inspect.getmembers(module, inspect.isclass):
-            if issubclass(cls, RecommenderModule) and cls is not RecommenderModule and cls.__module__ == module.__name__:
-                found[cls.__name__] = cls
-    return [found[name] for name in sorted(found)]
-
 
 BACKBONES = discover_backbones()
+
+pytestmark = pytest.mark.usefixtures("isolated_cache", "single_thread")
 
 
 def test_every_backbone_is_discovered():
@@ -41,34 +27,19 @@ def test_every_backbone_is_discovered():
     assert {"GRCN", "LATTICE", "BM3", "SLMRec", "DualGNN", "MGCN"} <= names  # issue 7
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIT_MMREC_CACHE", str(tmp_path / "cache"))
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: threads only add synchronisation
-    yield
-    torch.set_num_threads(previous)
+class UserTablesAtStart(L.Callback):
+    """Records the user tables at the first training step (after SG-URInit's ``on_fit_start``)."""
 
-
-class Probe(L.Callback):
-    """Records the user tables at the first training step and a fixed batch's loss after every epoch."""
-
-    def __init__(self, batch):
-        self.batch, self.losses, self.tables_at_start = batch, [], None
+    def __init__(self):
+        self.tables = None
 
     def on_train_start(self, trainer, module):
-        self.tables_at_start = [target.table.detach().clone() for target in module.user_init_targets()]
-
-    def on_train_epoch_end(self, trainer, module):
-        module.eval()
-        with torch.no_grad():
-            self.losses.append(float(sum(module.loss(*self.batch).values())))
-        module.train()
+        self.tables = [target.table.detach().clone() for target in module.user_init_targets()]
 
 
 @pytest.mark.parametrize("init", ["random", "sgurinit"])
 @pytest.mark.parametrize("backbone", BACKBONES, ids=lambda cls: cls.__name__)
-def test_backbone_trains_initialises_and_reloads(backbone, init, tmp_path):
+def test_backbone_trains_initialises_and_reloads(backbone, init, tmp_path, fixed_batch_loss):
     spec = SyntheticSpec(num_users=60, num_items=40, mean_interactions_per_user=8, modalities={"image": 16, "text": 8})
     datamodule = SyntheticDataModule(spec, cache_dir=str(tmp_path), batch_size=64)
     data = datamodule.dataset
@@ -81,8 +52,8 @@ def test_backbone_trains_initialises_and_reloads(backbone, init, tmp_path):
     random_tables = [target.table.detach().clone() for target in model.user_init_targets()]
     assert random_tables, f"{backbone.__name__} declares no user table for SG-URInit"
 
-    probe = Probe(batch)
-    callbacks = [probe] + ([SGURInit(n_clusters=4, seed=0)] if init == "sgurinit" else [])
+    probe, at_start = fixed_batch_loss(batch, eval_mode=True), UserTablesAtStart()
+    callbacks = [probe, at_start] + ([SGURInit(n_clusters=4, seed=0)] if init == "sgurinit" else [])
     trainer = L.Trainer(
         max_epochs=4,
         enable_progress_bar=False,
@@ -95,11 +66,11 @@ def test_backbone_trains_initialises_and_reloads(backbone, init, tmp_path):
     )
     trainer.fit(model, datamodule=datamodule)
 
-    for before, at_start in zip(random_tables, probe.tables_at_start, strict=True):
+    for before, table in zip(random_tables, at_start.tables, strict=True):
         if init == "sgurinit":
-            assert not torch.equal(before, at_start)
+            assert not torch.equal(before, table)
         else:
-            assert torch.equal(before, at_start)
+            assert torch.equal(before, table)
     assert all(torch.isfinite(torch.tensor(probe.losses))), probe.losses
     assert probe.losses[-1] < probe.losses[0], probe.losses
     metrics = trainer.validate(model, datamodule=datamodule, verbose=False)[0]

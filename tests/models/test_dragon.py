@@ -13,10 +13,7 @@ from lit_mmrec.models.dragon import DRAGON
 from lit_mmrec.nn.knn_graph import knn_neighbours
 from lit_mmrec.nn.user_graph import cooccurrence_neighbours
 
-
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIT_MMREC_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def tiny_datamodule(tmp_path, batch_size=64):
@@ -26,25 +23,12 @@ def tiny_datamodule(tmp_path, batch_size=64):
     return SyntheticDataModule(spec, cache_dir=str(tmp_path), batch_size=batch_size)
 
 
-class FixedBatchLoss(L.Callback):
-    """Loss of one fixed training batch (evaluation mode: deterministic user-graph weights), per epoch."""
-
-    def __init__(self, batch):
-        self.batch, self.losses = batch, []
-
-    def on_train_epoch_end(self, trainer, module):
-        module.eval()
-        with torch.no_grad():
-            self.losses.append(float(sum(module.loss(*self.batch).values())))
-        module.train()
-
-
-def test_trains_and_reloads(tmp_path):
+def test_trains_and_reloads(tmp_path, fixed_batch_loss):
     datamodule = tiny_datamodule(tmp_path)
     data = datamodule.dataset
     train = data.train
     negatives = torch.randint(0, data.num_items, (32,), generator=torch.Generator().manual_seed(0))
-    probe = FixedBatchLoss((train.users[:32], train.items[:32], negatives))
+    probe = fixed_batch_loss((train.users[:32], train.items[:32], negatives), eval_mode=True)
     torch.manual_seed(0)
     model = DRAGON(data.num_users, data.num_items, data.feature_dims, learning_rate=1e-2)
     fit = L.Trainer(

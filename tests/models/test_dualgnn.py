@@ -12,10 +12,7 @@ from lit_mmrec.data.loader import load_mmrec_dataset
 from lit_mmrec.models.dualgnn import DualGNN
 from lit_mmrec.nn.user_graph import cooccurrence_neighbours
 
-
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIT_MMREC_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def dense_reference(model: DualGNN, data) -> tuple[torch.Tensor, torch.Tensor]:

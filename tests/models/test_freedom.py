@@ -10,10 +10,7 @@ from lit_mmrec.models.freedom import FREEDOM
 from lit_mmrec.nn.edge_pruning import degree_sensitive_keep
 from lit_mmrec.nn.knn_graph import knn_neighbours
 
-
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIT_MMREC_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def tiny_datamodule(tmp_path, batch_size=64):
@@ -21,19 +18,6 @@ def tiny_datamodule(tmp_path, batch_size=64):
         num_users=60, num_items=40, mean_interactions_per_user=8, modalities={"image": 16, "text": 8}
     )
     return SyntheticDataModule(spec, cache_dir=str(tmp_path), batch_size=batch_size)
-
-
-class FixedBatchLoss(L.Callback):
-    """Loss of one fixed training batch (evaluation mode: full graph), after every epoch."""
-
-    def __init__(self, batch):
-        self.batch, self.losses = batch, []
-
-    def on_train_epoch_end(self, trainer, module):
-        module.eval()
-        with torch.no_grad():
-            self.losses.append(float(sum(module.loss(*self.batch).values())))
-        module.train()
 
 
 def trainer(tmp_path, callbacks=()):
@@ -48,7 +32,7 @@ def trainer(tmp_path, callbacks=()):
     )
 
 
-def test_trains_and_reloads(tmp_path):
+def test_trains_and_reloads(tmp_path, fixed_batch_loss):
     datamodule = tiny_datamodule(tmp_path)
     data = datamodule.dataset
     train = data.train
@@ -59,7 +43,7 @@ def test_trains_and_reloads(tmp_path):
     )
     torch.manual_seed(0)
     model = FREEDOM(data.num_users, data.num_items, data.feature_dims, learning_rate=1e-2, reg_weight=1e-3)
-    probe = FixedBatchLoss(batch)
+    probe = fixed_batch_loss(batch, eval_mode=True)
     fit = trainer(tmp_path, [probe])
     fit.fit(model, datamodule=datamodule)
     assert all(torch.isfinite(torch.tensor(probe.losses)))

@@ -14,19 +14,6 @@ from lit_mmrec.models.lgmrec import LGMRec, gumbel_softmax
 SPEC = SyntheticSpec(num_users=60, num_items=40, mean_interactions_per_user=8, modalities={"image": 16, "text": 8})
 
 
-class FixedBatchLoss(L.Callback):
-    """The model's loss on one fixed batch (fixed noise) at the end of every training epoch."""
-
-    def __init__(self, batch):
-        self.batch = batch
-        self.losses = []
-
-    def on_train_epoch_end(self, trainer, module):
-        with torch.no_grad(), torch.random.fork_rng():
-            torch.manual_seed(0)
-            self.losses.append(float(sum(module.loss(*self.batch).values())))
-
-
 def make_trainer(tmp_path, callbacks=()):
     return L.Trainer(
         max_epochs=3, enable_progress_bar=False, logger=False, enable_checkpointing=False, num_sanity_val_steps=0,
@@ -34,13 +21,13 @@ def make_trainer(tmp_path, callbacks=()):
     )
 
 
-def test_trains_and_reloads(tmp_path):
+def test_trains_and_reloads(tmp_path, fixed_batch_loss):
     datamodule = SyntheticDataModule(SPEC, cache_dir=str(tmp_path / "data"), batch_size=64)
     data = datamodule.dataset
     torch.manual_seed(0)
     model = LGMRec(data.num_users, data.num_items, data.feature_dims, embedding_dim=16, learning_rate=1e-2)
     batch = next(iter(datamodule.train_dataloader()))
-    probe = FixedBatchLoss(batch)
+    probe = fixed_batch_loss(batch, seed=0)
     trainer = make_trainer(tmp_path, [probe])
     trainer.fit(model, datamodule=datamodule)
 

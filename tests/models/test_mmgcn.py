@@ -15,24 +15,12 @@ from lit_mmrec.nn.losses import bpr_loss
 SPEC = SyntheticSpec(num_users=60, num_items=40, mean_interactions_per_user=8, modalities={"image": 16, "text": 8})
 
 
-class FixedBatchLoss(L.Callback):
-    """The model's loss on one fixed batch at the end of every training epoch."""
-
-    def __init__(self, batch):
-        self.batch = batch
-        self.losses = []
-
-    def on_train_epoch_end(self, trainer, module):
-        with torch.no_grad():
-            self.losses.append(float(sum(module.loss(*self.batch).values())))
-
-
-def test_trains_and_reloads(tmp_path):
+def test_trains_and_reloads(tmp_path, fixed_batch_loss):
     datamodule = SyntheticDataModule(SPEC, cache_dir=str(tmp_path / "data"), batch_size=64)
     data = datamodule.dataset
     torch.manual_seed(0)
     model = MMGCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=16, learning_rate=1e-2)
-    probe = FixedBatchLoss(next(iter(datamodule.train_dataloader())))
+    probe = fixed_batch_loss(next(iter(datamodule.train_dataloader())))
     trainer = L.Trainer(
         max_epochs=3, enable_progress_bar=False, logger=False, enable_checkpointing=False, num_sanity_val_steps=0,
         enable_model_summary=False, default_root_dir=tmp_path, callbacks=[probe],

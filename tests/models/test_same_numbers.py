@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from helpers import ML100K, requires_ml100k
 
 from lit_mmrec.cli import main
@@ -38,20 +37,12 @@ RECORDED = {
 SLOW = {"mmgcn", "grcn", "slmrec", "mgcn"}  # 10-40 s each on one core
 
 
-@pytest.fixture
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @requires_ml100k
 @pytest.mark.parametrize(
     "model", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW else m for m in RECORDED]
 )
-def test_recall_after_five_epochs_is_unchanged(model, tmp_path, monkeypatch, one_thread):
-    monkeypatch.setenv("LIT_MMREC_CACHE", str(tmp_path / "cache"))
+@pytest.mark.usefixtures("isolated_cache", "single_thread")
+def test_recall_after_five_epochs_is_unchanged(model, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # checkpoints/ and config copies land here
     cli = main(
         [

@@ -18,18 +18,6 @@ def synthetic(tmp_path, batch_size=64):
     return SyntheticDataModule(SPEC, cache_dir=str(tmp_path / "data"), batch_size=batch_size)
 
 
-class FixedBatchLoss(L.Callback):
-    """The model's loss on one fixed batch at the end of every training epoch."""
-
-    def __init__(self, batch):
-        self.batch = batch
-        self.losses = []
-
-    def on_train_epoch_end(self, trainer, module):
-        with torch.no_grad():
-            self.losses.append(float(sum(module.loss(*self.batch).values())))
-
-
 def make_trainer(tmp_path, callbacks=()):
     return L.Trainer(
         max_epochs=3, enable_progress_bar=False, logger=False, enable_checkpointing=False, num_sanity_val_steps=0,
@@ -37,13 +25,13 @@ def make_trainer(tmp_path, callbacks=()):
     )
 
 
-def test_trains_and_reloads(tmp_path):
+def test_trains_and_reloads(tmp_path, fixed_batch_loss):
     datamodule = synthetic(tmp_path)
     data = datamodule.dataset
     torch.manual_seed(0)
     model = VBPR(data.num_users, data.num_items, data.feature_dims, embedding_dim=16, learning_rate=1e-2)
     batch = next(iter(datamodule.train_dataloader()))
-    probe = FixedBatchLoss(batch)
+    probe = fixed_batch_loss(batch)
     trainer = make_trainer(tmp_path, [probe])
     trainer.fit(model, datamodule=datamodule)
 

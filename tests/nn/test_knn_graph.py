@@ -10,10 +10,7 @@ from lit_mmrec.nn.knn_graph import (
     normalised_knn_adjacency,
 )
 
-
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIT_MMREC_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def brute_force_knn(features, k):

@@ -22,10 +22,7 @@ from lit_mmrec.nn.user_graph import (
     user_graph_weights,
 )
 
-
-@pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("LIT_MMREC_CACHE", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("isolated_cache")
 
 
 def test_user_graph_padding_follows_mmrec_polya_urn():

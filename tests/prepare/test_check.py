@@ -1,6 +1,7 @@
 """``prepare check`` statistics and the command line (``python -m lit_mmrec.prepare``)."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -101,3 +102,22 @@ def test_tiktok_command_with_feature_options(tmp_path, capsys):
     assert "image" in capsys.readouterr().out
     assert main([*args[:-1], "image", "--out", str(tmp_path / "t2")]) == 2
     assert "--feature expects MODALITY=PATH" in capsys.readouterr().err
+
+
+def test_overwrite_replaces_the_data_set_through_a_staging_folder(tmp_path, make_random_ml100k):
+    """--overwrite into an existing folder: the new files replace the old, the user's other files
+    stay, no staging folder is left, and the folder's permissions are the usual ones."""
+    raw = make_random_ml100k(tmp_path / "ml-100k")
+    out = tmp_path / "out"
+    argv = ["movielens", str(raw), "--out", str(out), "--no-text", "--kcore", "0"]
+    assert main(argv) == 0
+    first = (out / "out.inter").read_text()
+    (out / "NOTES.txt").write_text("mine")
+    assert main([*argv, "--seed", "7", "--overwrite"]) == 0
+    assert (out / "out.inter").read_text() != first
+    assert json.loads((out / "prepare.json").read_text())
+    assert (out / "NOTES.txt").read_text() == "mine"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask  # not mkdtemp's private 0o700

@@ -1,31 +1,14 @@
 """A folder converted from ml-100k-style files trains with every backbone of the project."""
 
-import importlib
-import inspect
-import pkgutil
-
 import lightning as L
 import pytest
 import torch
+from helpers import discover_backbones
 
-import lit_mmrec.models
 from lit_mmrec.data.datamodule import MMRecDataModule
-from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.prepare.movielens import prepare_movielens
 
-
-def backbones() -> list[type[RecommenderModule]]:
-    """Every RecommenderModule subclass defined in a module of ``lit_mmrec.models``, by name."""
-    found = {}
-    for info in pkgutil.iter_modules(lit_mmrec.models.__path__):
-        module = importlib.import_module(f"lit_mmrec.models.{info.name}")
-        for _, cls in inspect.getmembers(module, inspect.isclass):
-            if issubclass(cls, RecommenderModule) and cls is not RecommenderModule and cls.__module__ == module.__name__:
-                found[cls.__name__] = cls
-    return [found[name] for name in sorted(found)]
-
-
-BACKBONES = backbones()
+BACKBONES = discover_backbones()
 
 
 @pytest.fixture(scope="module")
@@ -41,29 +24,24 @@ def test_all_backbones_are_found():
 
 
 @pytest.mark.parametrize("backbone", BACKBONES, ids=lambda cls: cls.__name__)
-def test_backbone_trains_on_converted_ml100k(backbone, converted, tmp_path, monkeypatch):
-    monkeypatch.setenv("LIT_MMREC_CACHE", str(tmp_path / "cache"))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        datamodule = MMRecDataModule(str(converted), batch_size=64, eval_chunk_size=64)
-        L.seed_everything(0, verbose=False)
-        model = backbone(datamodule.num_users, datamodule.num_items, datamodule.feature_dims)  # default hyperparameters
-        trainer = L.Trainer(
-            accelerator="cpu",
-            max_epochs=1,
-            limit_train_batches=2,
-            limit_val_batches=1,
-            num_sanity_val_steps=0,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            default_root_dir=tmp_path,
-        )
-        trainer.fit(model, datamodule=datamodule)
-    finally:
-        torch.set_num_threads(threads)
+@pytest.mark.usefixtures("isolated_cache", "single_thread")
+def test_backbone_trains_on_converted_ml100k(backbone, converted, tmp_path):
+    datamodule = MMRecDataModule(str(converted), batch_size=64, eval_chunk_size=64)
+    L.seed_everything(0, verbose=False)
+    model = backbone(datamodule.num_users, datamodule.num_items, datamodule.feature_dims)  # default hyperparameters
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(model, datamodule=datamodule)
     assert trainer.global_step == 2
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
     assert 0.0 <= float(trainer.callback_metrics["val/recall@20"]) <= 1.0
