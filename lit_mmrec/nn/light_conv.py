@@ -34,14 +34,9 @@ from torch_geometric.nn import LGConv
 from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import spmm
 
-from lit_mmrec.nn.sparse import split_summed_propagate, summed_propagate, symmetric_spmm
+from lit_mmrec.nn.sparse import fused, split_summed_propagate, summed_propagate, symmetric_spmm
 
 COMBINATIONS = ("mean", "sum")
-
-
-def fused(adjacency: Adj, x: Tensor) -> bool:
-    """Whether the fused CPU kernels apply: a torch sparse CSR adjacency and CPU features."""
-    return isinstance(adjacency, Tensor) and adjacency.layout == torch.sparse_csr and x.device.type == "cpu"
 
 
 class LightConv(LGConv):

@@ -24,6 +24,12 @@ def int32_csr(matrix: torch.Tensor) -> torch.Tensor:
     )
 
 
+def fused(adjacency: object, x: torch.Tensor) -> bool:
+    """Whether the fused CPU kernels apply to a layer's adjacency: a torch sparse CSR tensor, and
+    features on the CPU (elsewhere the layers take PyG's own path)."""
+    return isinstance(adjacency, torch.Tensor) and adjacency.layout == torch.sparse_csr and x.device.type == "cpu"
+
+
 def csr_mm(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``matrix @ x`` for a sparse CSR ``matrix`` and a dense 2-D ``x`` (no gradient through ``matrix``).
 

@@ -38,8 +38,7 @@ from torch_geometric.nn import SimpleConv
 from torch_geometric.typing import Adj, OptPairTensor, OptTensor, Size
 from torch_geometric.utils import spmm
 
-from lit_mmrec.nn.light_conv import fused
-from lit_mmrec.nn.sparse import edge_list_matmul, matmul_with_transpose, symmetric_spmm
+from lit_mmrec.nn.sparse import edge_list_matmul, fused, matmul_with_transpose, symmetric_spmm
 
 
 def fused_edge_list(edge_index: Adj, edge_weight: OptTensor, x: Tensor) -> bool:
