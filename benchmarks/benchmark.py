@@ -43,7 +43,8 @@ from lit_mmrec.data.datamodule import MMRecDataModule, SyntheticDataModule
 from lit_mmrec.data.synthetic import SyntheticSpec
 from lit_mmrec.init.sgurinit import pca_reduce
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, symmetric_spmm
+from lit_mmrec.nn.normalisation import bipartite_adjacency
+from lit_mmrec.nn.sparse import symmetric_spmm
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ML100K = ROOT.parent / "shared" / "data" / "ml100k"

@@ -51,7 +51,7 @@ def generate(users: int, items: int, per_user: int, seed: int = 0):
 
 def stage(name: str, users: int, items: int, per_user: int, chunk: int, dim: int = 64) -> dict:
     """Run one stage in this process and return its figures."""
-    from lit_mmrec.data.loader import interactions_to_csr
+    from lit_mmrec.data.pairs import pairs_to_csr
     from lit_mmrec.init.sgurinit import initialise_user_table
     from lit_mmrec.metrics.recall_ndcg import TopKMetrics
     from lit_mmrec.metrics.retrieval import UserItemIndex, rank_top_k
@@ -73,7 +73,7 @@ def stage(name: str, users: int, items: int, per_user: int, chunk: int, dim: int
         metrics.compute()
     else:
         pairs = torch.unique(train_users * items + train_items)
-        csr = interactions_to_csr(pairs // items, pairs % items, users, items)
+        csr = pairs_to_csr(pairs // items, pairs % items, users, items)
         table, features = torch.randn(users, dim, generator=generator), torch.randn(items, dim, generator=generator)
         before = rss_mb()
         start = time.perf_counter()

@@ -1,11 +1,11 @@
 """Which sparse kernel should propagate over the user-item graph, per device: measured, not assumed.
 
 For the normalised user-item graph ``A`` (``D^-1/2 A D^-1/2``, users then items, int32 CSR, as
-:func:`lit_mmrec.models.graph.bipartite_adjacency` builds it) of the ml100k data and of the Baby shape,
+:func:`lit_mmrec.nn.normalisation.bipartite_adjacency` builds it) of the ml100k data and of the Baby shape,
 times ``layers`` products ``A @ x`` forward and their backward (``x [nodes, dim]`` float32, the gradient
 of ``<A^L x, probe>`` w.r.t. ``x``) through each kernel:
 
-- ``shipped``: :func:`lit_mmrec.models.graph.symmetric_spmm` as the models call it (its own dispatch:
+- ``shipped``: :func:`lit_mmrec.nn.sparse.symmetric_spmm` as the models call it (its own dispatch:
   ``embedding_bag`` on the CPU, ``torch.sparse.mm`` elsewhere; backward ``A @ grad``, ``A`` symmetric);
 - ``embedding_bag``: ``F.embedding_bag(col, x, crow, per_sample_weights=values, mode="sum")`` on every
   device (the CPU-tuned CSR product), same symmetric backward;
@@ -47,7 +47,8 @@ from benchmark import DEFAULT_ML100K, require_device, synchronize  # this folder
 from lit_mmrec.console import setup_process
 from lit_mmrec.data.loader import load_mmrec_dataset
 from lit_mmrec.data.synthetic import SyntheticSpec, ensure_synthetic
-from lit_mmrec.models.graph import bipartite_adjacency, symmetric_spmm
+from lit_mmrec.nn.normalisation import bipartite_adjacency
+from lit_mmrec.nn.sparse import symmetric_spmm
 
 #: users, items, mean interactions per user (PROTOCOL.md's Baby: 19,445 / 7,050 / 160,792)
 BABY = (19_445, 7_050, 160_792 / 19_445)

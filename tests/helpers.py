@@ -63,3 +63,16 @@ def discover_backbones() -> list[type[RecommenderModule]]:
             if issubclass(cls, RecommenderModule) and cls is not RecommenderModule and cls.__module__ == module.__name__:
                 found[cls.__name__] = cls
     return [found[name] for name in sorted(found)]
+
+
+def dense_bipartite(users, items, num_users: int, num_items: int):
+    """Dense ``D^-1/2 A D^-1/2`` of the user-item graph (users first): the reference for the sparse one."""
+    import torch
+
+    n = num_users + num_items
+    a = torch.zeros(n, n)
+    a[users, items + num_users] = 1
+    a[items + num_users, users] = 1
+    d = a.sum(1)
+    inv = torch.where(d > 0, d.pow(-0.5), torch.zeros_like(d))
+    return inv[:, None] * a * inv[None, :]

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lit_mmrec.data.pairs import pairs_to_csr
 from lit_mmrec.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class Interactions:
 
     def csr(self, num_users: int, num_items: int) -> torch.Tensor:
         """Binary ``num_users x num_items`` sparse CSR matrix (float32, values 1)."""
-        return interactions_to_csr(self.users, self.items, num_users, num_items)
+        return pairs_to_csr(self.users, self.items, num_users, num_items)
 
 
 @dataclass
@@ -86,16 +87,6 @@ class MMRecDataset:
 
     def train_csr(self) -> torch.Tensor:
         return self.train.csr(self.num_users, self.num_items)
-
-
-def interactions_to_csr(users: torch.Tensor, items: torch.Tensor, num_users: int, num_items: int) -> torch.Tensor:
-    """Binary sparse CSR matrix from (user, item) pairs (duplicates must already be removed)."""
-    order = torch.argsort(users * num_items + items)
-    users, items = users[order], items[order]
-    crow = torch.zeros(num_users + 1, dtype=torch.int64)
-    crow[1:] = torch.cumsum(torch.bincount(users, minlength=num_users), 0)
-    values = torch.ones(items.numel(), dtype=torch.float32)
-    return torch.sparse_csr_tensor(crow, items, values, size=(num_users, num_items))
 
 
 def discover_modalities(folder: Path) -> list[str]:

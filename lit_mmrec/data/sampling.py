@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 import torch
 
+from lit_mmrec.data.pairs import contains_pairs
+
 
 def _generator(seed: int) -> torch.Generator:
     generator = torch.Generator()
@@ -39,9 +41,7 @@ class NegativeSampler:
             raise ValueError(f"user {user} interacted with every item in training: no negative can be sampled")
 
     def is_positive(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        keys = users * self.num_items + items
-        position = torch.searchsorted(self.keys, keys).clamp_(max=max(self.keys.numel() - 1, 0))
-        return self.keys[position] == keys
+        return contains_pairs(self.keys, users, items, self.num_items)
 
     def sample(self, users: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         negatives = torch.randint(self.num_items, users.shape, generator=generator)

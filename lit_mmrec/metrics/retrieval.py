@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from lit_mmrec.data.pairs import contains_pairs, row_pointers
+
 
 class UserItemIndex:
     """Per-user item sets of one split, for vectorised lookups on any device.
@@ -24,9 +26,7 @@ class UserItemIndex:
         self.keys = torch.unique(keys)  # sorted, duplicates removed
         sorted_users = torch.div(self.keys, num_items, rounding_mode="floor")
         self.cols = self.keys - sorted_users * num_items
-        counts = torch.bincount(sorted_users, minlength=num_users)
-        self.crow = torch.zeros(num_users + 1, dtype=torch.long)
-        self.crow[1:] = torch.cumsum(counts, 0)
+        self.crow = row_pointers(sorted_users, num_users)
 
     def to(self, device: torch.device | str) -> UserItemIndex:
         for name in ("keys", "cols", "crow"):
@@ -52,11 +52,7 @@ class UserItemIndex:
 
     def contains(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Boolean tensor shaped like ``items``: is ``items[b, j]`` in the set of ``users[b]``."""
-        keys = users.view(-1, *([1] * (items.dim() - 1))) * self.num_items + items
-        if self.keys.numel() == 0:
-            return torch.zeros_like(keys, dtype=torch.bool)
-        position = torch.searchsorted(self.keys, keys.reshape(-1)).clamp_(max=self.keys.numel() - 1)
-        return (self.keys[position] == keys.reshape(-1)).view_as(keys)
+        return contains_pairs(self.keys, users.view(-1, *([1] * (items.dim() - 1))), items, self.num_items)
 
 
 def mask_items_(scores: torch.Tensor, users: torch.Tensor, exclude: UserItemIndex | None) -> torch.Tensor:

@@ -4,7 +4,7 @@ MMRec's ``src/models/bm3.py``) and MMRec's ``BM3.yaml``.
 
 Notation: ``A`` the symmetric-normalised user-item adjacency ``D^-1/2 A D^-1/2`` of the training
 interactions (no self-loops), ``E^(0) = [E_user; E_item]`` xavier-uniform ID embeddings, ``X_m`` the raw
-features of modality ``m`` (fine-tuned, see :mod:`lit_mmrec.models.modal`), ``W_m`` their projection
+features of modality ``m`` (fine-tuned, see :mod:`lit_mmrec.nn.modal`), ``W_m`` their projection
 ``nn.Linear(D_m, 64)`` (xavier-normal weight), ``f`` the shared predictor ``nn.Linear(64, 64)``
 (xavier-normal weight), ``drop`` element-wise dropout with rate ``p``::
 
@@ -42,9 +42,10 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, light_propagate_split
-from lit_mmrec.models.losses import embedding_norm_loss
-from lit_mmrec.models.modal import FeatureProjection
+from lit_mmrec.nn.light_conv import LightConv
+from lit_mmrec.nn.losses import embedding_norm_loss
+from lit_mmrec.nn.modal import FeatureProjection
+from lit_mmrec.nn.normalisation import bipartite_adjacency
 
 
 def cosine_loss(online: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -103,6 +104,7 @@ class BM3(RecommenderModule):
         )
         self.modalities = self.projection.modalities
         self.num_layers = num_layers
+        self.conv = LightConv(num_layers)
         self.dropout = dropout
         self.cl_weight = cl_weight
         self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_users, embedding_dim)))
@@ -118,7 +120,7 @@ class BM3(RecommenderModule):
     # ------------------------------------------------------------- backbone API
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The online representations ``(u, i)`` before the predictor."""
-        users, items = light_propagate_split(self.adjacency, self.user_embedding, self.item_embedding, self.num_layers)
+        users, items = self.conv.forward_split(self.user_embedding, self.item_embedding, self.adjacency)
         return users, items + self.item_embedding
 
     def representations(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,7 +15,7 @@ as a softmax over modalities); items concatenate them unweighted:
     u = [α_u1 H_1[u] ‖ ... ‖ α_uM H_M[u]],     i = [H_1[i] ‖ ... ‖ H_M[i]]          (64 M wide)
 
 Homogeneous graphs: a frozen item kNN graph ``S`` (k = 10, 0.1 image + 0.9 text, as FREEDOM's; see
-:mod:`lit_mmrec.models.item_graph`) and a user co-occurrence graph (each user's top 40 users by
+:mod:`lit_mmrec.nn.knn_graph`) and a user co-occurrence graph (each user's top 40 users by
 number of shared training items, weighted by a softmax over those counts):
 
     item repr = i + S i,        user repr = u + Σ_v β_uv u_v,       score = <user repr, item repr>
@@ -28,9 +28,9 @@ User graph: read from the data set's ``user_graph_dict.npy`` (MMRec's file) when
 read safely, otherwise built from the training interactions and cached (``user_graph_source``). In
 each training epoch MMRec pads users with ``n < 40`` neighbours to 40 by repeatedly copying a
 uniformly drawn entry of the growing list (a Pólya urn), so a neighbour copied ``c`` times gets
-``c`` times its softmax share. :mod:`lit_mmrec.models.user_graph` (shared with DualGNN) draws the same
+``c`` times its softmax share. :mod:`lit_mmrec.nn.user_graph` (shared with DualGNN) draws the same
 distribution in one vectorised step: the copy counts minus one are Dirichlet(1)-multinomial. The
-preference tables, item MLPs and modality weights are :mod:`lit_mmrec.models.modal_preference`'s,
+preference tables, item MLPs and modality weights are :mod:`lit_mmrec.nn.modal_preference`'s,
 also shared with DualGNN.
 
 Deviations from MMRec's code:
@@ -59,12 +59,15 @@ import torch.nn.functional as F
 
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, summed_propagate
-from lit_mmrec.models.item_graph import csr_pair, mixed_knn_graph, mixing_weights, sparse_matmul
-from lit_mmrec.models.losses import bpr_loss
-from lit_mmrec.models.modal import select_modalities
-from lit_mmrec.models.modal_preference import ModalPreferenceMixin
-from lit_mmrec.models.user_graph import UserGraphMixin, check_user_graph_source
+from lit_mmrec.nn.knn_graph import mixed_knn_graph, mixing_weights
+from lit_mmrec.nn.light_conv import LightConv
+from lit_mmrec.nn.losses import bpr_loss
+from lit_mmrec.nn.modal import select_modalities
+from lit_mmrec.nn.modal_preference import ModalPreferenceMixin
+from lit_mmrec.nn.normalisation import bipartite_adjacency
+from lit_mmrec.nn.sparse import csr_pair
+from lit_mmrec.nn.sum_conv import SumConv
+from lit_mmrec.nn.user_graph import UserGraphMixin, check_user_graph_source
 
 #: Users aggregated at once over the user graph when every user is needed (bounds the gather).
 _USER_CHUNK = 4096
@@ -126,6 +129,8 @@ class DRAGON(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
             raise ValueError("knn_k, user_graph_k and feature_hidden_dim must be positive, layer counts >= 0")
         self.graph_weights = mixing_weights(self.modalities, modality_weights, "DRAGON")
         self.num_layers = num_layers
+        self.user_item_conv = LightConv(num_layers, combine="sum")
+        self.graph_conv = SumConv()  # the item graph S and the user graph B
         self.knn_k = knn_k
         self.num_item_graph_layers = num_item_graph_layers
         self.user_graph_k = user_graph_k
@@ -149,13 +154,13 @@ class DRAGON(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
     # ------------------------------------------------------------- backbone API
     def heterogeneous(self) -> tuple[torch.Tensor, torch.Tensor]:
         """User-item part: ``(u [num_users, 64 M], i + S i [num_items, 64 M])`` before the user graph."""
-        total = summed_propagate(self.adjacency, self.modal_inputs(), self.num_layers)
+        total = self.user_item_conv(self.modal_inputs(), self.adjacency)
         users, items = total[: self.num_users], total[self.num_users :]
         if self.modality_weight is not None:
             users = users * self.modality_weight.repeat_interleave(self.embedding_dim, dim=1)
         side = items
         for _ in range(self.num_item_graph_layers):
-            side = sparse_matmul(self.item_graph, self.item_graph_t, side)
+            side = self.graph_conv(side, self.item_graph, transpose=self.item_graph_t)
         return users, items + side
 
     def aggregate_users(
@@ -182,7 +187,8 @@ class DRAGON(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
     ) -> dict[str, torch.Tensor]:
         user_repr, item_repr = self.heterogeneous()
         if self.training and self.num_users <= _FULL_PRODUCT_RATIO * users.numel():
-            u = (user_repr + sparse_matmul(*self.user_graph(), user_repr))[users]
+            graph, graph_t = self.user_graph()
+            u = (user_repr + self.graph_conv(user_repr, graph, transpose=graph_t))[users]
         else:
             u = user_repr[users] + self.aggregate_users(user_repr, users, self.user_weights())
         pos = (u * item_repr[positives]).sum(-1)

@@ -24,10 +24,10 @@ Loss: ``-mean(log2 sigmoid(s+ - s-))`` (both codes use log base 2: BPR / ln 2) +
 
 User graph: MMRec's ``user_graph_dict.npy`` when the data set has it and it reads safely, otherwise
 built from the training interactions and cached (``user_graph_source``;
-:func:`lit_mmrec.models.item_graph.user_cooccurrence_graph`, shared with DRAGON). In each training
+:func:`lit_mmrec.nn.user_graph.user_cooccurrence_graph`, shared with DRAGON). In each training
 epoch users with fewer than ``k`` neighbours are padded to ``k`` as both codes do (a neighbour
-copied ``c`` times weighs ``c exp(count)``; :mod:`lit_mmrec.models.user_graph`, shared with DRAGON,
-as are the preference tables, item MLPs and ``alpha``: :mod:`lit_mmrec.models.modal_preference`).
+copied ``c`` times weighs ``c exp(count)``; :mod:`lit_mmrec.nn.user_graph`, shared with DRAGON,
+as are the preference tables, item MLPs and ``alpha``: :mod:`lit_mmrec.nn.modal_preference`).
 
 Deviations from the original codes, all deliberate:
 
@@ -56,12 +56,13 @@ import torch
 
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, summed_propagate
-from lit_mmrec.models.item_graph import sparse_matmul
-from lit_mmrec.models.losses import bpr_loss
-from lit_mmrec.models.modal import select_modalities
-from lit_mmrec.models.modal_preference import ModalPreferenceMixin
-from lit_mmrec.models.user_graph import UserGraphMixin, check_user_graph_source
+from lit_mmrec.nn.light_conv import LightConv
+from lit_mmrec.nn.losses import bpr_loss
+from lit_mmrec.nn.modal import select_modalities
+from lit_mmrec.nn.modal_preference import ModalPreferenceMixin
+from lit_mmrec.nn.normalisation import bipartite_adjacency
+from lit_mmrec.nn.sum_conv import SumConv
+from lit_mmrec.nn.user_graph import UserGraphMixin, check_user_graph_source
 
 
 class DualGNN(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
@@ -109,6 +110,8 @@ class DualGNN(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
         if user_graph_k <= 0 or feature_hidden_dim <= 0 or num_layers < 0:
             raise ValueError("user_graph_k and feature_hidden_dim must be positive, num_layers >= 0")
         self.num_layers = num_layers
+        self.user_item_conv = LightConv(num_layers, combine="sum")
+        self.user_graph_conv = SumConv()
         self.user_graph_k = user_graph_k
         self.user_graph_source = user_graph_source
 
@@ -125,7 +128,7 @@ class DualGNN(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
     def modal_representations(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(u [U, d], i [I, d])``: the fused user-item representations before the user graph."""
         stacked = self.modal_inputs()  # one propagation for every modality, side by side
-        summed = summed_propagate(self.adjacency, stacked, self.num_layers)
+        summed = self.user_item_conv(stacked, self.adjacency)
         blocks = summed.split(self.embedding_dim, dim=1)
         items = sum(block[self.num_users :] for block in blocks)
         if self.modality_weight is None:
@@ -135,7 +138,8 @@ class DualGNN(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:
         users, items = self.modal_representations()
-        return users + sparse_matmul(*self.user_graph(), users), items
+        graph, graph_t = self.user_graph()
+        return users + self.user_graph_conv(users, graph, transpose=graph_t), items
 
     def loss(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> dict[str, torch.Tensor]:
         user_repr, item_repr = self.forward()

@@ -4,7 +4,7 @@ Multimodal Recommendation", ACM MM 2023), as MMRec runs it (``src/models/freedom
 Two graphs:
 
 - a frozen item-item graph ``S = Σ_m w_m Â_m`` built once from the raw features: per modality the
-  normalised binary kNN graph (k = 10, cosine; see :mod:`lit_mmrec.models.item_graph`), mixed
+  normalised binary kNN graph (k = 10, cosine; see :mod:`lit_mmrec.nn.knn_graph`), mixed
   0.1 image + 0.9 text (MMRec's ``mm_image_weight``);
 - the user-item graph, denoised in training by degree-sensitive edge pruning: at the start of each
   epoch ``int((1 - dropout) |E|)`` training edges are drawn without replacement with probability
@@ -38,7 +38,7 @@ Deviations from MMRec's code:
 - modality weights: those of the modalities present, renormalised (text only: 1.0 text), where MMRec
   uses whichever single graph exists;
 - the (non-symmetric) item graph is multiplied with a precomputed transpose for the backward, the
-  symmetric user-item graphs through :func:`~lit_mmrec.models.graph.light_propagate_split` (same maths);
+  symmetric user-item graphs through :class:`~lit_mmrec.nn.light_conv.LightConv` (same maths);
   degrees use no 1e-7 epsilon (empty nodes get no entries instead).
 """
 
@@ -50,24 +50,20 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, light_propagate_split
-from lit_mmrec.models.item_graph import csr_pair, mixed_knn_graph, mixing_weights, sparse_matmul
-from lit_mmrec.models.losses import bpr_loss
-from lit_mmrec.models.modal import (
+from lit_mmrec.nn.edge_pruning import degree_sensitive_keep, degree_sensitive_weights
+from lit_mmrec.nn.knn_graph import mixed_knn_graph, mixing_weights
+from lit_mmrec.nn.light_conv import LightConv
+from lit_mmrec.nn.losses import bpr_loss
+from lit_mmrec.nn.modal import (
     feature_offsets,
     fresh_projection,
     modal_linears,
     project_features,
     select_modalities,
 )
-
-
-def degree_sensitive_keep(edge_weights: torch.Tensor, dropout: float) -> torch.Tensor:
-    """Indices of the ``int((1 - dropout) |E|)`` edges FREEDOM keeps: drawn without replacement with
-    probability proportional to ``edge_weights`` (``1/sqrt(d_u d_i)``: edges of high-degree nodes are
-    dropped more often)."""
-    keep = int(edge_weights.numel() * (1.0 - dropout))
-    return torch.multinomial(edge_weights, keep, replacement=False)
+from lit_mmrec.nn.normalisation import bipartite_adjacency
+from lit_mmrec.nn.sparse import csr_pair
+from lit_mmrec.nn.sum_conv import SumConv
 
 
 class FREEDOM(RecommenderModule):
@@ -131,6 +127,8 @@ class FREEDOM(RecommenderModule):
         self.knn_k = knn_k
         self.num_item_graph_layers = num_item_graph_layers
         self.num_layers = num_layers
+        self.user_item_conv = LightConv(num_layers)
+        self.item_graph_conv = SumConv()
         self.dropout = dropout
         self.finetune_features = finetune_features
 
@@ -153,9 +151,9 @@ class FREEDOM(RecommenderModule):
             "adjacency", bipartite_adjacency(train.users, train.items, self.num_users, self.num_items)
         )
         # 1/sqrt(d_u d_i) of each training edge: the pruning probabilities
-        user_degree = torch.bincount(train.users, minlength=self.num_users).float()
-        item_degree = torch.bincount(train.items, minlength=self.num_items).float()
-        self.register_data("edge_weights", (user_degree[train.users] * item_degree[train.items]).rsqrt())
+        self.register_data(
+            "edge_weights", degree_sensitive_weights(train.users, train.items, self.num_users, self.num_items)
+        )
         self._pruned_adjacency: torch.Tensor | None = None
 
     def resample_pruned_graph(self) -> None:
@@ -183,8 +181,8 @@ class FREEDOM(RecommenderModule):
         """``(user repr, item repr)`` over the user-item graph ``adjacency`` and the frozen item graph."""
         item_side = self.item_embedding
         for _ in range(self.num_item_graph_layers):
-            item_side = sparse_matmul(self.item_graph, self.item_graph_t, item_side)
-        users, items = light_propagate_split(adjacency, self.user_embedding, self.item_embedding, self.num_layers)
+            item_side = self.item_graph_conv(item_side, self.item_graph, transpose=self.item_graph_t)
+        users, items = self.user_item_conv.forward_split(self.user_embedding, self.item_embedding, adjacency)
         return users, items + item_side
 
     def forward(self) -> tuple[torch.Tensor, torch.Tensor]:

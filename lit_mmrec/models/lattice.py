@@ -4,7 +4,7 @@ Recommendation", ACM MM 2021), as in the authors' code (CRIPAC-DIG/LATTICE, ``co
 LightGCN downstream model both configure (``cf_model: lightgcn``).
 
 Notation: ``U`` users, ``I`` items, ``M`` modalities, ``X_m [I, D_m]`` the raw features of modality
-``m`` (fine-tuned, see :mod:`lit_mmrec.models.modal`), ``P_m = X_m W_m + b_m [I, 64]`` their projection,
+``m`` (fine-tuned, see :mod:`lit_mmrec.nn.modal`), ``P_m = X_m W_m + b_m [I, 64]`` their projection,
 ``w = softmax(α)`` learned modality weights (``α`` initialised equal).
 
 *Item graph.* For a feature matrix ``Z``, ``kNN(Z)`` keeps, in every row of the cosine similarity
@@ -32,10 +32,10 @@ Deviations from the original code:
 - the learned kNN graph is built in chunks of rows (never the dense ``I x I`` similarity both codes
   form, which fails on large catalogues: a 63,000-item one needs 16 GB per modality); the selected
   entries' cosines are recomputed with gradient, which is the gradient ``torch.topk`` passes through
-  (:func:`~lit_mmrec.models.item_graph.knn_cosine_edges`); the item-graph products are sparse;
+  (:func:`~lit_mmrec.nn.knn_graph.knn_cosine_edges`); the item-graph products are sparse;
 - any number of modalities (``w`` over those used; one modality: ``w = 1``), where both codes handle
   image and/or text; safe cosine (a zero feature row has no neighbours, see
-  :mod:`lit_mmrec.models.item_graph`) and non-positive row sums give no entries (the codes take
+  :mod:`lit_mmrec.nn.knn_graph`) and non-positive row sums give no entries (the codes take
   ``rowsum^-0.5``, NaN for a negative sum); original graphs cached keyed by the features' hash;
 - the regulariser divides by the actual batch size (the codes by the configured one, which differs
   for an epoch's last, smaller batch);
@@ -51,17 +51,16 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.item_graph import (
+from lit_mmrec.nn.knn_graph import (
     cached_knn_neighbours,
-    csr_pair,
-    edge_list_matmul,
     knn_cosine_edges,
     normalised_knn_adjacency,
-    sparse_matmul,
-    symmetric_normalised_weights,
 )
-from lit_mmrec.models.losses import bpr_loss, squared_l2_loss
-from lit_mmrec.models.modal import FeatureProjection, adam_with_decay
+from lit_mmrec.nn.losses import bpr_loss, squared_l2_loss
+from lit_mmrec.nn.modal import FeatureProjection, adam_with_decay
+from lit_mmrec.nn.normalisation import symmetric_normalised_weights
+from lit_mmrec.nn.sparse import csr_pair
+from lit_mmrec.nn.sum_conv import SumConv
 
 
 def random_walk_adjacency(users: torch.Tensor, items: torch.Tensor, num_users: int, num_items: int) -> torch.Tensor:
@@ -139,6 +138,7 @@ class LATTICE(RecommenderModule):
         self.knn_k = knn_k
         self.lambda_coeff = lambda_coeff
         self.num_layers = num_layers
+        self.graph_conv = SumConv()  # the user-item random walk and this epoch's item graph
         self.num_item_graph_layers = num_item_graph_layers
         self.lr_decay = lr_decay
         self.lr_decay_epochs = lr_decay_epochs
@@ -193,14 +193,14 @@ class LATTICE(RecommenderModule):
         h = self.item_embedding
         if self.training and self._epoch_graph is not None:
             for _ in range(self.num_item_graph_layers):
-                h = sparse_matmul(*self._epoch_graph, h)
+                h = self.graph_conv(h, self._epoch_graph[0], transpose=self._epoch_graph[1])
             return h
         rows, cols, values = self.item_graph_edges()
         if self.training:
             graph = torch.sparse_coo_tensor(torch.stack([rows, cols]), values.detach(), (self.num_items,) * 2)
             self._epoch_graph = csr_pair(graph)
         for _ in range(self.num_item_graph_layers):
-            h = edge_list_matmul(rows, cols, values, h, self.num_items)
+            h = self.graph_conv(h, torch.stack([cols, rows]), values, size=(self.num_items, self.num_items))
         return h
 
     # ------------------------------------------------------------- backbone API
@@ -208,7 +208,7 @@ class LATTICE(RecommenderModule):
         ego = torch.cat([self.user_embedding, self.item_embedding])
         total, hidden = ego, ego
         for _ in range(self.num_layers):
-            hidden = sparse_matmul(self.adjacency, self.adjacency_t, hidden)
+            hidden = self.graph_conv(hidden, self.adjacency, transpose=self.adjacency_t)
             total = total + hidden
         final = total / (self.num_layers + 1)
         items = final[self.num_users :] + F.normalize(self.item_graph_embedding(), dim=1)

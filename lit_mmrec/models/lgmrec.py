@@ -71,7 +71,7 @@ Deviations from the original code, all deliberate:
   fusion (normalisations, sums) is computed for the batch's rows only; the InfoNCE denominators are
   computed through the ``K``-dimensional hyperedge space (``G = Hu Lat`` has rank ``<= K``), in
   chunks, with a constant shift instead of ``exp``/``sum``/``log`` (same value; the logits are
-  cosines / tau) and their gradient formed in the same pass (:class:`_InfoNCEDenominator`);
+  cosines / tau) and their gradient formed in the same pass (:func:`lit_mmrec.nn.losses.hypergraph_info_nce`);
   repeated users/items of a batch are scored once and weighted by their multiplicity.
 """
 
@@ -84,100 +84,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lit_mmrec.data.loader import MMRecDataset, interactions_to_csr
+from lit_mmrec.data.loader import MMRecDataset
+from lit_mmrec.data.pairs import pairs_to_csr
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, int32_csr, light_propagate, symmetric_spmm
-from lit_mmrec.models.losses import bpr_loss, embedding_norm_loss
-
-#: Elements of one (anchor chunk x candidates) block of InfoNCE logits: 1 MB of float32, about the
-#: L2 cache (measured fastest among 2^15..2^20 on the Baby shape).
-INFONCE_CHUNK_ELEMENTS = 1 << 18
-
-
-class _ProductWithTranspose(torch.autograd.Function):
-    """``matrix @ x`` for a constant (sparse or dense) ``matrix``, with ``matrix^T`` precomputed for
-    the backward: torch's CSR backward transposes the matrix on every call, and a contiguous ``X^T``
-    made the 4096-d image features' weight gradient twice as fast on the CPU."""
-
-    @staticmethod
-    def forward(ctx, matrix: torch.Tensor, transpose: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.transpose = transpose
-        return torch.mm(matrix, x)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        return None, None, torch.mm(ctx.transpose, grad.contiguous())
-
-
-class _InfoNCEDenominator(torch.autograd.Function):
-    r"""``sum_i w_i log sum_j exp(<a_i, c_j> / tau)`` for ``anchors a [n, K]`` and candidates given
-    transposed, ``c^T [K, m]`` (products with a small ``K`` are several times faster in this layout).
-
-    The ``n x m`` logits are formed chunk by chunk and never stored: the gradients
-    ``dS/da_i = w_i sum_j p_ij c_j / tau`` and ``dS/dc_j = sum_i w_i p_ij a_i / tau`` (``p`` the
-    row softmax) are accumulated in the same pass and scaled by the incoming gradient in backward.
-    Requires ``|<a_i, c_j>| <= 1`` (cosines): the exponent is shifted by the constant ``1 / tau``,
-    so it lies in ``[-2 / tau, 0]`` and cannot overflow.
-    """
-
-    @staticmethod
-    def forward(ctx, anchors: torch.Tensor, candidates_t: torch.Tensor, weights: torch.Tensor, tau: float) -> torch.Tensor:  # type: ignore[override]
-        needs_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
-        # [c^T; 1]: one product with the exponentials gives both sum_j e_ij c_j and z_i = sum_j e_ij
-        augmented_t = torch.cat([candidates_t, candidates_t.new_ones(1, candidates_t.shape[1])])
-        # [a / tau, -1 / tau] @ [c^T; 1] = (<a, c> - 1) / tau: the constant shift costs no extra pass
-        scaled = torch.cat([anchors / tau, anchors.new_full((anchors.shape[0], 1), -1.0 / tau)], dim=1)
-        grad_anchors = torch.empty_like(anchors)
-        grad_candidates_t = torch.zeros_like(candidates_t)
-        total = anchors.new_zeros(())
-        rows = max(1, INFONCE_CHUNK_ELEMENTS // max(1, candidates_t.shape[1]))
-        for start in range(0, anchors.shape[0], rows):
-            a, w = anchors[start : start + rows], weights[start : start + rows]
-            e = torch.mm(scaled[start : start + rows], augmented_t).exp_()
-            moments = torch.mm(e, augmented_t.T)
-            z = moments[:, -1]
-            total = total + (w * (z.log() + 1.0 / tau)).sum()
-            if needs_grad:
-                scale = (w / (z * tau)).unsqueeze(1)  # d(w log z)/dS = w e / (z tau)
-                grad_anchors[start : start + rows] = moments[:, :-1] * scale
-                grad_candidates_t.addmm_((a * scale).T, e)
-        ctx.save_for_backward(grad_anchors, grad_candidates_t)
-        return total
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        grad_anchors, grad_candidates_t = ctx.saved_tensors
-        return grad * grad_anchors, grad * grad_candidates_t, None, None
-
-
-def hypergraph_info_nce(
-    anchors: torch.Tensor,
-    index: torch.Tensor,
-    weights: torch.Tensor,
-    assignment: torch.Tensor,
-    latent: torch.Tensor,
-    embeddings: torch.Tensor,
-    tau: float,
-) -> torch.Tensor:
-    r"""``sum_b w_b * -log softmax_v(cos(anchors_b, embeddings_v) / tau)[index_b]``.
-
-    Args:
-        anchors: ``[n, d]`` anchor rows (one modality's hypergraph embeddings of the batch's rows).
-        index: ``[n]`` row of each anchor's positive in ``embeddings``.
-        weights: ``[n]`` multiplicity of each anchor in the batch.
-        assignment: ``[m, K]`` the candidates' hyperedge assignments.
-        latent: ``[K, d]`` the hyperedge embeddings; ``embeddings = assignment @ latent``.
-        embeddings: ``[m, d]`` the candidates (the other modality's hypergraph embeddings).
-        tau: temperature.
-    """
-    anchors = F.normalize(anchors, dim=1)
-    inverse_norm = 1.0 / torch.linalg.vector_norm(embeddings, dim=1).clamp_min(1e-12)  # F.normalize's eps
-    positives = (anchors * embeddings[index]).sum(1) * inverse_norm[index] / tau
-    # cos(a, e_v) = <a latent^T, assignment_v / |e_v|>: logits through the K-dim hyperedge space
-    candidates_t = (assignment * inverse_norm.unsqueeze(1)).T.contiguous()
-    denominator = _InfoNCEDenominator.apply(anchors @ latent.T, candidates_t, weights, tau)
-    return denominator - (weights * positives).sum()
+from lit_mmrec.nn.light_conv import LightConv
+from lit_mmrec.nn.losses import bpr_loss, embedding_norm_loss, hypergraph_info_nce
+from lit_mmrec.nn.modal import select_modalities
+from lit_mmrec.nn.normalisation import bipartite_adjacency
+from lit_mmrec.nn.sparse import int32_csr, matmul_with_transpose
+from lit_mmrec.nn.sum_conv import SumConv
 
 
 def gumbel_softmax(logits: torch.Tensor, tau: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -249,12 +165,8 @@ class LGMRec(RecommenderModule):
     ) -> None:
         super().__init__(num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk)
         available = self.feature_dims
-        modalities = list(available) if modalities is None else list(modalities)
-        if not modalities:
-            raise ValueError("LGMRec needs at least one modality, but none was given (LightGCN is the ID-only model)")
-        for modality in modalities:
-            if modality not in available:
-                raise ValueError(f"LGMRec needs the {modality!r} modality, but the data set has {sorted(available)}")
+        # None: the data set's order, not sorted (the first of a pair is the contrastive anchor)
+        modalities = select_modalities("LGMRec", available, list(available) if modalities is None else modalities)
         if min(num_ui_layers, num_mm_layers) < 0 or num_hyper_layers < 1 or num_hyperedges < 1:
             raise ValueError(
                 "need num_ui_layers, num_mm_layers >= 0 and num_hyper_layers, num_hyperedges >= 1, got "
@@ -264,6 +176,9 @@ class LGMRec(RecommenderModule):
             raise ValueError(f"need 0 < keep_rate <= 1 and tau > 0, got {keep_rate}, {tau}")
         self.modalities = modalities
         self.num_ui_layers = num_ui_layers
+        self.user_item_conv = LightConv(num_ui_layers)
+        self.modal_conv = SumConv(symmetric=True)  # one Â step of the modal branch
+        self.interaction_conv = SumConv()  # each user's sum over its items
         self.num_mm_layers = num_mm_layers
         self.num_hyper_layers = num_hyper_layers
         self.num_hyperedges = num_hyperedges
@@ -287,8 +202,8 @@ class LGMRec(RecommenderModule):
             self.register_data(f"features_t_{m}", self.item_features(m).T.contiguous())
         users, items, num_users, num_items = dataset.train.users, dataset.train.items, self.num_users, self.num_items
         self.register_data("adjacency", bipartite_adjacency(users, items, num_users, num_items))
-        self.register_data("interactions", int32_csr(interactions_to_csr(users, items, num_users, num_items)))
-        self.register_data("interactions_t", int32_csr(interactions_to_csr(items, users, num_items, num_users)))
+        self.register_data("interactions", int32_csr(pairs_to_csr(users, items, num_users, num_items)))
+        self.register_data("interactions_t", int32_csr(pairs_to_csr(items, users, num_items, num_users)))
         degree = torch.bincount(users, minlength=num_users).float()
         # 1/|N_u|; users without training items get 0 (the original's 1/(0 + 1e-7) times a zero sum)
         self.register_data("inverse_degree", torch.where(degree > 0, 1.0 / degree.clamp_min(1.0), 0.0).unsqueeze(1))
@@ -299,7 +214,7 @@ class LGMRec(RecommenderModule):
         all ``N`` when None) and each modality's hypergraph branch (all nodes)."""
         d, k = self.embedding_dim, self.num_hyperedges
         ego = torch.cat([self.user_embedding, self.item_embedding])
-        collab = light_propagate(self.adjacency, ego, self.num_ui_layers)
+        collab = self.user_item_conv(ego, self.adjacency)
         generator = None
         if not self.training and self.eval_noise_seed is not None:
             generator = torch.Generator(device=ego.device).manual_seed(self.eval_noise_seed)
@@ -311,13 +226,13 @@ class LGMRec(RecommenderModule):
         for m in self.modalities:
             # [F_m | X_m H_m] in one product, and its sums over each user's items in one sparse product
             weights = torch.cat([self.item_projection[m], self.hyperedge_projection[m]], dim=1)
-            projected = _ProductWithTranspose.apply(self.item_features(m), getattr(self, f"features_t_{m}"), weights)
-            aggregated = _ProductWithTranspose.apply(self.interactions, self.interactions_t, projected)
+            projected = matmul_with_transpose(self.item_features(m), getattr(self, f"features_t_{m}"), weights)
+            aggregated = self.interaction_conv(projected, self.interactions, transpose=self.interactions_t)
             item_feats, item_logits = projected.split([d, k], dim=1)
             user_sums, user_logits = aggregated.split([d, k], dim=1)
             modal = torch.cat([user_sums * self.inverse_degree, item_feats])
             for _ in range(self.num_mm_layers):  # width d per product: faster than one wide product
-                modal = symmetric_spmm(self.adjacency, modal)
+                modal = self.modal_conv(modal, self.adjacency)
             local = local + F.normalize(pick(modal), dim=1)
             hypergraphs.append(self._hypergraph(item_logits, user_logits, collab[self.num_users :], generator))
         hyper = pick(torch.cat([sum(h.users for h in hypergraphs), sum(h.items for h in hypergraphs)]))

@@ -4,10 +4,10 @@ MMRec's port by the same authors (``src/models/mgcn.py``).
 
 Notation: ``U`` users, ``I`` items, ``N = U + I``, ``M`` modalities, ``E_user, E_item`` xavier-uniform ID
 embeddings (64-d), ``X_m`` the raw features of modality ``m`` (fine-tuned, see
-:mod:`lit_mmrec.models.modal`), ``P_m = X_m W_m + b_m`` their projection to 64-d, ``A`` the
+:mod:`lit_mmrec.nn.modal`), ``P_m = X_m W_m + b_m`` their projection to 64-d, ``A`` the
 symmetric-normalised user-item adjacency (no self-loops), ``R [U, I]`` its user-item block, ``S_m`` the
 item kNN graph of modality ``m`` built once from ``X_m`` (``k = 10`` neighbours by cosine, edge weight
-the cosine, ``D^-1/2 S D^-1/2`` with row sums ``D``; see :mod:`lit_mmrec.models.item_graph`).
+the cosine, ``D^-1/2 S D^-1/2`` with row sums ``D``; see :mod:`lit_mmrec.nn.knn_graph`).
 
 *Behaviour-guided purifier*, per modality: ``Ẽ_m = E_item ⊙ σ(P_m W_g,m + b_g,m)``.
 
@@ -35,7 +35,7 @@ Deviations from the original code:
   code needs both image and text;
 - the attention is a softmax over each node's modalities, as in the paper and MMRec's port; the
   authors' repository (commit 09095cb) builds ``nn.Softmax(dim=0)``, a softmax over all nodes instead;
-- safe cosine in the kNN graphs (see :mod:`lit_mmrec.models.item_graph`), built in chunks and cached
+- safe cosine in the kNN graphs (see :mod:`lit_mmrec.nn.knn_graph`), built in chunks and cached
   keyed by the features' hash; the sparse products use precomputed transposes (same maths);
 - the regulariser divides by the actual batch size (the code by the configured one, which differs for
   an epoch's last, smaller batch); the InfoNCE shifts its exponent by ``1 / t`` (same value, no overflow).
@@ -50,15 +50,16 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, light_propagate
-from lit_mmrec.models.item_graph import (
+from lit_mmrec.nn.knn_graph import (
     cached_knn_neighbours,
-    csr_pair,
     normalised_knn_adjacency,
-    sparse_matmul,
 )
-from lit_mmrec.models.losses import bpr_loss, squared_l2_loss
-from lit_mmrec.models.modal import FeatureProjection, adam_with_decay
+from lit_mmrec.nn.light_conv import LightConv
+from lit_mmrec.nn.losses import bpr_loss, squared_l2_loss
+from lit_mmrec.nn.modal import FeatureProjection, adam_with_decay
+from lit_mmrec.nn.normalisation import bipartite_adjacency
+from lit_mmrec.nn.sparse import csr_pair
+from lit_mmrec.nn.sum_conv import SumConv
 
 
 def info_nce(view: torch.Tensor, other: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -137,6 +138,8 @@ class MGCN(RecommenderModule):
         self.modalities = self.projection.modalities
         self.knn_k = knn_k
         self.num_layers = num_layers
+        self.user_item_conv = LightConv(num_layers)
+        self.graph_conv = SumConv()  # the item graphs and the user <- item block
         self.num_item_graph_layers = num_item_graph_layers
         self.cl_weight = cl_weight
         self.temperature = temperature
@@ -177,7 +180,7 @@ class MGCN(RecommenderModule):
     def views(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(C, side)``, both ``[N, d]``: the user-item view and the fused item-item views."""
         ego = torch.cat([self.user_embedding, self.item_embedding])
-        content = light_propagate(self.adjacency, ego, self.num_layers)
+        content = self.user_item_conv(ego, self.adjacency)
         modal = []
         for modality in self.modalities:
             purified = self.item_embedding * self.purifier[modality](
@@ -185,8 +188,8 @@ class MGCN(RecommenderModule):
             )
             graph, graph_t = getattr(self, f"item_graph_{modality}"), getattr(self, f"item_graph_t_{modality}")
             for _ in range(self.num_item_graph_layers):
-                purified = sparse_matmul(graph, graph_t, purified)
-            users = sparse_matmul(self.user_item, self.user_item_t, purified)
+                purified = self.graph_conv(purified, graph, transpose=graph_t)
+            users = self.graph_conv(purified, self.user_item, transpose=self.user_item_t)
             modal.append(torch.cat([users, purified]))
         stacked = torch.stack(modal, dim=1)  # [N, M, d]
         attention = torch.softmax(self.query(stacked), dim=1)  # [N, M, 1]

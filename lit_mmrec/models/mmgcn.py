@@ -37,8 +37,9 @@ Deviations from MMRec's code (and the authors'):
   the authors' choice) and any number of modalities works;
 - the paper sums the modalities' representations, both codes average them; we average (the
   sum only rescales every score by the number of modalities);
-- aggregation is two precomputed sparse mean matrices (user <- items, item <- users) with their
-  transposes kept for the backward pass, instead of PyG message passing over an edge list; for a
+- aggregation is PyG's mean aggregation as a weighted sum (:class:`~lit_mmrec.nn.sum_conv.SumConv`)
+  over two precomputed sparse mean matrices (user <- items, item <- users), their transposes kept
+  for the fused CPU backward, instead of gather-scatter over an edge list; for a
   modality in raw feature space the first layer's user-side aggregate of the (constant, normalised)
   item features is computed once in ``build``; the square product ``C_l`` is taken on the smaller
   node set (``mean_N(x) C = mean_N(x C)``). The maths is unchanged;
@@ -53,27 +54,26 @@ import torch.nn.functional as F
 from torch import nn
 
 from lit_mmrec.data.loader import MMRecDataset
+from lit_mmrec.data.pairs import pairs_to_csr
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.item_graph import sparse_matmul
-from lit_mmrec.models.losses import bpr_loss
-from lit_mmrec.models.modal import require_modalities, select_modalities
+from lit_mmrec.nn.losses import bpr_loss
+from lit_mmrec.nn.modal import require_modalities, select_modalities
+from lit_mmrec.nn.sum_conv import SumConv
 
 #: Modalities MMRec and the authors project before their GCN, and the projection width.
 DEFAULT_LATENT_DIMS = {"image": 256}
+
+#: The neighbour mean ``mean_N(x) = M x`` over a row-normalised adjacency ``M`` (:func:`mean_matrix`):
+#: a stateless PyG layer (PyG's ``aggr="mean"`` as a weighted sum), shared by every modality.
+_MEAN = SumConv()
 
 
 def mean_matrix(rows: torch.Tensor, cols: torch.Tensor, num_rows: int, num_cols: int) -> torch.Tensor:
     """Sparse CSR ``[num_rows, num_cols]`` with ``1 / deg(row)`` at each (unique) ``(row, col)`` edge:
     ``M @ x`` averages, for each row node, the ``x`` rows of its neighbours (zero without neighbours)."""
     degree = torch.bincount(rows, minlength=num_rows)
-    values = 1.0 / degree[rows].float()
-    order = torch.argsort(rows * num_cols + cols)
-    crow = torch.zeros(num_rows + 1, dtype=torch.long)
-    crow[1:] = torch.cumsum(degree, 0)
-    return torch.sparse_csr_tensor(
-        crow, cols[order], values[order], size=(num_rows, num_cols), check_invariants=True
-    )
+    return pairs_to_csr(rows, cols, num_rows, num_cols, 1.0 / degree[rows].float())
 
 
 def transpose_csr(matrix: torch.Tensor) -> torch.Tensor:
@@ -165,12 +165,12 @@ def convolve(
     user_mean, user_mean_t, item_mean, item_mean_t = graph
     if users.shape[0] <= items.shape[0]:
         if user_aggregate is None:
-            user_aggregate = sparse_matmul(user_mean, user_mean_t, items)
+            user_aggregate = _MEAN(items, user_mean, transpose=user_mean_t)
         h_users = conv(user_aggregate)
-        h_items = sparse_matmul(item_mean, item_mean_t, conv(users))
+        h_items = _MEAN(conv(users), item_mean, transpose=item_mean_t)
     else:
-        h_users = sparse_matmul(user_mean, user_mean_t, conv(items))
-        h_items = conv(sparse_matmul(item_mean, item_mean_t, users))
+        h_users = _MEAN(conv(items), user_mean, transpose=user_mean_t)
+        h_items = conv(_MEAN(users, item_mean, transpose=item_mean_t))
     return F.leaky_relu(h_users), F.leaky_relu(h_items)
 
 

@@ -67,8 +67,10 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.graph import bipartite_adjacency, light_propagate, symmetric_spmm
-from lit_mmrec.models.modal import require_modalities, select_modalities
+from lit_mmrec.nn.light_conv import LightConv
+from lit_mmrec.nn.modal import require_modalities, select_modalities
+from lit_mmrec.nn.normalisation import bipartite_adjacency
+from lit_mmrec.nn.sum_conv import SumConv
 
 SSL_TASKS = ("FAC", "FD", "FM", "FD+FM")
 #: The authors' fine-to-coarse order of the modalities in the FAC chain.
@@ -135,6 +137,8 @@ class SLMRec(RecommenderModule):
         if not 0.0 <= dropout < 1.0 or num_layers < 0:
             raise ValueError(f"dropout must be in [0, 1) and num_layers >= 0, got {dropout}, {num_layers}")
         self.num_layers = num_layers
+        self.conv = LightConv(num_layers)
+        self.layer = SumConv(symmetric=True)  # one Â step, for the layer-wise dropout
         self.ssl_task = ssl_task
         self.ssl_alpha = ssl_alpha
         self.ssl_temperature = ssl_temperature
@@ -177,10 +181,10 @@ class SLMRec(RecommenderModule):
     def propagate(self, x: torch.Tensor, dropout: bool = False) -> torch.Tensor:
         """Every branch's layer mean; with ``dropout``, each layer's output is dropped out (``FD``)."""
         if not dropout:
-            return light_propagate(self.adjacency, x, self.num_layers)
+            return self.conv(x, self.adjacency)
         total, hidden = x, x
         for _ in range(self.num_layers):
-            hidden = F.dropout(symmetric_spmm(self.adjacency, hidden), self.dropout, self.training)
+            hidden = F.dropout(self.layer(hidden, self.adjacency), self.dropout, self.training)
             total = total + hidden
         return total / (self.num_layers + 1)
 

@@ -39,8 +39,8 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.models.losses import embedding_norm_loss
-from lit_mmrec.models.modal import require_modalities, select_modalities
+from lit_mmrec.nn.losses import embedding_norm_loss
+from lit_mmrec.nn.modal import require_modalities, select_modalities
 
 
 class VBPR(RecommenderModule):

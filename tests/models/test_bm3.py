@@ -106,7 +106,7 @@ def test_modalities_and_user_init_targets(tiny_dataset, tmp_path):
 
 
 def test_projection_paths_agree(tiny_dataset, monkeypatch):
-    import lit_mmrec.models.modal as modal
+    import lit_mmrec.nn.modal as modal
 
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)

@@ -10,7 +10,8 @@ from lit_mmrec.data.datamodule import SyntheticDataModule
 from lit_mmrec.data.loader import load_mmrec_dataset
 from lit_mmrec.data.synthetic import SyntheticSpec
 from lit_mmrec.models.dragon import DRAGON
-from lit_mmrec.models.item_graph import cooccurrence_neighbours, knn_neighbours
+from lit_mmrec.nn.knn_graph import knn_neighbours
+from lit_mmrec.nn.user_graph import cooccurrence_neighbours
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from lit_mmrec.data.loader import load_mmrec_dataset
 from lit_mmrec.models.dualgnn import DualGNN
-from lit_mmrec.models.item_graph import cooccurrence_neighbours
+from lit_mmrec.nn.user_graph import cooccurrence_neighbours
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
 

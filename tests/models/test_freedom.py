@@ -1,12 +1,14 @@
 import lightning as L
 import pytest
 import torch
+from helpers import dense_bipartite
 
 from lit_mmrec.data.datamodule import SyntheticDataModule
 from lit_mmrec.data.loader import load_mmrec_dataset
 from lit_mmrec.data.synthetic import SyntheticSpec
-from lit_mmrec.models.freedom import FREEDOM, degree_sensitive_keep
-from lit_mmrec.models.item_graph import knn_neighbours
+from lit_mmrec.models.freedom import FREEDOM
+from lit_mmrec.nn.edge_pruning import degree_sensitive_keep
+from lit_mmrec.nn.knn_graph import knn_neighbours
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
 
@@ -62,16 +64,6 @@ def test_trains_and_reloads(tmp_path, fixed_batch_loss):
         users = torch.arange(data.num_users)
         assert torch.equal(model.rank(users, 10)[1], reloaded.rank(users, 10)[1])
     assert not any("features_" in key for key in reloaded.state_dict())  # data never enters a checkpoint
-
-
-def dense_bipartite(users, items, num_users, num_items):
-    n = num_users + num_items
-    a = torch.zeros(n, n)
-    a[users, items + num_users] = 1
-    a[items + num_users, users] = 1
-    d = a.sum(1)
-    inv = torch.where(d > 0, d.pow(-0.5), torch.zeros_like(d))
-    return inv[:, None] * a * inv[None, :]
 
 
 def dense_knn(features, k):
@@ -175,7 +167,7 @@ def test_user_init_targets(tiny_dataset):
 
 
 def test_projection_paths_agree(tiny_dataset, monkeypatch):
-    from lit_mmrec.models import modal
+    from lit_mmrec.nn import modal
 
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from lit_mmrec.data.loader import load_mmrec_dataset
 from lit_mmrec.models.grcn import GRCN
-from lit_mmrec.models.losses import bpr_loss
+from lit_mmrec.nn.losses import bpr_loss
 
 
 def masked_softmax(logits: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import lit_mmrec.models.item_graph as item_graph
+import lit_mmrec.nn.knn_graph as item_graph
 from lit_mmrec.data.datamodule import SyntheticDataModule
 from lit_mmrec.data.loader import load_mmrec_dataset
 from lit_mmrec.data.synthetic import SyntheticSpec

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from lit_mmrec.data.datamodule import SyntheticDataModule
 from lit_mmrec.data.loader import load_mmrec_dataset
 from lit_mmrec.data.synthetic import SyntheticSpec
-from lit_mmrec.models.losses import bpr_loss
 from lit_mmrec.models.mmgcn import MMGCN, mean_matrix, transpose_csr
+from lit_mmrec.nn.losses import bpr_loss
 
 SPEC = SyntheticSpec(num_users=60, num_items=40, mean_interactions_per_user=8, modalities={"image": 16, "text": 8})
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from lit_mmrec.models import modal
-from lit_mmrec.models.modal import (
+from lit_mmrec.nn import modal
+from lit_mmrec.nn.modal import (
     FeatureProjection,
     feature_offsets,
     modal_linears,

@@ -1,15 +1,26 @@
 """The user co-occurrence graph shared by DRAGON and DualGNN: MMRec's per-epoch padding, the sparse
 matrix, and the mixin's per-mode weights and matrices."""
 
+import logging
 import math
+import pickle
 
+import numpy as np
 import pytest
 import torch
 
 from lit_mmrec.data.loader import load_mmrec_dataset
 from lit_mmrec.models.dragon import DRAGON
 from lit_mmrec.models.dualgnn import DualGNN
-from lit_mmrec.models.user_graph import check_user_graph_source, user_graph_matrix, user_graph_weights
+from lit_mmrec.nn import user_graph
+from lit_mmrec.nn.user_graph import (
+    check_user_graph_source,
+    cooccurrence_neighbours,
+    read_user_graph_dict,
+    user_cooccurrence_graph,
+    user_graph_matrix,
+    user_graph_weights,
+)
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
 
@@ -79,3 +90,84 @@ def test_mixin_weights_and_matrices_per_mode(tiny_dataset, backbone):
     assert torch.equal(epoch_graph[0].to_dense(), expected[0].to_dense())
     model.resample_user_graph()
     assert model.user_weights() is not weights and model.user_graph() is not epoch_graph
+
+
+def brute_force_cooccurrence(users, items, num_users, num_items, k):
+    r = torch.zeros(num_users, num_items)
+    r[users, items] = 1
+    c = r @ r.T
+    c.fill_diagonal_(0)
+    neighbours = torch.full((num_users, k), -1)
+    counts = torch.zeros(num_users, k)
+    for u in range(num_users):
+        order = sorted((v for v in range(num_users) if c[u, v] > 0), key=lambda v: (-c[u, v].item(), v))[:k]
+        neighbours[u, : len(order)] = torch.tensor(order, dtype=torch.long)
+        counts[u, : len(order)] = c[u, order]
+    return neighbours, counts
+
+
+@pytest.mark.parametrize("pair_chunk", [1 << 22, 5])
+def test_cooccurrence_matches_brute_force(monkeypatch, pair_chunk):
+    monkeypatch.setattr(user_graph, "_PAIR_CHUNK", pair_chunk)
+    rng = np.random.default_rng(0)
+    users = torch.from_numpy(rng.integers(0, 15, 60))
+    items = torch.from_numpy(rng.integers(0, 9, 60))  # duplicates included; user ids 15, 16 unused
+    neighbours, counts = cooccurrence_neighbours(users, items, 17, 9, 4)
+    expected_neighbours, expected_counts = brute_force_cooccurrence(users, items, 17, 9, 4)
+    assert torch.equal(neighbours, expected_neighbours)
+    assert torch.equal(counts, expected_counts)
+
+
+def save_user_graph_dict(path, graph):
+    np.save(path, graph, allow_pickle=True)
+
+
+def test_read_user_graph_dict_round_trip(tmp_path):
+    graph = {0: [[2, 1], [3.0, 1.0]], 1: [[0], [1.0]], 2: [[0, 1, 3], [3.0, 2.0, 1.0]], 3: [[], []]}
+    save_user_graph_dict(tmp_path / "g.npy", graph)
+    neighbours, counts = read_user_graph_dict(tmp_path / "g.npy", 4, 2)
+    assert neighbours.tolist() == [[2, 1], [0, -1], [0, 1], [-1, -1]]
+    assert counts.tolist() == [[3.0, 1.0], [1.0, 0.0], [3.0, 2.0], [0.0, 0.0]]
+    assert read_user_graph_dict(tmp_path / "g.npy", 5, 2) is None  # wrong number of users
+
+
+class Payload:
+    def __reduce__(self):
+        return (exec, ("open('PWNED', 'w').close()",))
+
+
+def test_read_user_graph_dict_refuses_code(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.npy"
+    array = np.empty((), dtype=object)
+    array[()] = {0: Payload()}
+    with open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": "|O", "fortran_order": False, "shape": ()})
+        pickle.dump(array, handle, protocol=3)
+    with caplog.at_level(logging.WARNING):
+        assert read_user_graph_dict(path, 1, 2) is None
+    assert not (tmp_path / "PWNED").exists()
+    assert "refusing to load builtins.exec" in caplog.text
+
+
+def test_user_graph_source_file_or_built(tiny_dataset, caplog):
+    data = load_mmrec_dataset(tiny_dataset)
+    with caplog.at_level(logging.INFO):
+        built_neighbours, built_counts, origin = user_cooccurrence_graph(data, 3)
+    assert origin == "built" and "built from" in caplog.text
+    expected = cooccurrence_neighbours(data.train.users, data.train.items, data.num_users, data.num_items, 3)
+    assert torch.equal(built_neighbours, expected[0]) and torch.equal(built_counts, expected[1])
+    with pytest.raises(ValueError, match="user_graph_dict.npy"):
+        user_cooccurrence_graph(data, 3, source="file")
+    # the MMRec file, in the order the script writes it
+    graph = {
+        u: [
+            built_neighbours[u][built_neighbours[u] >= 0].tolist(),
+            built_counts[u][built_neighbours[u] >= 0].tolist(),
+        ]
+        for u in range(data.num_users)
+    }
+    save_user_graph_dict(tiny_dataset / "user_graph_dict.npy", graph)
+    neighbours, counts, origin = user_cooccurrence_graph(data, 3)
+    assert origin.startswith("file:") and torch.equal(neighbours, built_neighbours)
+    assert user_cooccurrence_graph(data, 3, source="build")[2] == "built"
