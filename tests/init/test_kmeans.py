@@ -7,16 +7,6 @@ from sklearn.metrics import adjusted_rand_score
 from lit_mmrec.init.kmeans import _update, kmeans
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # The matrices here are tiny: intra-op threads only add synchronisation, which costs seconds when the
-    # machine is busy with other jobs. Restored afterwards.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 

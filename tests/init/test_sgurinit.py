@@ -6,17 +6,6 @@ from sklearn.decomposition import PCA
 
 from lit_mmrec.init.sgurinit import initialise_user_table, pca_reduce, user_semantic_embeddings
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # The matrices here are tiny: intra-op threads only add synchronisation, which costs seconds when the
-    # machine is busy with other jobs. Restored afterwards.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 # Hand-made example: five items in 2-d forming two obvious clusters, A = {0, 1} around (2, 0) and
 # B = {2, 3, 4} around (0, 12); three users with training interactions and a fourth with none.
 ITEMS = torch.tensor([[1.0, 0.0], [3.0, 0.0], [0.0, 10.0], [0.0, 12.0], [0.0, 14.0]])
