@@ -96,11 +96,15 @@ def cold_start_markdown(records: list[dict[str, Any]], command: str) -> str:
 def _section(records: list[dict[str, Any]], key: str, n: int, within: bool) -> str:
     """One threshold's table: sizes per data set, then metrics per (data set, backbone, init)."""
     summary = summarise_columns(records, HEADERS, lambda r, metric: _cold_value(r, key, metric))
-    sizes = sorted({(r["dataset"], r["cold_start"][key]["cold_items"], r["cold_start"][key]["users"])
-                    for r in records if key in r.get("cold_start", {})})
+    sizes = sorted({(r["dataset"], r["cold_start"][key]["cold_items"], r["cold_start"][key]["users"],
+                     r["cold_start"][key].get("candidates"))
+                    for r in records if key in r.get("cold_start", {})}, key=lambda size: (*size[:3], size[3] or 0))
     described = "; ".join(
-        f"{d}: {items} cold test items, {users} users" + ("" if users else " (not in the table: nothing to measure)")
-        for d, items, users in sizes
+        f"{d}: {items} cold test items, {users} users"
+        + (f", {candidates} candidates (a random order: Recall@20 about {min(1.0, 20 / candidates):.3f})"
+           if candidates else "")
+        + ("" if users else " (not in the table: nothing to measure)")
+        for d, items, users, candidates in sizes
     )
     title = "never seen in training" if n == 0 else f"with at most {n} training interaction{'' if n == 1 else 's'}"
     scope = ", ranked among the cold items only" if within else ""

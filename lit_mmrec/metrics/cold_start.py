@@ -57,7 +57,9 @@ def cold_start_metrics(
     Returns:
         ``{N: {"cold_items": ..., "test_interactions": ..., "users": ..., "recall@10": ..., ...}}``;
         ``cold_items`` counts the cold items that appear in test, ``test_interactions`` the test
-        (user, cold item) pairs, ``users`` the users counted. Metrics are 0.0 when no user is counted.
+        (user, cold item) pairs, ``users`` the users counted, and (``protocol="cold"``) ``candidates`` the
+        cold items ranked (a uniformly random order has Recall@K of about K / candidates). Metrics are 0.0
+        when no user is counted.
     """
     if not thresholds or any(n < 0 for n in thresholds):
         raise ValueError(f"thresholds must be non-negative integers, got {list(thresholds)}")
@@ -88,6 +90,7 @@ def cold_start_metrics(
         values = {name: float(v) for name, v in metric.compute().items()}
         results[n] = {
             "cold_items": int(torch.unique(test_items[cold[n][test_items]]).numel()),
+            **({"candidates": int(cold[n].sum())} if protocol == "cold" else {}),
             "test_interactions": int(cold[n][test_items].sum()),
             "users": int(metric.users),
             **values,
