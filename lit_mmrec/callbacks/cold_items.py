@@ -35,15 +35,19 @@ class ColdItems(L.Callback):
             items never seen in training).
         weighting: ``mean`` (plain mean of the neighbours) or ``similarity`` (weighted by cosine).
         modalities: feature modalities used for the neighbours (default: all the data set's).
+        keep_norm: rescale each filled row to its neighbours' mean norm (a mean of vectors is shorter,
+            and ranks low among all items).
     """
 
     def __init__(
-        self, k: int = 10, max_interactions: int = 0, weighting: str = "mean", modalities: list[str] | None = None
+        self, k: int = 10, max_interactions: int = 0, weighting: str = "mean", modalities: list[str] | None = None,
+        keep_norm: bool = False,
     ) -> None:
         self.k = k
         self.max_interactions = max_interactions
         self.weighting = weighting
         self.modalities = modalities
+        self.keep_norm = keep_norm
         self.neighbours: ColdItemNeighbours | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -57,6 +61,7 @@ class ColdItems(L.Callback):
             counts = torch.bincount(dataset.split("train").items.long(), minlength=dataset.num_items)
             self.neighbours = cold_item_neighbours(
                 [dataset.item_features[m] for m in modalities], counts, self.k, self.max_interactions, self.weighting,
+                keep_norm=self.keep_norm,
             )
             log.info("ColdItems: %d items with at most %d training interactions represented by their %d nearest "
                      "warm items (%s)", self.neighbours.cold.numel(), self.max_interactions, self.k, modalities)

@@ -33,11 +33,13 @@ class ColdStartEvaluation(L.Callback):
         output: JSON file to write (default: ``cold_start.json`` in the logger's folder).
         chunk_size: users ranked at a time.
         protocols: ``all`` and / or ``cold``.
+        split: ``test`` (the reported numbers) or ``valid`` (for choosing options, e.g. of
+            :class:`~lit_mmrec.callbacks.cold_items.ColdItems`, without looking at test).
     """
 
     def __init__(
         self, thresholds: list[int] | None = None, output: str | None = None, chunk_size: int = 2048,
-        protocols: list[str] | None = None,
+        protocols: list[str] | None = None, split: str = "test",
     ) -> None:
         self.thresholds = [0, 1, 5, 10] if thresholds is None else list(thresholds)
         self.output = output
@@ -46,12 +48,15 @@ class ColdStartEvaluation(L.Callback):
         unknown = [p for p in self.protocols if p not in PROTOCOLS]
         if unknown or not self.protocols:
             raise ValueError(f"protocols must be a non-empty list of {PROTOCOLS}, got {self.protocols}")
+        if split not in ("test", "valid"):
+            raise ValueError(f"split must be 'test' or 'valid', got {split!r}")
+        self.split = split
         self.results: dict[str, dict[str, float]] | None = None
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.results = {}
         for protocol in self.protocols:
-            values = cold_start_from_module(pl_module, self.thresholds, self.chunk_size, protocol)
+            values = cold_start_from_module(pl_module, self.thresholds, self.chunk_size, protocol, self.split)
             self.results.update({_key(protocol, n): entry for n, entry in values.items()})
         if not trainer.is_global_zero:
             return

@@ -13,7 +13,9 @@ training interactions), take its :math:`k` nearest warm items by cosine similari
 (the mean over modalities of the per-modality cosines), and replace its final representation by the mean
 of theirs, :math:`\hat e_c = \frac{1}{k} \sum_{i \in \text{kNN}(c)} e_i` (``weighting="mean"``), or the
 similarity-weighted mean :math:`\sum_i \max(s, 0)\, e_i / \sum_i \max(s, 0)` (``"similarity"``; falls back
-to the plain mean where every similarity is :math:`\le 0`). Nothing is trained; the neighbours are found
+to the plain mean where every similarity is :math:`\le 0`). A mean of vectors is shorter than they are,
+and with dot-product scores a short vector ranks low among all items; ``keep_norm`` rescales
+:math:`\hat e_c` to the (weighted) mean norm of its neighbours, so it competes like a typical neighbour. Nothing is trained; the neighbours are found
 once from the features and the training interactions, and the replacement is applied to the item
 representations every time evaluation or prediction computes them, so it follows the learned warm ones.
 
@@ -49,14 +51,20 @@ class ColdItemNeighbours:
     cold: Tensor
     neighbours: Tensor
     weights: Tensor
+    keep_norm: bool = False
 
     def apply(self, item_repr: Tensor) -> Tensor:
-        """``item_repr`` (``[n_items, D]``) with every cold row replaced by its neighbours' weighted mean."""
+        """``item_repr`` (``[n_items, D]``) with every cold row replaced by its neighbours' weighted mean
+        (with ``keep_norm``, rescaled to the weighted mean of the neighbours' norms)."""
         if self.cold.numel() == 0:
             return item_repr
         device = item_repr.device
         neighbours, weights = self.neighbours.to(device), self.weights.to(device, item_repr.dtype)
-        filled = (item_repr[neighbours] * weights[..., None]).sum(dim=1)
+        rows = item_repr[neighbours]
+        filled = (rows * weights[..., None]).sum(dim=1)
+        if self.keep_norm:
+            target = (rows.norm(dim=-1) * weights).sum(dim=1, keepdim=True)
+            filled = filled * target / filled.norm(dim=1, keepdim=True).clamp_min(torch.finfo(filled.dtype).tiny)
         out = item_repr.clone()
         out[self.cold.to(device)] = filled
         return out
@@ -69,6 +77,7 @@ def cold_item_neighbours(
     max_interactions: int = 0,
     weighting: str = "mean",
     chunk_size: int = 4096,
+    keep_norm: bool = False,
 ) -> ColdItemNeighbours:
     """The ``k`` nearest warm items of every cold item (see the module docstring).
 
@@ -79,6 +88,7 @@ def cold_item_neighbours(
         max_interactions: items with at most this many training interactions are cold (0: never seen).
         weighting: ``"mean"`` or ``"similarity"``.
         chunk_size: cold items scored at a time (memory ``chunk_size x n_warm``).
+        keep_norm: rescale each filled row to its neighbours' mean norm.
     """
     if not features:
         raise ValueError("cold items need at least one modality of item features")
@@ -95,7 +105,7 @@ def cold_item_neighbours(
     cold, warm = is_cold.nonzero().squeeze(1), (~is_cold).nonzero().squeeze(1)
     empty = torch.empty(0, min(k, max(warm.numel(), 1)), dtype=torch.long)
     if cold.numel() == 0 or warm.numel() == 0:
-        return ColdItemNeighbours(cold[:0], empty, empty.float())
+        return ColdItemNeighbours(cold[:0], empty, empty.float(), keep_norm)
     # the mean of per-modality cosines is the dot product of the concatenated unit rows divided by M
     unit = torch.cat([F.normalize(f.float(), dim=1) for f in features], dim=1) / len(features)
     warm_unit = unit[warm].T
@@ -112,4 +122,4 @@ def cold_item_neighbours(
             weights.append(torch.where(total > 0, positive / total.clamp_min(1e-12), torch.full_like(top, 1.0 / k)))
         else:
             weights.append(torch.full_like(top, 1.0 / k))
-    return ColdItemNeighbours(cold, torch.cat(neighbours), torch.cat(weights))
+    return ColdItemNeighbours(cold, torch.cat(neighbours), torch.cat(weights), keep_norm)

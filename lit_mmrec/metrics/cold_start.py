@@ -118,12 +118,13 @@ def _rank_among(
 
 def cold_start_from_module(
     module: torch.nn.Module, thresholds: Sequence[int] = (0, 1, 5, 10), chunk_size: int = 2048,
-    protocol: str = "all",
+    protocol: str = "all", split: str = "test",
 ) -> dict[int, dict[str, float]]:
     """:func:`cold_start_metrics` of a :class:`~lit_mmrec.models.base.RecommenderModule` whose data set is
     attached (after ``setup`` / ``attach``) and whose weights are loaded, e.g. from a checkpoint. Items are
     represented as evaluation sees them (``evaluation_representations``: with a cold-item override, e.g.
-    :class:`~lit_mmrec.callbacks.cold_items.ColdItems`, when one is set)."""
+    :class:`~lit_mmrec.callbacks.cold_items.ColdItems`, when one is set). ``split="valid"`` measures the
+    validation items instead (to choose cold-start options without looking at test)."""
     was_training = module.training
     module.eval()
     try:
@@ -131,7 +132,7 @@ def cold_start_from_module(
             represent = getattr(module, "evaluation_representations", module.representations)
             user_repr, item_repr = represent()
         return cold_start_metrics(
-            user_repr, item_repr, module.index("train"), module.index("test"), thresholds,
+            user_repr, item_repr, module.index("train"), module.index(split), thresholds,
             module.test_metrics.ks, chunk_size, protocol,
         )
     finally:

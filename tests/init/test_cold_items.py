@@ -80,3 +80,11 @@ def test_callback_fills_cold_items_at_evaluation_only(tiny_dataset, tmp_path):
     assert torch.equal(ranked[warm], plain[warm])
     model.item_repr_override = None
     assert torch.equal(model.evaluation_representations()[1], plain)
+
+
+def test_keep_norm_rescales_to_the_neighbours_mean_norm():
+    neighbours = cold_item_neighbours([IMAGE], COUNTS, k=2, keep_norm=True)  # item 3 -> items 0 and 2
+    item_repr = torch.tensor([[3.0, 0.0], [9.0, 9.0], [0.0, 1.0], [5.0, 5.0], [1.0, 1.0]])
+    # mean (1.5, 0.5) rescaled to the mean of the norms 3 and 1
+    mean = torch.tensor([1.5, 0.5])
+    torch.testing.assert_close(neighbours.apply(item_repr)[3], mean / mean.norm() * 2.0)
