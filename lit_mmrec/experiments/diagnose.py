@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lit_mmrec.experiments.aggregate import markdown_table, summarise_columns
+
 
 def effective_rank(x: Tensor) -> float:
     """Entropy-based effective rank of the rows of ``x`` (``[n, d]``); 0.0 for an all-zero matrix."""
@@ -130,3 +132,45 @@ class UserTableDiagnostics(L.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.initial = dict(state_dict.get("initial", {}))
+
+
+#: Statistics shown in ``diagnosis.md`` (of the first user table a backbone declares, and its representations).
+REPORTED = {
+    "effective_rank": "effective rank", "common_direction": "common direction", "mean_cosine": "mean cosine",
+    "mean_norm": "mean row norm", "drift": "drift from start", "user_repr_norm": "user repr norm",
+    "item_repr_norm": "item repr norm",
+}
+#: When: at the start of training (after any initialisation), after epochs 1, 10, 50, and after the last epoch.
+MOMENTS = {"start": "start", "1": "epoch 1", "10": "epoch 10", "50": "epoch 50", "last": "last epoch"}
+
+
+def _statistic(record: dict[str, Any], statistic: str, moment: str) -> float | None:
+    found = record.get("diagnostics")
+    if not found:
+        return None
+    names = [n for n in list(found["by_epoch"]) + list(found["start"]) if n.split("/")[-1] == statistic]
+    if not names:
+        return None
+    name = names[0]  # the first table declared (e.g. user_embedding), or the representation norms
+    if moment == "start":
+        return found["start"].get(name)
+    values = found["by_epoch"].get(name, [])
+    index = len(values) - 1 if moment == "last" else int(moment) - 1
+    return values[index] if 0 <= index < len(values) else None
+
+
+def diagnosis_markdown(records: list[dict[str, Any]], command: str) -> str:
+    """``diagnosis.md``: per statistic, its value at the start, after epochs 1 / 10 / 50 and at the end, mean ±
+    std over seeds, per (data set, backbone, init); runs without :class:`UserTableDiagnostics` are left out."""
+    sections = []
+    for statistic, title in REPORTED.items():
+        summary = summarise_columns(records, MOMENTS, lambda r, moment, s=statistic: _statistic(r, s, moment))
+        if summary:
+            sections.append(f"## {title}\n\n" + markdown_table(summary, MOMENTS, digits=3, compare=False))
+    return (
+        "# Diagnosis: the user table during training\n\n"
+        "Statistics of the first user table each backbone declares (users with training interactions), and "
+        "the mean norms of the final user and item representations, logged by "
+        "`lit_mmrec.experiments.diagnose.UserTableDiagnostics` (definitions there); mean ± sample std over seeds.\n\n"
+        f"Produced by:\n\n```bash\n{command}\n```\n\n" + "\n".join(sections)
+    )

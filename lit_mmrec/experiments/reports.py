@@ -9,6 +9,7 @@ from lit_mmrec.experiments import plots
 from lit_mmrec.experiments.aggregate import group, table_markdown
 from lit_mmrec.experiments.cold_start import cold_start_markdown
 from lit_mmrec.experiments.convergence import anytime_markdown, convergence_markdown, mean_curve
+from lit_mmrec.experiments.diagnose import diagnosis_markdown
 from lit_mmrec.experiments.runner import RunSpec, RunStore
 from lit_mmrec.experiments.sweep import sweep_markdown, sweep_plot
 
@@ -36,6 +37,8 @@ def write_reports(
         "convergence.md": convergence_markdown(records, shown),
         "anytime.md": anytime_markdown(records, shown),
     }
+    if any("diagnostics" in r for r in records):
+        texts["diagnosis.md"] = diagnosis_markdown(records, shown)
     if any("cold_start" in r for r in records):
         texts["cold_start.md"] = cold_start_markdown(records, shown)
     if sweep is not None:

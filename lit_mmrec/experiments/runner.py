@@ -212,6 +212,9 @@ def read_result(spec: RunSpec, settings: Settings) -> dict[str, Any]:
     curve = logs.validation_curve(rows)
     result.update(convergence(curve))
     result["sgurinit_s"] = logs.first_value(rows, "sgurinit/seconds")
+    found = logs.diagnostics(rows)
+    if found is not None:
+        result["diagnostics"] = found
     return result
 
 

@@ -60,3 +60,32 @@ def test_callback_logs_statistics_every_epoch(tiny_dataset, tmp_path):
         assert float(metrics[f"diag/user_embedding/{key}"]) == pytest.approx(value, rel=1e-5)
     assert float(metrics["diag/user_embedding/drift"]) > 0
     assert float(metrics["diag/item_repr_norm"]) > 0
+
+
+def test_diagnostics_read_from_the_logs_and_reported():
+    from lit_mmrec.experiments import logs
+    from lit_mmrec.experiments.diagnose import diagnosis_markdown
+
+    rows = [
+        {"step": "0", "diag/user_embedding/effective_rank_start": "60.0", "diag/user_repr_norm_start": "1.0"},
+        {"epoch": "0", "step": "40", "diag/user_embedding/effective_rank": "50.0", "diag/user_repr_norm": "2.0"},
+        {"epoch": "1", "step": "80", "diag/user_embedding/effective_rank": "40.0", "diag/user_repr_norm": "3.0"},
+        {"epoch": "1", "step": "80", "val/recall@20": "0.1"},
+    ]
+    found = logs.diagnostics(rows)
+    assert found == {"start": {"user_embedding/effective_rank": 60.0, "user_repr_norm": 1.0},
+                     "by_epoch": {"user_embedding/effective_rank": [50.0, 40.0], "user_repr_norm": [2.0, 3.0]}}
+    assert logs.diagnostics([{"epoch": "0", "val/recall@20": "0.1"}]) is None
+    records = [
+        {"dataset": "d", "model": "m", "variant": "random", "diagnostics": found},
+        {"dataset": "d", "model": "m", "variant": "item-sum", "diagnostics": {
+            "start": {"user_embedding/effective_rank": 30.0}, "by_epoch": {"user_embedding/effective_rank": [20.0]}}},
+        {"dataset": "d", "model": "m", "variant": "random", "seed": 2},  # no diagnostics: left out
+    ]
+    text = diagnosis_markdown(records, "cmd")
+    rank = text.split("## effective rank")[1].split("\n## ")[0]
+    # start, epoch 1, epoch 10 (not reached), epoch 50, last
+    assert "| m | random | 1 | 60.000 | 50.000 | n/a | n/a | 40.000 |" in rank
+    assert "|  | item-sum | 1 | 30.000 | 20.000 | n/a | n/a | 20.000 |" in rank
+    assert "vs random" not in text  # no "better" direction for a statistic
+    assert "| m | random | 1 | 1.000 | 2.000 | n/a | n/a | 3.000 |" in text.split("## user repr norm")[1]
