@@ -64,6 +64,8 @@ class SGURInit(L.Callback):
             also the raw features before PCA) or ``whiten`` (PCA-whitened).
         metric: K-Means metric: ``euclidean`` or ``cosine`` (L2-normalised rows).
         centre: remove the mean over users (the component shared by all users) before rescaling.
+        decorrelate: ZCA-whiten the users' vectors (covariance to the identity, same basis) before rescaling;
+            raises the table's effective rank (implies centre).
         scale: rescale rows to ``table`` (the user table's initial mean row norm) or ``items`` (the mean
             row norm of the item representations the table is compared with: the backbone's item ID
             table for an ID user table, the item features in the table's space otherwise).
@@ -91,6 +93,7 @@ class SGURInit(L.Callback):
         preprocess: str = "none",
         metric: str = "euclidean",
         centre: bool = False,
+        decorrelate: bool = False,
         scale: str = "table",
         residual: float | None = None,
         align_items: bool = False,
@@ -98,7 +101,7 @@ class SGURInit(L.Callback):
         self.recipe = SGURInitOptions(
             n_clusters=n_clusters, cluster_on=cluster_on, fusion=fusion, weight=weight, local_weight=local_weight,
             blend=blend, temperature=temperature, user_repr=user_repr, local_norm=local_norm,
-            preprocess=preprocess, metric=metric, centre=centre, scale=scale, residual=residual,
+            preprocess=preprocess, metric=metric, centre=centre, decorrelate=decorrelate, scale=scale, residual=residual,
             align_items=align_items,
         )
         #: the options as a dict (logged, kept in checkpoints)

@@ -51,7 +51,8 @@ leave these open and independent re-implementations chose differently (``shared/
   For ID tables ``standardise`` also z-scores the raw features before the PCA (done by the callback).
   Deviation: the issue asks for preprocessing "before PCA/K-Means"; whitening the PCA output itself would
   change the space the user rows live in, so whitening only shapes the clustering.
-* ``centre``: remove the component shared by all users before rescaling; ``scale="items"``: rescale to
+* ``centre``: remove the component shared by all users before rescaling; ``decorrelate``: ZCA-whiten the
+  users' vectors (:func:`zca_whiten`) before rescaling; ``scale="items"``: rescale to
   the item representations' mean norm; ``residual`` :math:`\alpha`: :math:`T_u + \alpha s_u` instead of
   :math:`s_u` (:func:`initialise_user_table`); ``align_items``: write the reduced features into an ID
   backbone's item table (:func:`aligned_item_table`).
@@ -138,11 +139,25 @@ def whiten(x: Tensor) -> Tensor:
     of the population covariance, directions with variance below ``1e-6`` x the largest dropped. The
     columns of the result are uncorrelated with unit variance; euclidean distances in it are the
     Mahalanobis distances of ``x`` (so the eigenvectors' signs and order do not matter to K-Means)."""
+    centred, directions, variances = _covariance_eigen(x)
+    return (centred @ directions / variances.sqrt()).to(x.dtype)
+
+
+def zca_whiten(x: Tensor) -> Tensor:
+    r"""ZCA whitening, :math:`(x - \bar x)\, V \Lambda^{-1/2} V^\top` (directions as in :func:`whiten`): unit,
+    uncorrelated variance in every direction, in the basis of ``x`` (the whitened data closest to the centred
+    data), unlike :func:`whiten`, which rotates into the eigenbasis."""
+    centred, directions, variances = _covariance_eigen(x)
+    return (centred @ directions / variances.sqrt() @ directions.T).to(x.dtype)
+
+
+def _covariance_eigen(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Centred ``x`` (float64), and the eigenvectors ``[d, r]`` and eigenvalues ``[r]`` of its population
+    covariance whose eigenvalue is above ``WHITEN_RTOL`` x the largest."""
     centred = (x - x.mean(dim=0, keepdim=True)).double()
-    covariance = centred.T @ centred / x.shape[0]
-    variances, directions = torch.linalg.eigh(covariance)
+    variances, directions = torch.linalg.eigh(centred.T @ centred / x.shape[0])
     keep = variances > WHITEN_RTOL * variances.max().clamp_min(torch.finfo(torch.float64).tiny)
-    return (centred @ directions[:, keep] / variances[keep].sqrt()).to(x.dtype)
+    return centred, directions[:, keep], variances[keep]
 
 
 def clustering_space(points: Tensor, preprocess: str = "none", metric: str = "euclidean") -> Tensor:
@@ -436,9 +451,11 @@ def initialise_user_table(
             report.append(details)
         semantic = embeddings if semantic is None else semantic + embeddings
     semantic = semantic / len(modal_features)
-    if opts.centre and bool(has_interactions.any()):
+    if (opts.centre or opts.decorrelate) and bool(has_interactions.any()):
         shared = semantic[has_interactions].mean(dim=0, keepdim=True)
         semantic = torch.where(has_interactions[:, None], semantic - shared, semantic)
+    if opts.decorrelate and int(has_interactions.sum()) > 1:
+        semantic[has_interactions] = zca_whiten(semantic[has_interactions])
 
     if opts.scale == "table":
         target_norm = table.norm(dim=1).mean()

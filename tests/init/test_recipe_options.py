@@ -162,3 +162,30 @@ def test_unknown_option_is_named():
         embeddings(lambda_=0.1)
     with pytest.raises(ValueError, match="unknown SG-URInit options \\['centre'\\]"):
         embeddings(centre=True)  # a table-level option: initialise_user_table's, not per modality
+
+
+def test_zca_whitening_by_hand():
+    from lit_mmrec.init.sgurinit import zca_whiten
+
+    # covariance [[2.5, -1.5], [-1.5, 2.5]]: eigenvalues 1 along (1, 1) and 4 along (1, -1), so
+    # C^-1/2 = [[.75, .25], [.25, .75]] and each row x becomes x C^-1/2 (the same basis, unlike PCA whitening)
+    x = torch.tensor([[1.0, 1.0], [-1.0, -1.0], [2.0, -2.0], [-2.0, 2.0]])
+    torch.testing.assert_close(zca_whiten(x), torch.tensor([[1.0, 1.0], [-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]]))
+    # uncorrelated columns: ZCA is standardising
+    square = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 4.0], [2.0, 4.0]])
+    torch.testing.assert_close(zca_whiten(square), torch.tensor([[-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0], [1.0, 1.0]]))
+
+
+def test_decorrelate_whitens_the_users_then_rescales():
+    from lit_mmrec.init.sgurinit import zca_whiten
+
+    table = torch.randn(4, 2, generator=torch.Generator().manual_seed(9))
+    initialised = initialise_user_table(table, [ITEMS], _interactions(TRAINING), n_clusters=2, weight=0.0,
+                                        decorrelate=True)
+    white = zca_whiten(LOCAL[:3])  # three users in 2-d: rank 2, both directions kept
+    expected = white / white.norm(dim=1, keepdim=True) * table.norm(dim=1).mean()
+    torch.testing.assert_close(initialised[:3], expected)
+    torch.testing.assert_close(initialised[3], table[3])
+    centred_only = initialise_user_table(table, [ITEMS], _interactions(TRAINING), n_clusters=2, weight=0.0,
+                                         centre=True)
+    assert not torch.allclose(initialised, centred_only)
