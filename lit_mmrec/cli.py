@@ -4,8 +4,9 @@ Beyond stock LightningCLI:
 - ``num_users``, ``num_items`` and ``feature_dims`` are linked from the data module into
   the model once the data module exists (``apply_on="instantiate"``);
 - a ModelCheckpoint (best on ``val/recall@20`` + ``last``) under ``checkpoints/<experiment>/``
-  and EarlyStopping (patience 20, MMRec's) are always present, configurable as
-  ``--checkpoint.*`` and ``--early_stopping.*``;
+  and early stopping (:class:`~lit_mmrec.callbacks.early_stopping.StoppingRule`: MMRec's patience 20 by
+  default; ``--early_stopping.rule``, ``.warmup``, ``.relative_min_delta``) are always present,
+  configurable as ``--checkpoint.*`` and ``--early_stopping.*``;
 - after ``fit``, the best-validation checkpoint is tested (the protocol's reported number);
 - checkpoints are written atomically (:class:`~lit_mmrec.callbacks.AtomicCheckpointIO`) and the
   global random generators are reseeded from ``(seed, epoch)`` every epoch
@@ -42,10 +43,11 @@ from typing import Any, NoReturn
 import torch
 from jsonargparse import ArgumentError, Namespace
 from lightning.fabric.plugins import CheckpointIO
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from lit_mmrec.callbacks.checkpoint_io import AtomicCheckpointIO, CheckpointError, unreadable
+from lit_mmrec.callbacks.early_stopping import StoppingRule
 from lit_mmrec.callbacks.epoch_seed import EpochSeed
 from lit_mmrec.callbacks.finite_loss import FiniteLoss
 from lit_mmrec.callbacks.prediction_writer import TopKWriter
@@ -131,7 +133,8 @@ class MMRecCLI(LightningCLI):
         )
         for key in ("checkpoint", "last_checkpoint"):
             parser.link_arguments("experiment", f"{key}.dirpath", compute_fn=lambda name: f"checkpoints/{name}")
-        parser.add_lightning_class_args(EarlyStopping, "early_stopping")
+        # Lightning's EarlyStopping plus a warm-up, a relative min_delta and named rules (MMRec's is the default)
+        parser.add_lightning_class_args(StoppingRule, "early_stopping")
         parser.set_defaults({"early_stopping.monitor": MONITOR, "early_stopping.mode": "max", "early_stopping.patience": 20})
         # present in every subcommand (so one config file serves fit and predict); acts only in predict
         parser.add_lightning_class_args(TopKWriter, "predictions")

@@ -22,6 +22,7 @@ says it already ran, nothing is recomputed: the checkpoint's weights win.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -29,17 +30,19 @@ from typing import Any
 import lightning as L
 import torch
 
-from lit_mmrec.init.sgurinit import initialise_user_table, pca_reduce
+from lit_mmrec.init.options import SGURInitOptions
+from lit_mmrec.init.sgurinit import aligned_item_table, initialise_user_table, pca_reduce, standardise_columns
 from lit_mmrec.init.targets import UserInitTarget
 
 log = logging.getLogger(__name__)
 
-CLUSTER_ON = ("item", "user")
-FUSION = ("sum", "attention")
-
 
 class SGURInit(L.Callback):
     """Semantically guaranteed user representation initialisation (training-free, model-agnostic).
+
+    Every argument but ``modalities`` and ``seed`` is a field of
+    :class:`lit_mmrec.init.options.SGURInitOptions` (validated there; maths in :mod:`lit_mmrec.init.sgurinit`).
+    The defaults are the recipe of every committed result (the figure's ``item-sum``).
 
     Args:
         n_clusters: K of the K-Means over item features (``cluster_on=item``) or users (``cluster_on=user``).
@@ -50,10 +53,27 @@ class SGURInit(L.Callback):
             user's item features (parameter-free), then + weight x global.
         weight: lambda, the weight of the cluster-level (global) term (0: the local-only ablation).
         local_weight: mu, the weight of the item-level (local) term (0: the cluster-only ablation).
+        blend: ``add``: local_weight x local + weight x global; ``convex``: (1 - weight) x local + weight x
+            global, 0 <= weight <= 1.
         temperature: tau of the attention softmax (``fusion=attention`` only).
         modalities: modalities to use (default: every modality of the data set the table draws on).
         user_repr: what users are clustered on when ``cluster_on=user``: ``behaviour`` (truncated SVD of
             the row-normalised interaction matrix) or ``local`` (their normalised local vectors).
+        local_norm: ``mean`` (D_u^-1 R F) or ``symmetric`` (D_u^-1/2 R D_i^-1/2 F) local term.
+        preprocess: the space K-Means runs in: ``none``, ``standardise`` (z-scored columns; for ID tables
+            also the raw features before PCA) or ``whiten`` (PCA-whitened).
+        metric: K-Means metric: ``euclidean`` or ``cosine`` (L2-normalised rows).
+        centre: remove the mean over users (the component shared by all users) before rescaling.
+        decorrelate: ZCA-whiten the users' vectors (covariance to the identity, same basis) before rescaling;
+            raises the table's effective rank (implies centre).
+        scale: rescale rows to ``table`` (the user table's initial mean row norm) or ``items`` (the mean
+            row norm of the item representations the table is compared with: the backbone's item ID
+            table for an ID user table, the item features in the table's space otherwise).
+        residual: None: replace the rows; alpha > 0: random row + alpha x the rescaled semantic row.
+        align_items: ID tables only: also write the items' reduced features (rescaled to the item table's
+            mean norm) into the backbone's item ID table, so both sides start in one space. The item
+            table is the target's ``item_table``, else the module's ``item_embedding`` when its shape is
+            ``[num_items, d]``.
         seed: seed of K-Means and PCA; the result is deterministic given it.
     """
 
@@ -68,26 +88,24 @@ class SGURInit(L.Callback):
         modalities: list[str] | None = None,
         user_repr: str = "behaviour",
         seed: int = 999,
+        blend: str = "add",
+        local_norm: str = "mean",
+        preprocess: str = "none",
+        metric: str = "euclidean",
+        centre: bool = False,
+        decorrelate: bool = False,
+        scale: str = "table",
+        residual: float | None = None,
+        align_items: bool = False,
     ) -> None:
-        if n_clusters <= 0:
-            raise ValueError(f"n_clusters must be positive, got {n_clusters}")
-        if cluster_on not in CLUSTER_ON:
-            raise ValueError(f"cluster_on must be one of {CLUSTER_ON}, got {cluster_on!r}")
-        if fusion not in FUSION:
-            raise ValueError(f"fusion must be one of {FUSION}, got {fusion!r}")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
-        if weight == 0 and local_weight == 0:
-            raise ValueError("weight and local_weight are both 0: nothing would be left to initialise from")
-        self.options = {
-            "n_clusters": n_clusters,
-            "cluster_on": cluster_on,
-            "fusion": fusion,
-            "weight": weight,
-            "local_weight": local_weight,
-            "temperature": temperature,
-            "user_repr": user_repr,
-        }
+        self.recipe = SGURInitOptions(
+            n_clusters=n_clusters, cluster_on=cluster_on, fusion=fusion, weight=weight, local_weight=local_weight,
+            blend=blend, temperature=temperature, user_repr=user_repr, local_norm=local_norm,
+            preprocess=preprocess, metric=metric, centre=centre, decorrelate=decorrelate, scale=scale, residual=residual,
+            align_items=align_items,
+        )
+        #: the options as a dict (logged, kept in checkpoints)
+        self.options = dataclasses.asdict(self.recipe)
         self.modalities = modalities
         self.seed = seed
         self.done = False
@@ -116,9 +134,13 @@ class SGURInit(L.Callback):
         with torch.no_grad():
             for target in targets:
                 target.table.copy_(tables[target.name].to(target.table.device, target.table.dtype))
+                item_table = self._item_table(pl_module, target)
+                if ITEM_KEY + target.name in tables and item_table is not None:
+                    item_table.copy_(tables[ITEM_KEY + target.name].to(item_table.device, item_table.dtype))
         self.seconds = time.perf_counter() - start
         self.done = True
-        log.info("SG-URInit: initialised %s in %.3f s (%s)", [t.name for t in targets], self.seconds, self.options)
+        log.info("SG-URInit: initialised %s in %.3f s (%s)", [t.name for t in targets], self.seconds,
+                 self.recipe.changed() or "default recipe")
         for name, sizes in self.cluster_sizes.items():
             log.info("SG-URInit: %s cluster sizes %s", name, sizes)
         if trainer.logger is not None and trainer.is_global_zero:
@@ -141,7 +163,8 @@ class SGURInit(L.Callback):
         return targets
 
     def compute(self, pl_module: L.LightningModule, dataset, targets: list[UserInitTarget]) -> dict[str, torch.Tensor]:
-        """The new user tables, by target name (CPU tensors), from the training interactions only."""
+        """The new user tables by target name (CPU tensors), from the training interactions only; with
+        ``align_items``, the new item ID tables too, under ``"item_table:<target name>"``."""
         device = pl_module.device
         interactions = dataset.train_csr().to(device)
         available = list(dataset.item_features)
@@ -149,6 +172,7 @@ class SGURInit(L.Callback):
         missing = [m for m in chosen if m not in available]
         if missing:
             raise ValueError(f"SG-URInit: modalities {missing} are not in the data set (it has {available})")
+        options = {k: v for k, v in self.options.items() if k != "align_items"}
         results: dict[str, torch.Tensor] = {}
         for target in targets:
             modalities = [m for m in chosen if target.modalities is None or m in target.modalities]
@@ -158,16 +182,40 @@ class SGURInit(L.Callback):
             table = target.table.detach()
             features = [self._item_space(target, m, dataset.item_features[m].to(device), table.shape[1], generator)
                         for m in modalities]
+            item_table = self._item_table(pl_module, target)
+            if self.recipe.align_items and target.item_space == "none":
+                if item_table is None:
+                    raise ValueError(f"SG-URInit: align_items needs the item ID table of {target.name}; declare "
+                                     "it as the target's item_table")
+                item_table = aligned_item_table(item_table, features)
+                results[ITEM_KEY + target.name] = item_table.cpu()
+            reference = item_table if item_table is not None else features
             report: list[dict[str, Any]] = []
-            new = initialise_user_table(table, features, interactions, report, generator=generator, **self.options)
+            new = initialise_user_table(
+                table, features, interactions, report, item_reference=reference, generator=generator, **options
+            )
             results[target.name] = new.cpu()
             for modality, details in zip(modalities, report, strict=True):
                 self.cluster_sizes[f"{target.name}/{modality}"] = details["cluster_sizes"]
         return results
 
     @staticmethod
+    def _item_table(pl_module: L.LightningModule, target: UserInitTarget) -> torch.Tensor | None:
+        """The item ID table an ID user table is scored against: the target's ``item_table``, else the
+        module's ``item_embedding`` (the name every ID backbone here uses) when it is ``[num_items, d]``."""
+        if target.item_table is not None:
+            return target.item_table
+        if target.item_space != "none":
+            return None
+        candidate = getattr(pl_module, "item_embedding", None)
+        candidate = candidate.weight if isinstance(candidate, torch.nn.Embedding) else candidate
+        num_items = getattr(pl_module, "num_items", None)
+        if isinstance(candidate, torch.Tensor) and tuple(candidate.shape) == (num_items, target.table.shape[1]):
+            return candidate
+        return None
+
     def _item_space(
-        target: UserInitTarget, modality: str, raw: torch.Tensor, dim: int, generator: torch.Generator
+        self, target: UserInitTarget, modality: str, raw: torch.Tensor, dim: int, generator: torch.Generator
     ) -> torch.Tensor:
         if callable(target.item_space):
             with torch.no_grad():
@@ -179,4 +227,10 @@ class SGURInit(L.Callback):
                     "declare a projection or 'none' (PCA) as its item space"
                 )
             return raw
+        if self.recipe.preprocess == "standardise":
+            raw = standardise_columns(raw.float() if raw.dtype not in (torch.float32, torch.float64) else raw)
         return pca_reduce(raw, dim, generator=generator)
+
+
+#: key prefix of the aligned item tables in :meth:`SGURInit.compute`'s result
+ITEM_KEY = "item_table:"

@@ -7,6 +7,11 @@
 
 Everything after ``--`` is passed to every ``train.py fit`` (e.g. ``-- --trainer.accelerator cpu``).
 Running the same command again skips finished runs and resumes interrupted ones.
+
+Threads: each of the ``--jobs N`` runs gets max(1, cores // N) threads (its OMP_NUM_THREADS and
+MKL_NUM_THREADS) unless OMP_NUM_THREADS is set in the environment, which is then passed on unchanged.
+Paths in runs.json and in the runs' config.yaml and train.log are relative to the working folder
+(--workdir, the repository root by default), so --report_only works on any machine.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from lit_mmrec.experiments.variants import parse_variant
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[999], help="seeds (model, sampling, SG-URInit)")
     parser.add_argument("--out", type=Path, required=True, help="result folder (runs.json, reports, runs/)")
-    parser.add_argument("--jobs", type=int, default=1, help="runs trained at the same time")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at the same time; each gets max(1, cores // N) threads "
+                        "(OMP_NUM_THREADS, MKL_NUM_THREADS) unless OMP_NUM_THREADS is set")
     parser.add_argument("--max_epochs", type=int, default=None, help="override the configs' trainer.max_epochs")
     parser.add_argument("--configs", type=Path, default=ROOT / "configs", help="folder of <dataset>/<model>.yaml")
     parser.add_argument("--workdir", type=Path, default=Path("."), help="working folder of the train.py runs")

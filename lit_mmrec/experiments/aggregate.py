@@ -81,10 +81,11 @@ def fmt_relative(change: float | None) -> str:
 
 
 def markdown_table(
-    summary: dict[Key, dict[str, Any]], columns: dict[str, str], digits: int = 4, lower_is_better: bool = False
+    summary: dict[Key, dict[str, Any]], columns: dict[str, str], digits: int = 4, lower_is_better: bool = False,
+    compare: bool = True,
 ) -> str:
     """One Markdown section per data set: a row per (backbone, variant) with ``mean ± std`` of each column,
-    then a row per SG-URInit variant with its relative change over ``random`` on that backbone."""
+    then (``compare``) a row per SG-URInit variant with its relative change over ``random`` on that backbone."""
     lines: list[str] = []
     datasets = list(dict.fromkeys(k[0] for k in summary))
     for dataset in datasets:
@@ -99,7 +100,7 @@ def markdown_table(
                 entry = summary[(dataset, model, variant)]
                 cells = [fmt(entry[c], digits, entry.get("seeds")) if c in entry else "n/a" for c in columns]
                 lines.append(f"| {model if index == 0 else ''} | {variant} | {entry['seeds']} | " + " | ".join(cells) + " |")
-            base = summary.get((dataset, model, RANDOM))
+            base = summary.get((dataset, model, RANDOM)) if compare else None
             for variant in variants:
                 if variant == RANDOM or base is None:
                     continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
+from typing import Any
 
 VAL_METRIC = "val/recall@20"
 #: test metrics kept in ``runs.json`` (all four are the paper's columns).
@@ -55,3 +56,26 @@ def test_metrics(rows: list[dict[str, str]]) -> dict[str, float]:
 def first_value(rows: list[dict[str, str]], key: str) -> float | None:
     """The first logged value of ``key`` (e.g. ``sgurinit/seconds``), or None."""
     return next((float(row[key]) for row in rows if key in row), None)
+
+
+DIAGNOSTICS = "diag/"
+
+
+def diagnostics(rows: list[dict[str, str]]) -> dict[str, Any] | None:
+    """The ``diag/*`` columns of :class:`~lit_mmrec.experiments.diagnose.UserTableDiagnostics`:
+    ``{"start": {name: value}, "by_epoch": {name: [value per epoch index]}}`` (names without the ``diag/``
+    prefix; the last row logged for an epoch wins, as for the validation curve), or None when not logged."""
+    start: dict[str, float] = {}
+    by_epoch: dict[str, dict[int, float]] = {}
+    for row in rows:
+        for key, value in row.items():
+            if not key.startswith(DIAGNOSTICS):
+                continue
+            name = key[len(DIAGNOSTICS):]
+            if name.endswith("_start"):
+                start.setdefault(name[: -len("_start")], float(value))
+            elif "epoch" in row:
+                by_epoch.setdefault(name, {})[int(row["epoch"])] = float(value)
+    if not start and not by_epoch:
+        return None
+    return {"start": start, "by_epoch": {name: [v[e] for e in sorted(v)] for name, v in by_epoch.items()}}

@@ -8,7 +8,8 @@ from typing import Any
 from lit_mmrec.experiments import plots
 from lit_mmrec.experiments.aggregate import group, table_markdown
 from lit_mmrec.experiments.cold_start import cold_start_markdown
-from lit_mmrec.experiments.convergence import convergence_markdown, mean_curve
+from lit_mmrec.experiments.convergence import anytime_markdown, convergence_markdown, mean_curve
+from lit_mmrec.experiments.diagnose import diagnosis_markdown
 from lit_mmrec.experiments.runner import RunSpec, RunStore
 from lit_mmrec.experiments.sweep import sweep_markdown, sweep_plot
 
@@ -31,7 +32,13 @@ def write_reports(
     option and its values (``sweep.md`` and its plot)."""
     records = store.select(specs)
     out.mkdir(parents=True, exist_ok=True)
-    texts = {"table.md": table_markdown(records, shown), "convergence.md": convergence_markdown(records, shown)}
+    texts = {
+        "table.md": table_markdown(records, shown),
+        "convergence.md": convergence_markdown(records, shown),
+        "anytime.md": anytime_markdown(records, shown),
+    }
+    if any("diagnostics" in r for r in records):
+        texts["diagnosis.md"] = diagnosis_markdown(records, shown)
     if any("cold_start" in r for r in records):
         texts["cold_start.md"] = cold_start_markdown(records, shown)
     if sweep is not None:

@@ -6,6 +6,17 @@ CSV logs to ``<logs>/<name>/version_*/`` (both under the working folder), and it
 ``<out>/runs/<name>/`` receives the full resolved configuration (``config.yaml``, as Lightning saved
 it), the merged ``metrics.csv`` and, when asked, ``cold_start.json``.
 
+Paths: every path a run is given (``train.py``, the config, the log folder, ``cold_start.json``) is relative
+to the working folder (the repository root by default), and ``runs.json``, ``config.yaml`` and ``train.log``
+record them that way, with the working folder's absolute path removed from the run's log and interpreter paths
+shortened to ``site-packages/...`` (:func:`relative_text`): a study's records mean the same on any machine, and
+``--report_only`` reads nothing else than ``runs.json``.
+
+Threads: ``jobs`` runs at a time each get ``max(1, cores // jobs)`` threads (``OMP_NUM_THREADS`` and
+``MKL_NUM_THREADS`` of the child, which torch reads at start for its intra-op pool) unless the user set
+``OMP_NUM_THREADS``: with torch's default (one thread per core in every child) two FREEDOM runs on 2 cores
+took 5.2 s per epoch instead of 1.0 s (issue 14).
+
 Resumption: a run recorded as ``done`` in ``runs.json`` is never run again; a run that was
 interrupted (its ``checkpoints/<name>/last.ckpt`` exists) is restarted with ``--ckpt_path last``,
 which continues exactly where it stopped; anything else starts from scratch (its old logs removed).
@@ -16,6 +27,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -83,15 +95,66 @@ class Settings:
         return self.out / "runs" / spec.name
 
 
+def relative_to(path: Path, start: Path) -> str:
+    """``path`` relative to ``start`` (both resolved; ``..`` where ``path`` is outside ``start``)."""
+    return os.path.relpath(Path(path).resolve(), Path(start).resolve())
+
+
+#: An interpreter's library folder (``/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/``).
+_SITE_PACKAGES = re.compile(r"(?:/[^\s/'\":]+)+/(?:site|dist)-packages/")
+
+
+def relative_text(text: str, roots: Iterable[Path | str]) -> str:
+    """``text`` with every ``<root>/`` removed (paths under a root become relative to it) and every
+    interpreter library path shortened to ``site-packages/``; roots are tried longest first."""
+    for root in sorted({str(r).rstrip("/") for r in roots}, key=len, reverse=True):
+        text = text.replace(root + "/", "")
+    return _SITE_PACKAGES.sub("site-packages/", text)
+
+
+def relativise_study(out: Path, roots: Iterable[Path | str]) -> list[Path]:
+    """Rewrite a study folder's ``runs.json`` and every ``runs/*/config.yaml`` and ``runs/*/train.log`` with
+    :func:`relative_text` (for studies recorded before paths were relative); returns the files changed."""
+    changed = []
+    files = [out / "runs.json", *sorted(out.glob("runs/*/config.yaml")), *sorted(out.glob("runs/*/train.log"))]
+    for path in files:
+        if path.is_file():
+            text = path.read_text()
+            new = relative_text(text, roots)
+            if new != text:
+                path.write_text(new)
+                changed.append(path)
+    return changed
+
+
+def thread_share(jobs: int, cores: int | None = None) -> int:
+    """Threads of each of ``jobs`` concurrent runs: ``max(1, cores // jobs)``, cores usable by this process."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, jobs))
+
+
+def child_environment(jobs: int, environ: dict[str, str] | None = None, cores: int | None = None) -> dict[str, str]:
+    """The environment of a run: ``environ`` (default ``os.environ``) with ``OMP_NUM_THREADS`` and
+    ``MKL_NUM_THREADS`` set to :func:`thread_share` unless ``OMP_NUM_THREADS`` is already set."""
+    env = dict(os.environ if environ is None else environ)
+    if "OMP_NUM_THREADS" not in env:
+        threads = str(thread_share(jobs, cores))
+        env["OMP_NUM_THREADS"] = threads
+        env.setdefault("MKL_NUM_THREADS", threads)
+    return env
+
+
 def command(spec: RunSpec, settings: Settings, resume: bool) -> list[str]:
-    """The ``train.py fit`` command line of ``spec``."""
+    """The ``train.py fit`` command line of ``spec``, its paths relative to ``settings.workdir`` (its cwd)."""
     config = spec.config(settings.configs)
+    here = settings.workdir
     args = [
-        sys.executable, str(ROOT / "train.py"), "fit", "--config", str(config.resolve()),
+        sys.executable, relative_to(ROOT / "train.py", here), "fit", "--config", relative_to(config, here),
         "--experiment", spec.name, "--seed_everything", str(spec.seed), "--data.init_args.seed", str(spec.seed),
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
         "--trainer.logger", "lightning.pytorch.loggers.CSVLogger",
-        "--trainer.logger.init_args.save_dir", str(settings.logs_dir.resolve()),
+        "--trainer.logger.init_args.save_dir", relative_to(settings.logs_dir, here),
         "--trainer.logger.init_args.name", spec.name,
         # first, so that the elapsed time it logs includes SG-URInit
         "--trainer.callbacks+=lit_mmrec.experiments.timing.EpochTimer",
@@ -100,7 +163,7 @@ def command(spec: RunSpec, settings: Settings, resume: bool) -> list[str]:
         args += [
             "--trainer.callbacks+=lit_mmrec.experiments.cold_start.ColdStartEvaluation",
             "--trainer.callbacks.init_args.thresholds", json.dumps(list(settings.cold_start)),
-            "--trainer.callbacks.init_args.output", str((settings.run_dir(spec) / "cold_start.json").resolve()),
+            "--trainer.callbacks.init_args.output", relative_to(settings.run_dir(spec) / "cold_start.json", here),
         ]
     args += spec.variant.callback_args(spec.seed)
     if settings.max_epochs is not None:
@@ -149,6 +212,9 @@ def read_result(spec: RunSpec, settings: Settings) -> dict[str, Any]:
     curve = logs.validation_curve(rows)
     result.update(convergence(curve))
     result["sgurinit_s"] = logs.first_value(rows, "sgurinit/seconds")
+    found = logs.diagnostics(rows)
+    if found is not None:
+        result["diagnostics"] = found
     return result
 
 
@@ -159,7 +225,7 @@ def save_artifacts(spec: RunSpec, settings: Settings) -> None:
     versions = logs.version_dirs(settings.logs_dir / spec.name)
     configs = [v / "config.yaml" for v in versions if (v / "config.yaml").is_file()]
     if configs:
-        shutil.copyfile(configs[0], target / "config.yaml")
+        (target / "config.yaml").write_text(relative_text(configs[0].read_text(), [settings.workdir.resolve(), ROOT]))
     rows = logs.read_rows(settings.logs_dir / spec.name)
     columns = sorted({k for row in rows for k in row}, key=lambda k: (k not in ("epoch", "step"), k))
     with open(target / "metrics.csv", "w", newline="") as handle:
@@ -168,8 +234,13 @@ def save_artifacts(spec: RunSpec, settings: Settings) -> None:
         writer.writerows(rows)
 
 
-def execute(spec: RunSpec, settings: Settings, store: RunStore, echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train ``spec`` (or resume it), then record its result in ``store``; returns the record."""
+def execute(
+    spec: RunSpec, settings: Settings, store: RunStore, echo: Callable[[str], None] = print,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Train ``spec`` (or resume it) with environment ``env`` (default: :func:`child_environment` of one
+    job), then record its result in ``store``; returns the record."""
+    env = child_environment(1) if env is None else env
     last = settings.workdir / "checkpoints" / spec.name / "last.ckpt"
     resume = last.is_file()
     if not resume:
@@ -178,13 +249,18 @@ def execute(spec: RunSpec, settings: Settings, store: RunStore, echo: Callable[[
     args = command(spec, settings, resume)
     record: dict[str, Any] = {
         "name": spec.name, "dataset": spec.dataset, "model": spec.model, "variant": spec.variant.name,
-        "seed": spec.seed, "config": str(spec.config(settings.configs)), "command": args[1:],
+        "seed": spec.seed, "config": relative_to(spec.config(settings.configs), ROOT), "command": args[1:],
+        "threads": env.get("OMP_NUM_THREADS"),
     }
+    workdir = relative_to(settings.workdir, ROOT)
+    if workdir != ".":
+        record["workdir"] = workdir
     echo(f"{'resume' if resume else 'start '} {spec.name}")
     start = time.perf_counter()
-    result = subprocess.run(args, cwd=settings.workdir, capture_output=True, text=True)
+    result = subprocess.run(args, cwd=settings.workdir, capture_output=True, text=True, env=env)
     record["wall_s"] = time.perf_counter() - start + store.records.get(spec.name, {}).get("wall_s", 0.0)
-    (settings.run_dir(spec) / "train.log").write_text(result.stdout[-20000:] + result.stderr[-20000:])
+    log_text = relative_text(result.stdout[-20000:] + result.stderr[-20000:], [settings.workdir.resolve(), ROOT])
+    (settings.run_dir(spec) / "train.log").write_text(log_text)
     if result.returncode != 0:
         record.update(status="failed", error=result.stderr.strip().splitlines()[-1:] or [f"exit {result.returncode}"])
         store.put(record)
@@ -201,12 +277,15 @@ def execute(spec: RunSpec, settings: Settings, store: RunStore, echo: Callable[[
 
 
 def run_all(specs: list[RunSpec], settings: Settings, store: RunStore, jobs: int = 1) -> list[dict[str, Any]]:
-    """Run every spec not yet done, ``jobs`` at a time; returns the records of the runs made now."""
+    """Run every spec not yet done, ``jobs`` at a time, each with its share of the cores
+    (:func:`child_environment`); returns the records of the runs made now."""
     todo = [s for s in specs if not store.done(s.name)]
     for spec in todo:
         if not spec.config(settings.configs).is_file():
             raise FileNotFoundError(f"no config {spec.config(settings.configs)} for {spec.name}")
     skipped = len(specs) - len(todo)
-    print(f"{len(specs)} runs: {skipped} already done, {len(todo)} to run, {jobs} at a time", flush=True)
+    env = child_environment(jobs)
+    print(f"{len(specs)} runs: {skipped} already done, {len(todo)} to run, {jobs} at a time, "
+          f"OMP_NUM_THREADS={env['OMP_NUM_THREADS']} each", flush=True)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(lambda s: execute(s, settings, store, lambda m: print(m, flush=True)), todo))
+        return list(pool.map(lambda s: execute(s, settings, store, lambda m: print(m, flush=True), env), todo))

@@ -2,18 +2,22 @@
 
 A variant is written ``random`` or ``<cluster_on>-<fusion>[,<option>=<value>...]``, e.g. ``item-sum``,
 ``user-attention``, ``item-sum,n_clusters=50``, ``item-sum,weight=0`` (local only) or
-``item-sum,local_weight=0`` (cluster only). Options are init arguments of
-:class:`lit_mmrec.callbacks.SGURInit`.
+``item-sum,local_weight=0`` (cluster only), ``item-sum,blend=convex,weight=0.1,local_norm=symmetric``.
+Options are the fields of :class:`lit_mmrec.init.options.SGURInitOptions` (the callback's arguments); a
+variant's options are checked there when it is parsed, so a typo fails before any run starts.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
+
+from lit_mmrec.init.options import SGURInitOptions
 
 RANDOM = "random"
 #: SG-URInit options a variant may set (``cluster_on`` and ``fusion`` come from its head).
-OPTIONS = ("n_clusters", "weight", "local_weight", "temperature", "user_repr", "cluster_on", "fusion")
+OPTIONS = SGURInitOptions.names()
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,10 @@ def parse_variant(text: str) -> Variant:
     name = f"{options.pop('cluster_on')}-{options.pop('fusion')}"
     extra = ",".join(f"{k}={v}" for k, v in options.items())
     canonical = {"cluster_on": name.split("-")[0], "fusion": name.split("-")[1], **options}
+    try:
+        SGURInitOptions(**{k: _typed(k, v) for k, v in canonical.items()})
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"variant {text!r}: {error}") from None
     return Variant(f"{name},{extra}" if extra else name, canonical)
 
 
@@ -70,3 +78,20 @@ def with_option(variant: Variant, key: str, value: str) -> Variant:
     options = {**variant.options, key: value}
     head = f"{options.pop('cluster_on')}-{options.pop('fusion')}"
     return parse_variant(",".join([head, *(f"{k}={v}" for k, v in options.items())]))
+
+
+def _typed(key: str, value: str) -> Any:
+    """``value`` as the type of ``SGURInitOptions.<key>``'s default (for validation only; the CLI parses
+    the string itself)."""
+    default = getattr(SGURInitOptions(), key)
+    if isinstance(default, bool):
+        if value.lower() not in ("true", "false"):
+            raise ValueError(f"{key} must be true or false, got {value!r}")
+        return value.lower() == "true"
+    if key == "residual":
+        return None if value.lower() in ("none", "null") else float(value)
+    if isinstance(default, int):
+        return int(value)
+    if isinstance(default, float):
+        return float(value)
+    return value

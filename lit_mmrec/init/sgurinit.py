@@ -38,6 +38,24 @@ training items :math:`N_u`:
 
 :func:`initialise_user_table` averages :math:`e_u` over modalities and rescales every row to the mean row
 norm of the freshly initialised table; users without training interactions keep their random rows.
+
+Recipe options (:class:`~lit_mmrec.init.options.SGURInitOptions`, one function per strategy below; the
+defaults are the recipe above, with which every committed result was computed). The public descriptions
+leave these open and independent re-implementations chose differently (``shared/reference/SG-URINIT.md``):
+
+* ``blend="convex"``: :math:`e_u = (1 - \lambda)\,\text{local}_u + \lambda\,\text{global}_u`
+  (:func:`fuse`).
+* ``local_norm="symmetric"``: :math:`\text{local} = D_u^{-1/2} R D_i^{-1/2} F` (:func:`local_term`).
+* ``preprocess`` (``standardise``, ``whiten``) and ``metric="cosine"``: the space K-Means runs in
+  (:func:`clustering_space`); the cluster-level vectors stay means of features in the table's space.
+  For ID tables ``standardise`` also z-scores the raw features before the PCA (done by the callback).
+  Deviation: the issue asks for preprocessing "before PCA/K-Means"; whitening the PCA output itself would
+  change the space the user rows live in, so whitening only shapes the clustering.
+* ``centre``: remove the component shared by all users before rescaling; ``decorrelate``: ZCA-whiten the
+  users' vectors (:func:`zca_whiten`) before rescaling; ``scale="items"``: rescale to
+  the item representations' mean norm; ``residual`` :math:`\alpha`: :math:`T_u + \alpha s_u` instead of
+  :math:`s_u` (:func:`initialise_user_table`); ``align_items``: write the reduced features into an ID
+  backbone's item table (:func:`aligned_item_table`).
 """
 
 from __future__ import annotations
@@ -52,10 +70,7 @@ from torch import Tensor
 from torch_geometric.utils import softmax as segment_softmax
 
 from lit_mmrec.init.kmeans import kmeans
-
-CLUSTER_ON = ("item", "user")
-FUSIONS = ("sum", "attention")
-USER_REPRS = ("behaviour", "local")
+from lit_mmrec.init.options import PER_MODALITY, SGURInitOptions
 
 #: Largest rank of the truncated SVD of the user-item matrix for ``user_repr="behaviour"`` (our choice).
 BEHAVIOUR_DIM = 64
@@ -63,6 +78,8 @@ BEHAVIOUR_DIM = 64
 LOWRANK_NITER = 4
 #: Extra columns sampled by the randomised PCA beyond the requested rank (Halko et al. suggest 5-10).
 PCA_OVERSAMPLING = 10
+#: Whitening drops the directions whose variance is below this fraction of the largest (rank deficiency).
+WHITEN_RTOL = 1e-6
 
 
 def pca_reduce(features: Tensor, dim: int, generator: torch.Generator | None = None) -> Tensor:
@@ -107,20 +124,60 @@ def pca_reduce(features: Tensor, dim: int, generator: torch.Generator | None = N
     return F.pad(centred @ directions, (0, dim - rank))
 
 
+def standardise_columns(x: Tensor) -> Tensor:
+    r"""Every column to zero mean and unit (population) variance, :math:`(x - \bar x) / \sigma`; a constant
+    column becomes 0 (its scale is taken as 1, as sklearn's ``StandardScaler``)."""
+    centred = x - x.mean(dim=0, keepdim=True)
+    std = centred.square().mean(dim=0).sqrt()
+    return centred / torch.where(std > 0, std, torch.ones_like(std))
+
+
+def whiten(x: Tensor) -> Tensor:
+    r"""PCA whitening: :math:`(x - \bar x) V \Lambda^{-1/2}` with :math:`V \Lambda V^\top` the eigendecomposition
+    of the population covariance, directions with variance below ``1e-6`` x the largest dropped. The
+    columns of the result are uncorrelated with unit variance; euclidean distances in it are the
+    Mahalanobis distances of ``x`` (so the eigenvectors' signs and order do not matter to K-Means)."""
+    centred, directions, variances = _covariance_eigen(x)
+    return (centred @ directions / variances.sqrt()).to(x.dtype)
+
+
+def zca_whiten(x: Tensor) -> Tensor:
+    r"""ZCA whitening, :math:`(x - \bar x)\, V \Lambda^{-1/2} V^\top` (directions as in :func:`whiten`): unit,
+    uncorrelated variance in every direction, in the basis of ``x`` (the whitened data closest to the centred
+    data), unlike :func:`whiten`, which rotates into the eigenbasis."""
+    centred, directions, variances = _covariance_eigen(x)
+    return (centred @ directions / variances.sqrt() @ directions.T).to(x.dtype)
+
+
+def _covariance_eigen(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Centred ``x`` (float64), and the eigenvectors ``[d, r]`` and eigenvalues ``[r]`` of its population
+    covariance whose eigenvalue is above ``WHITEN_RTOL`` x the largest."""
+    centred = (x - x.mean(dim=0, keepdim=True)).double()
+    variances, directions = torch.linalg.eigh(centred.T @ centred / x.shape[0])
+    keep = variances > WHITEN_RTOL * variances.max().clamp_min(torch.finfo(torch.float64).tiny)
+    return centred, directions[:, keep], variances[keep]
+
+
+def clustering_space(points: Tensor, preprocess: str = "none", metric: str = "euclidean") -> Tensor:
+    """The rows K-Means sees: ``points`` after ``preprocess`` (``none`` / ``standardise`` / ``whiten``),
+    then L2-normalised for ``metric="cosine"`` (K-Means on the unit sphere, the usual cosine K-Means)."""
+    if preprocess == "standardise":
+        points = standardise_columns(points)
+    elif preprocess == "whiten":
+        points = whiten(points)
+    if metric == "cosine":
+        points = F.normalize(points, dim=1)
+    return points
+
+
 def user_semantic_embeddings(
     interactions: Tensor,
     item_features: Tensor,
     *,
-    n_clusters: int = 20,
-    cluster_on: str = "item",
-    fusion: str = "sum",
-    weight: float = 1.0,
-    local_weight: float = 1.0,
-    temperature: float = 1.0,
-    user_repr: str = "behaviour",
     generator: torch.Generator | None = None,
     chunk_size: int = 8192,
     report: dict[str, Any] | None = None,
+    **options: Any,
 ) -> tuple[Tensor, Tensor]:
     r"""Per-user SG-URInit vectors :math:`e_u` for one modality (see the module docstring for the maths).
 
@@ -129,42 +186,23 @@ def user_semantic_embeddings(
             TRAINING interactions only. Every stored non-zero counts as one interaction (values are
             binarised; duplicate COO entries count once).
         item_features: ``[n_items, d]`` item features of this modality, in the space of the user table.
-        n_clusters: ``K >= 1``. Clipped to the number of rows being clustered (items for
-            ``cluster_on="item"``, users with interactions for ``"user"``); with ``K`` equal to that
-            number every row is its own cluster.
-        cluster_on: ``"item"`` (K-Means on item features) or ``"user"`` (K-Means on users).
-        fusion: ``"sum"`` or ``"attention"``.
-        weight: :math:`\lambda`, weight of the cluster-level (global) term.
-        local_weight: :math:`\mu`, weight of the item-level (local) term; 0 keeps only the global term
-            (the cluster-only ablation).
-        temperature: :math:`\tau > 0` of the attention softmax (unused by ``"sum"``).
-        user_repr: what users are clustered on when ``cluster_on="user"``. ``"behaviour"`` (default, our
-            choice): rows of the L2 row-normalised user-item matrix (L2 rather than by degree, our choice,
-            so heavy users do not collapse towards the origin), reduced by :func:`torch.svd_lowrank` to
-            ``r = max(1, min(64, n_items - 1, n_active_users - 1))`` dimensions (the rows' coordinates
-            :math:`U S`), then L2-normalised again (as an LSA pipeline does; our choice). ``"local"``: the
-            L2-normalised :math:`\text{local}_u`.
         generator: seeds the K-Means and the randomised SVD; ``None`` means a CPU generator seeded with 0.
         chunk_size: rows per K-Means distance block, and (user, item) pairs per attention-score block
             (memory ``O(chunk_size * K)``).
         report: if given, filled with ``cluster_sizes`` (members per cluster, a list of ints: items for
             ``cluster_on="item"``, users for ``"user"``) for logging.
+        **options: the per-modality options of :class:`~lit_mmrec.init.options.SGURInitOptions`
+            (``n_clusters``, ``cluster_on``, ``fusion``, ``weight``, ``local_weight``, ``blend``,
+            ``temperature``, ``user_repr``, ``local_norm``, ``preprocess``, ``metric``), validated there.
+            ``n_clusters`` is clipped to the number of rows clustered (items for ``cluster_on="item"``,
+            users with interactions for ``"user"``); with ``K`` equal to it every row is its own cluster.
 
     Returns:
         ``(embeddings, has_interactions)``: ``[n_users, d]`` vectors :math:`e_u` (zero rows for users with no
         interaction) on ``item_features``' device, float32 unless ``item_features`` is float64; and the
         ``[n_users]`` bool mask of users with at least one interaction.
     """
-    if cluster_on not in CLUSTER_ON:
-        raise ValueError(f"cluster_on must be one of {CLUSTER_ON}, got {cluster_on!r}")
-    if fusion not in FUSIONS:
-        raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
-    if user_repr not in USER_REPRS:
-        raise ValueError(f"user_repr must be one of {USER_REPRS}, got {user_repr!r}")
-    if n_clusters < 1:
-        raise ValueError(f"n_clusters must be >= 1, got {n_clusters}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
+    opts = _validated(options, per_modality=True)
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if item_features.dim() != 2:
@@ -182,67 +220,162 @@ def user_semantic_embeddings(
         generator = torch.Generator().manual_seed(0)
 
     features = item_features if item_features.dtype == torch.float64 else item_features.float()
-    device, dim = features.device, features.shape[1]
-    users, items = _nonzero_coordinates(interactions, device)
+    users, items = _nonzero_coordinates(interactions, features.device)
     degree = torch.bincount(users, minlength=n_users)
     has_interactions = degree > 0
     if users.numel() == 0:
-        return features.new_zeros(n_users, dim), has_interactions
+        return features.new_zeros(n_users, features.shape[1]), has_interactions
 
     mean_over_items = _row_mean_matrix(users, items, n_users, n_items, features.dtype)
-    local = torch.sparse.mm(mean_over_items, features)
-
+    local = local_term(users, items, features, n_users, opts.local_norm, mean_over_items)
     # global_u = sum_k cluster_weights[u, k] * cluster_vectors[k]: every global vector mixes the same K
     # cluster-level vectors, which also makes the attention scores cost O(K) per (user, item) pair, not O(d).
-    if cluster_on == "item":
-        item_clusters = kmeans(features, min(n_clusters, n_items), generator=generator, chunk_size=chunk_size)
-        cluster_vectors = item_clusters.centroids
-        membership = F.one_hot(item_clusters.labels, cluster_vectors.shape[0]).to(features.dtype)
-        cluster_weights = torch.sparse.mm(mean_over_items, membership)  # share of u's items in each cluster
-        labels = item_clusters.labels
+    if opts.cluster_on == "item":
+        cluster_weights, cluster_vectors, sizes = item_cluster_term(features, mean_over_items, opts, generator, chunk_size)
     else:
-        active = has_interactions.nonzero().squeeze(1)
-        if user_repr == "local":
-            points = F.normalize(local[active], dim=1)
-        else:
-            points = _behaviour_coordinates(users, items, degree, active, n_items, features.dtype, generator)
-        user_clusters = kmeans(
-            points, min(n_clusters, active.numel()), generator=generator, chunk_size=chunk_size
+        cluster_weights, cluster_vectors, sizes = user_cluster_term(
+            users, items, degree, local, n_items, opts, generator, chunk_size
         )
-        n_found = user_clusters.centroids.shape[0]
-        members = torch.arange(active.numel(), device=device)
-        mean_over_members = _row_mean_matrix(
-            user_clusters.labels, members, n_found, active.numel(), features.dtype
-        )
-        cluster_vectors = torch.sparse.mm(mean_over_members, local[active])  # mean local vector per cluster
-        cluster_weights = features.new_zeros(n_users, n_found)
-        cluster_weights[active] = F.one_hot(user_clusters.labels, n_found).to(features.dtype)
-        labels = user_clusters.labels
     if report is not None:
-        report["cluster_sizes"] = torch.bincount(labels, minlength=cluster_vectors.shape[0]).tolist()
+        report["cluster_sizes"] = sizes
     global_ = cluster_weights @ cluster_vectors
-
-    if fusion == "attention":
-        # <F_i, global_u> = sum_k cluster_weights[u, k] * item_cluster_dots[i, k]; both sides are then
-        # rescaled to norm sqrt(d) (see the module docstring), i.e. score = sqrt(d) cos(F_i, global_u) / tau.
-        item_cluster_dots = features @ cluster_vectors.T
-        tiny = torch.finfo(features.dtype).tiny
-        item_scale = math.sqrt(dim) / (temperature * features.norm(dim=1).clamp_min(tiny))
-        user_scale = 1.0 / global_.norm(dim=1).clamp_min(tiny)
-        scores = torch.empty(users.numel(), dtype=features.dtype, device=device)
-        for start in range(0, users.numel(), chunk_size):
-            stop = start + chunk_size
-            chunk_users, chunk_items = users[start:stop], items[start:stop]
-            pair_dots = (item_cluster_dots[chunk_items] * cluster_weights[chunk_users]).sum(dim=1)
-            scores[start:stop] = pair_dots * item_scale[chunk_items] * user_scale[chunk_users]
-        attention = segment_softmax(scores, users, num_nodes=n_users)
-        attended = torch.sparse_coo_tensor(
-            torch.stack([users, items]), attention, (n_users, n_items), check_invariants=True
+    if opts.fusion == "attention":
+        local = attended_local_term(
+            users, items, features, cluster_weights, cluster_vectors, global_, opts.temperature, chunk_size
         )
-        local = torch.sparse.mm(attended.coalesce().to_sparse_csr(), features)
+    return fuse(local, global_, opts), has_interactions
 
-    embeddings = local_weight * local + weight * global_
-    return embeddings, has_interactions
+
+def local_term(
+    users: Tensor, items: Tensor, features: Tensor, n_users: int, local_norm: str, mean_over_items: Tensor
+) -> Tensor:
+    r"""The item-level term, ``[n_users, d]``.
+
+    ``"mean"``: :math:`\text{local}_u = \frac{1}{|N_u|} \sum_{i \in N_u} F_i` (``mean_over_items @ F``).
+    ``"symmetric"``: :math:`\text{local}_u = \sum_{i \in N_u} F_i / \sqrt{|N_u|\,|N_i|}`, i.e.
+    :math:`D_u^{-1/2} R D_i^{-1/2} F` with :math:`|N_i|` the item's training degree (a graph convolution's
+    normalisation: popular items weigh less, and heavy users get longer vectors before the rescaling).
+    """
+    if local_norm == "mean":
+        return torch.sparse.mm(mean_over_items, features)
+    n_items = features.shape[0]
+    user_degree = torch.bincount(users, minlength=n_users).to(features.dtype)
+    item_degree = torch.bincount(items, minlength=n_items).to(features.dtype)
+    values = (user_degree[users] * item_degree[items]).rsqrt()
+    matrix = torch.sparse_coo_tensor(torch.stack([users, items]), values, (n_users, n_items), check_invariants=True)
+    return torch.sparse.mm(matrix.coalesce().to_sparse_csr(), features)
+
+
+def item_cluster_term(
+    features: Tensor, mean_over_items: Tensor, opts: SGURInitOptions, generator: torch.Generator, chunk_size: int
+) -> tuple[Tensor, Tensor, list[int]]:
+    r"""``cluster_on="item"`` (the figure): K-Means on the items, :math:`\text{global}_u = \frac{1}{|N_u|}
+    \sum_{i \in N_u} c_{k(i)}`.
+
+    K-Means runs in :func:`clustering_space` (``preprocess``, ``metric``); the cluster-level vectors
+    :math:`c_k` are the means of the member items' features in the table's space. With no preprocessing
+    and the euclidean metric they are K-Means's own centroids (those means, at convergence).
+
+    Returns:
+        ``(cluster_weights [n_users, K]`` (share of u's items in each cluster), ``cluster_vectors [K, d]``,
+        items per cluster).
+    """
+    n_items = features.shape[0]
+    points = clustering_space(features, opts.preprocess, opts.metric)
+    clusters = kmeans(points, min(opts.n_clusters, n_items), generator=generator, chunk_size=chunk_size)
+    n_found = clusters.centroids.shape[0]
+    if opts.preprocess == "none" and opts.metric == "euclidean":
+        cluster_vectors = clusters.centroids
+    else:
+        members = torch.arange(n_items, device=features.device)
+        cluster_vectors = torch.sparse.mm(
+            _row_mean_matrix(clusters.labels, members, n_found, n_items, features.dtype), features
+        )
+    membership = F.one_hot(clusters.labels, n_found).to(features.dtype)
+    cluster_weights = torch.sparse.mm(mean_over_items, membership)
+    return cluster_weights, cluster_vectors, torch.bincount(clusters.labels, minlength=n_found).tolist()
+
+
+def user_cluster_term(
+    users: Tensor,
+    items: Tensor,
+    degree: Tensor,
+    local: Tensor,
+    n_items: int,
+    opts: SGURInitOptions,
+    generator: torch.Generator,
+    chunk_size: int,
+) -> tuple[Tensor, Tensor, list[int]]:
+    r"""``cluster_on="user"`` (the brief): K-Means on the users with interactions,
+    :math:`\text{global}_u = \frac{1}{|C(u)|} \sum_{v \in C(u)} \text{local}_v` over u's cluster.
+
+    Users are represented by ``user_repr``: ``"behaviour"`` (default, our choice): rows of the L2
+    row-normalised user-item matrix (L2 rather than by degree, our choice, so heavy users do not collapse
+    towards the origin), reduced by :func:`torch.svd_lowrank` to ``r = max(1, min(64, n_items - 1,
+    n_active_users - 1))`` dimensions (the rows' coordinates :math:`U S`), then L2-normalised again (as an
+    LSA pipeline does; our choice); ``"local"``: the L2-normalised :math:`\text{local}_u`. Then
+    :func:`clustering_space` (``preprocess``, ``metric``).
+
+    Returns:
+        ``(cluster_weights [n_users, K]`` (one-hot; zero rows for users without interactions),
+        ``cluster_vectors [K, d]``, users per cluster).
+    """
+    active = (degree > 0).nonzero().squeeze(1)
+    if opts.user_repr == "local":
+        points = F.normalize(local[active], dim=1)
+    else:
+        points = _behaviour_coordinates(users, items, degree, active, n_items, local.dtype, generator)
+    points = clustering_space(points, opts.preprocess, opts.metric)
+    clusters = kmeans(points, min(opts.n_clusters, active.numel()), generator=generator, chunk_size=chunk_size)
+    n_found = clusters.centroids.shape[0]
+    members = torch.arange(active.numel(), device=local.device)
+    mean_over_members = _row_mean_matrix(clusters.labels, members, n_found, active.numel(), local.dtype)
+    cluster_vectors = torch.sparse.mm(mean_over_members, local[active])  # mean local vector per cluster
+    cluster_weights = local.new_zeros(local.shape[0], n_found)
+    cluster_weights[active] = F.one_hot(clusters.labels, n_found).to(local.dtype)
+    return cluster_weights, cluster_vectors, torch.bincount(clusters.labels, minlength=n_found).tolist()
+
+
+def attended_local_term(
+    users: Tensor,
+    items: Tensor,
+    features: Tensor,
+    cluster_weights: Tensor,
+    cluster_vectors: Tensor,
+    global_: Tensor,
+    temperature: float,
+    chunk_size: int,
+) -> Tensor:
+    r"""``fusion="attention"``: :math:`\sum_{i \in N_u} a_{ui} F_i` with :math:`a_{ui} = \operatorname{softmax}_{i
+    \in N_u}(\sqrt d \cos(F_i, \text{global}_u) / \tau)` (see the module docstring for the rescaling).
+
+    :math:`\langle F_i, \text{global}_u \rangle = \sum_k w_{uk} \langle F_i, c_k \rangle`: the scores cost
+    O(K) per (user, item) pair, computed ``chunk_size`` pairs at a time.
+    """
+    n_users, (n_items, dim) = global_.shape[0], features.shape
+    item_cluster_dots = features @ cluster_vectors.T
+    tiny = torch.finfo(features.dtype).tiny
+    item_scale = math.sqrt(dim) / (temperature * features.norm(dim=1).clamp_min(tiny))
+    user_scale = 1.0 / global_.norm(dim=1).clamp_min(tiny)
+    scores = torch.empty(users.numel(), dtype=features.dtype, device=features.device)
+    for start in range(0, users.numel(), chunk_size):
+        stop = start + chunk_size
+        chunk_users, chunk_items = users[start:stop], items[start:stop]
+        pair_dots = (item_cluster_dots[chunk_items] * cluster_weights[chunk_users]).sum(dim=1)
+        scores[start:stop] = pair_dots * item_scale[chunk_items] * user_scale[chunk_users]
+    attention = segment_softmax(scores, users, num_nodes=n_users)
+    attended = torch.sparse_coo_tensor(
+        torch.stack([users, items]), attention, (n_users, n_items), check_invariants=True
+    )
+    return torch.sparse.mm(attended.coalesce().to_sparse_csr(), features)
+
+
+def fuse(local: Tensor, global_: Tensor, opts: SGURInitOptions) -> Tensor:
+    r"""``blend="add"``: :math:`\mu\,\text{local} + \lambda\,\text{global}`; ``"convex"``:
+    :math:`(1 - \lambda)\,\text{local} + \lambda\,\text{global}`."""
+    if opts.blend == "convex":
+        return (1.0 - opts.weight) * local + opts.weight * global_
+    return opts.local_weight * local + opts.weight * global_
 
 
 def initialise_user_table(
@@ -250,29 +383,41 @@ def initialise_user_table(
     modal_features: Sequence[Tensor],
     interactions: Tensor,
     report: list[dict[str, Any]] | None = None,
+    *,
+    item_reference: Tensor | Sequence[Tensor] | None = None,
+    generator: torch.Generator | None = None,
+    chunk_size: int = 8192,
     **options: Any,
 ) -> Tensor:
     r"""SG-URInit rows for one user table: a new ``[n_users, d]`` tensor to copy into the embedding.
 
     For every modality :math:`m`, :func:`user_semantic_embeddings` gives :math:`e^m_u`; their mean
-    :math:`\bar e_u = \frac{1}{M} \sum_m e^m_u` is rescaled to the mean row norm of ``table``,
-    :math:`\rho = \frac{1}{n_{users}} \sum_u \lVert T_u \rVert`, i.e. :math:`\rho\, \bar e_u / \lVert
-    \bar e_u \rVert`, so the optimiser starts in the regime of the random initialisation. Users without
-    training interactions, and users whose :math:`\bar e_u` is exactly zero (nothing to point along),
-    keep their row of ``table``.
+    :math:`\bar e_u = \frac{1}{M} \sum_m e^m_u` is (with ``centre``) centred,
+    :math:`\bar e_u - \frac{1}{|U^+|} \sum_{v \in U^+} \bar e_v` over the users :math:`U^+` with
+    interactions, then rescaled to the norm :math:`\rho`, i.e. :math:`s_u = \rho\, \bar e_u / \lVert
+    \bar e_u \rVert`. ``scale="table"``: :math:`\rho = \frac{1}{n_{users}} \sum_u \lVert T_u \rVert`,
+    the mean row norm of ``table``, so the optimiser starts in the regime of the random initialisation;
+    ``scale="items"``: the mean row norm of ``item_reference`` (averaged over its tensors). The new row is
+    :math:`s_u`, or :math:`T_u + \alpha s_u` with ``residual`` :math:`= \alpha`. Users without training
+    interactions, and users whose :math:`\bar e_u` is exactly zero (nothing to point along), keep their
+    row of ``table``.
 
     Args:
         table: ``[n_users, d]`` freshly (randomly) initialised user table; not modified.
         modal_features: one ``[n_items, d]`` tensor per modality, in the table's space.
         interactions: ``[n_users, n_items]`` sparse matrix of TRAINING interactions only.
         report: if given, one dict per modality is appended to it (see :func:`user_semantic_embeddings`).
-        **options: keyword arguments of :func:`user_semantic_embeddings` (``n_clusters``, ``cluster_on``,
-            ``fusion``, ``weight``, ``local_weight``, ``temperature``, ``user_repr``, ``generator``, ``chunk_size``). One
-            generator (seed 0 when none is given) is shared by the modalities, in order.
+        item_reference: the item representations the table is compared with (``[n_items, d]``, or one per
+            modality); needed by ``scale="items"`` only.
+        generator: one generator (seed 0 when none is given) shared by the modalities, in order.
+        chunk_size: see :func:`user_semantic_embeddings`.
+        **options: :class:`~lit_mmrec.init.options.SGURInitOptions` (all but ``align_items``, which the
+            callback applies to the item table).
 
     Returns:
         ``[n_users, d]`` tensor on ``table``'s device with ``table``'s dtype.
     """
+    opts = _validated(options, per_modality=False)
     if table.dim() != 2:
         raise ValueError(f"table must be 2-D [n_users, d], got shape {tuple(table.shape)}")
     if len(modal_features) == 0:
@@ -286,8 +431,10 @@ def initialise_user_table(
             raise ValueError(
                 f"modal_features[{index}] must be [n_items, {table.shape[1]}], got shape {tuple(features.shape)}"
             )
-    if options.get("generator") is None:
-        options["generator"] = torch.Generator().manual_seed(0)
+    if opts.scale == "items" and item_reference is None:
+        raise ValueError("scale='items' needs item_reference, the item representations the table is compared with")
+    if generator is None:
+        generator = torch.Generator().manual_seed(0)
 
     table = table.detach()
     semantic = None
@@ -295,18 +442,68 @@ def initialise_user_table(
     for features in modal_features:
         details: dict[str, Any] = {}
         embeddings, has_interactions = user_semantic_embeddings(
-            interactions, features.detach().to(table.device), report=details, **options
+            interactions, features.detach().to(table.device), generator=generator, chunk_size=chunk_size,
+            report=details, **opts.per_modality(),
         )
         if report is not None:
             report.append(details)
         semantic = embeddings if semantic is None else semantic + embeddings
     semantic = semantic / len(modal_features)
+    if (opts.centre or opts.decorrelate) and bool(has_interactions.any()):
+        shared = semantic[has_interactions].mean(dim=0, keepdim=True)
+        semantic = torch.where(has_interactions[:, None], semantic - shared, semantic)
+    if opts.decorrelate and int(has_interactions.sum()) > 1:
+        semantic[has_interactions] = zca_whiten(semantic[has_interactions])
 
-    target_norm = table.norm(dim=1).mean().to(semantic.dtype)
+    if opts.scale == "table":
+        target_norm = table.norm(dim=1).mean()
+    else:
+        target_norm = mean_row_norm(item_reference)
+    target_norm = target_norm.to(device=semantic.device, dtype=semantic.dtype)
     norms = semantic.norm(dim=1)
     replace = has_interactions & (norms > 0)
-    rescaled = semantic * (target_norm / norms.clamp_min(torch.finfo(norms.dtype).tiny))[:, None]
-    return torch.where(replace[:, None], rescaled.to(table.dtype), table)
+    rescaled = (semantic * (target_norm / norms.clamp_min(torch.finfo(norms.dtype).tiny))[:, None]).to(table.dtype)
+    if opts.residual is not None:
+        rescaled = table + opts.residual * rescaled
+    return torch.where(replace[:, None], rescaled, table)
+
+
+def aligned_item_table(item_table: Tensor, modal_features: Sequence[Tensor]) -> Tensor:
+    r"""``align_items``: the item ID table in the users' reduced feature space.
+
+    Row :math:`i` becomes :math:`\rho_I\, \bar F_i / \lVert \bar F_i \rVert`, with :math:`\bar F_i` the
+    mean over modalities of the item's reduced features (the same :math:`F` the user rows were built from)
+    and :math:`\rho_I` the mean row norm of ``item_table`` as initialised; items whose :math:`\bar F_i` is
+    zero keep their row. Our addition (not in the paper): an ID user table initialised in the PCA space of
+    the features is otherwise scored against random item embeddings, so its semantics only reach the
+    items through training.
+
+    Args:
+        item_table: ``[n_items, d]`` freshly initialised item ID table; not modified.
+        modal_features: one ``[n_items, d]`` tensor per modality, the reduced features.
+    """
+    item_table = item_table.detach()
+    mean = torch.stack([f.detach().to(item_table.device, item_table.dtype) for f in modal_features]).mean(dim=0)
+    if mean.shape != item_table.shape:
+        raise ValueError(f"features are {tuple(mean.shape)}, the item table {tuple(item_table.shape)}")
+    norms = mean.norm(dim=1)
+    rescaled = mean * (item_table.norm(dim=1).mean() / norms.clamp_min(torch.finfo(norms.dtype).tiny))[:, None]
+    return torch.where((norms > 0)[:, None], rescaled, item_table)
+
+
+def mean_row_norm(tensors: Tensor | Sequence[Tensor]) -> Tensor:
+    """Mean row norm of a ``[n, d]`` tensor, or the average of it over several tensors."""
+    tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    return torch.stack([t.detach().norm(dim=1).mean().to(torch.float64) for t in tensors]).mean()
+
+
+def _validated(options: dict[str, Any], per_modality: bool) -> SGURInitOptions:
+    """:class:`SGURInitOptions` from keyword ``options``; unknown names are a ``ValueError``."""
+    allowed = PER_MODALITY if per_modality else tuple(n for n in SGURInitOptions.names() if n != "align_items")
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown SG-URInit options {unknown}; known: {', '.join(allowed)}")
+    return SGURInitOptions(**options)
 
 
 def _nonzero_coordinates(interactions: Tensor, device: torch.device) -> tuple[Tensor, Tensor]:

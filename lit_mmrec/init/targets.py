@@ -22,12 +22,16 @@ class UserInitTarget:
             with ID item embeddings), and SG-URInit reduces the raw features to ``d`` dimensions
             by PCA.
         modalities: the modalities this table draws on; None = all the data set's.
+        item_table: the ``[num_items, d]`` item ID table this user table is scored against, when there is
+            one (used by SG-URInit's ``scale="items"`` and ``align_items``); None: the callback looks for
+            the module's ``item_embedding`` for ID tables (``item_space="none"``).
     """
 
     name: str
     table: torch.nn.Parameter
     item_space: str | Callable[[str, torch.Tensor], torch.Tensor] = "none"
     modalities: list[str] | None = None
+    item_table: torch.nn.Parameter | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.item_space, str) and self.item_space not in ("raw", "none"):

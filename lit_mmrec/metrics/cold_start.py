@@ -1,13 +1,19 @@
 """Item cold start: test metrics restricted to items with few training interactions.
 
 For a threshold N, an item is *cold* when it has at most N training interactions (N = 0: never seen
-in training). Ranking is the protocol's full ranking, unchanged: every item is a candidate and the
-user's training items are excluded. Only the ground truth changes: a user's cold test items. Users
-without a cold test item are not counted; each counted user weighs equally (Recall@K divides by the
-number of the user's cold test items, NDCG@K's ideal uses min(that number, K)).
+in training). The ground truth is a user's cold test items; users without one are not counted; each
+counted user weighs equally (Recall@K divides by the number of the user's cold test items, NDCG@K's
+ideal uses min(that number, K)). Two protocols rank differently:
 
-Users are ranked ``chunk_size`` at a time and only their top-``max(ks)`` items are kept, once for all
-thresholds: a users x items matrix never exists.
+* ``protocol="all"`` (the full-ranking protocol, unchanged): every item is a candidate, the user's
+  training items excluded. A cold item has to beat every warm item, which a backbone that never saw
+  it in training cannot do: Recall is 0 for items with no training interaction.
+* ``protocol="cold"`` (the item cold-start literature's, e.g. CLCRec, Wei et al. 2021): only the cold
+  items are candidates (training items still excluded), so the metric measures how well the cold items
+  are ordered among themselves.
+
+Users are ranked ``chunk_size`` at a time and only their top-``max(ks)`` items are kept (``"all"``: once
+for all thresholds): a users x items matrix never exists.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import torch
 
 from lit_mmrec.metrics.recall_ndcg import TopKMetrics
 from lit_mmrec.metrics.retrieval import UserItemIndex, rank_top_k
+
+PROTOCOLS = ("all", "cold")
 
 
 def item_train_counts(train: UserItemIndex) -> torch.Tensor:
@@ -34,6 +42,7 @@ def cold_start_metrics(
     thresholds: Sequence[int] = (0, 1, 5, 10),
     ks: Sequence[int] = (10, 20),
     chunk_size: int = 2048,
+    protocol: str = "all",
 ) -> dict[int, dict[str, float]]:
     """Test metrics per cold threshold N, from final ``user_repr [num_users, d]`` and ``item_repr [num_items, d]``.
 
@@ -43,14 +52,19 @@ def cold_start_metrics(
         thresholds: values of N (items with at most N training interactions are cold).
         ks: cut-offs of Recall / NDCG / Precision / MAP @K.
         chunk_size: users ranked at a time.
+        protocol: ``"all"`` (every item a candidate) or ``"cold"`` (only the cold items; see above).
 
     Returns:
         ``{N: {"cold_items": ..., "test_interactions": ..., "users": ..., "recall@10": ..., ...}}``;
         ``cold_items`` counts the cold items that appear in test, ``test_interactions`` the test
-        (user, cold item) pairs, ``users`` the users counted. Metrics are 0.0 when no user is counted.
+        (user, cold item) pairs, ``users`` the users counted, and (``protocol="cold"``) ``candidates`` the
+        cold items ranked (a uniformly random order has Recall@K of about K / candidates). Metrics are 0.0
+        when no user is counted.
     """
     if not thresholds or any(n < 0 for n in thresholds):
         raise ValueError(f"thresholds must be non-negative integers, got {list(thresholds)}")
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     device = user_repr.device
     train, test = train.to(device), test.to(device)
     counts = item_train_counts(train)
@@ -60,10 +74,14 @@ def cold_start_metrics(
     max_k = max(ks)
     for start in range(0, users.numel(), chunk_size):
         chunk = users[start:start + chunk_size]
-        _, items = rank_top_k(user_repr[chunk], item_repr, chunk, max_k, train)
-        relevant = test.contains(chunk, items)
         rows, truth = test.entries(chunk)
+        if protocol == "all":
+            _, items = rank_top_k(user_repr[chunk], item_repr, chunk, max_k, train)
+            relevant = test.contains(chunk, items)
         for n, is_cold in cold.items():
+            if protocol == "cold":
+                items, ranked = _rank_among(user_repr[chunk], item_repr, chunk, is_cold, max_k, train)
+                relevant = test.contains(chunk, items) & ranked
             num_cold = torch.bincount(rows[is_cold[truth]], minlength=chunk.numel())
             metrics[n].update(relevant & is_cold[items], num_cold)
     results = {}
@@ -72,6 +90,7 @@ def cold_start_metrics(
         values = {name: float(v) for name, v in metric.compute().items()}
         results[n] = {
             "cold_items": int(torch.unique(test_items[cold[n][test_items]]).numel()),
+            **({"candidates": int(cold[n].sum())} if protocol == "cold" else {}),
             "test_interactions": int(cold[n][test_items].sum()),
             "users": int(metric.users),
             **values,
@@ -79,19 +98,42 @@ def cold_start_metrics(
     return results
 
 
+def _rank_among(
+    user_repr: torch.Tensor, item_repr: torch.Tensor, users: torch.Tensor, candidates: torch.Tensor, k: int,
+    train: UserItemIndex,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``k`` among the ``candidates`` (``[num_items]`` bool) for a chunk of users, training items excluded:
+    ``(items [chunk, k'], ranked [chunk, k'])``, ``k' = min(k, #candidates)``; ``ranked`` is False where fewer
+    than ``k'`` candidates were left to the user (those slots hold excluded items and are no hit)."""
+    ids = candidates.nonzero().squeeze(1)
+    position = torch.full_like(candidates, -1, dtype=torch.long)
+    position[ids] = torch.arange(ids.numel(), device=ids.device)
+    scores = user_repr @ item_repr[ids].T
+    rows, items = train.entries(users)
+    keep = position[items] >= 0
+    scores[rows[keep], position[items[keep]]] = float("-inf")
+    top, index = torch.topk(scores, min(k, ids.numel()), dim=1)
+    return ids[index], torch.isfinite(top)
+
+
 def cold_start_from_module(
-    module: torch.nn.Module, thresholds: Sequence[int] = (0, 1, 5, 10), chunk_size: int = 2048
+    module: torch.nn.Module, thresholds: Sequence[int] = (0, 1, 5, 10), chunk_size: int = 2048,
+    protocol: str = "all", split: str = "test",
 ) -> dict[int, dict[str, float]]:
     """:func:`cold_start_metrics` of a :class:`~lit_mmrec.models.base.RecommenderModule` whose data set is
-    attached (after ``setup`` / ``attach``) and whose weights are loaded, e.g. from a checkpoint."""
+    attached (after ``setup`` / ``attach``) and whose weights are loaded, e.g. from a checkpoint. Items are
+    represented as evaluation sees them (``evaluation_representations``: with a cold-item override, e.g.
+    :class:`~lit_mmrec.callbacks.cold_items.ColdItems`, when one is set). ``split="valid"`` measures the
+    validation items instead (to choose cold-start options without looking at test)."""
     was_training = module.training
     module.eval()
     try:
         with torch.no_grad():
-            user_repr, item_repr = module.representations()
+            represent = getattr(module, "evaluation_representations", module.representations)
+            user_repr, item_repr = represent()
         return cold_start_metrics(
-            user_repr, item_repr, module.index("train"), module.index("test"), thresholds,
-            module.test_metrics.ks, chunk_size,
+            user_repr, item_repr, module.index("train"), module.index(split), thresholds,
+            module.test_metrics.ks, chunk_size, protocol,
         )
     finally:
         module.train(was_training)

@@ -19,6 +19,7 @@ chunked full ranking, the metrics and their logging.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -181,6 +182,18 @@ class RecommenderModule(L.LightningModule):
         """What evaluation ranks with; by default ``forward()``."""
         return self.forward()
 
+    #: Set by :class:`lit_mmrec.callbacks.cold_items.ColdItems`: maps the item representations that
+    #: evaluation and predict rank with (e.g. fills items unseen in training from their feature-space
+    #: neighbours); None leaves them as ``representations()`` returns them. Training never sees it.
+    item_repr_override: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    def evaluation_representations(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``representations()`` with ``item_repr_override`` applied to the items: what is ranked."""
+        user_repr, item_repr = self.representations()
+        if self.item_repr_override is not None:
+            item_repr = self.item_repr_override(item_repr)
+        return user_repr, item_repr
+
     # --------------------------------------------------------------- training
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         users, positives, negatives = batch
@@ -199,7 +212,7 @@ class RecommenderModule(L.LightningModule):
 
     # ------------------------------------------------------------- evaluation
     def _cache_representations(self) -> None:
-        user_repr, item_repr = self.representations()
+        user_repr, item_repr = self.evaluation_representations()
         self._eval_repr = (user_repr.detach(), item_repr.detach())
 
     def rank(self, users: torch.Tensor, k: int, exclude: UserItemIndex | None = None):

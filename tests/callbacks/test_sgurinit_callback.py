@@ -7,7 +7,7 @@ from helpers import tiny_rows, write_inter
 
 from lit_mmrec.callbacks import SGURInit
 from lit_mmrec.data.datamodule import MMRecDataModule
-from lit_mmrec.init.sgurinit import initialise_user_table, pca_reduce
+from lit_mmrec.init.sgurinit import aligned_item_table, initialise_user_table, pca_reduce, standardise_columns
 from lit_mmrec.models.lightgcn import LightGCN
 
 
@@ -129,3 +129,50 @@ def test_local_weight_reaches_the_computation_and_both_zero_is_rejected(tiny_dat
     assert torch.allclose(probe.first_step, expected, atol=1e-6)
     with pytest.raises(ValueError, match="both 0"):
         SGURInit(weight=0.0, local_weight=0.0)
+
+
+class ItemProbe(Probe):
+    """Also records the item table at fit start and at the first training step."""
+
+    def on_fit_start(self, trainer, module):
+        super().on_fit_start(trainer, module)
+        self.items_before = module.item_embedding.detach().clone()
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        if self.first_step is None:
+            self.items_first_step = module.item_embedding.detach().clone()
+        super().on_train_batch_start(trainer, module, batch, batch_idx)
+
+
+def test_aligned_start_and_item_scale_reach_an_id_backbone(tiny_dataset, tmp_path):
+    # LightGCN's ID tables: with align_items the item table starts in the users' PCA space (rescaled to its
+    # own mean norm), and scale=items rescales the users to that table's mean norm; preprocess=standardise
+    # z-scores the raw features before the PCA.
+    datamodule = MMRecDataModule(str(tiny_dataset), batch_size=8)
+    model = make(datamodule)
+    probe = ItemProbe()
+    init = SGURInit(n_clusters=2, seed=3, align_items=True, scale="items", centre=True, preprocess="standardise")
+    trainer([probe, init], tmp_path).fit(model, datamodule=datamodule)
+    data = datamodule.dataset
+    generator = torch.Generator().manual_seed(3)
+    features = [pca_reduce(standardise_columns(data.item_features[m]), 8, generator=generator)
+                for m in ("image", "text")]
+    items = aligned_item_table(probe.items_before, features)
+    expected = initialise_user_table(
+        probe.before, features, data.train_csr(), generator=generator, n_clusters=2, scale="items",
+        item_reference=items, centre=True, preprocess="standardise",
+    )
+    assert torch.allclose(probe.items_first_step, items, atol=1e-6)
+    assert torch.allclose(probe.first_step, expected, atol=1e-6)
+    mean_item_norm = probe.items_before.norm(dim=1).mean()
+    has = data.train_csr().to_dense().sum(1) > 0
+    assert torch.allclose(probe.first_step[has].norm(dim=1), mean_item_norm.expand(int(has.sum())), atol=1e-5)
+
+
+def test_align_items_needs_an_item_table(tiny_dataset):
+    datamodule = MMRecDataModule(str(tiny_dataset), batch_size=8)
+    model = make(datamodule)
+    model.attach(datamodule.dataset)
+    model.item_embedding = torch.nn.Parameter(torch.zeros(3, 8))  # not [num_items, d]: not the item table
+    with pytest.raises(ValueError, match="align_items needs the item ID table"):
+        SGURInit(align_items=True).compute(model, datamodule.dataset, model.user_init_targets())

@@ -22,7 +22,7 @@ def splits(num_users=30, num_items=40, seed=0):
     return index(train), index(test), train, test
 
 
-def brute_force(user_repr, item_repr, train, test, n, k, num_items):
+def brute_force(user_repr, item_repr, train, test, n, k, num_items, within_cold=False):
     counts = [0] * num_items
     for _, i in train:
         counts[i] += 1
@@ -33,7 +33,8 @@ def brute_force(user_repr, item_repr, train, test, n, k, num_items):
             continue
         scores = (user_repr[user] @ item_repr.T).tolist()
         seen = {i for u, i in train if u == user}
-        ranked = sorted((i for i in range(num_items) if i not in seen), key=lambda i: -scores[i])[:k]
+        candidates = [i for i in range(num_items) if i not in seen and (counts[i] <= n or not within_cold)]
+        ranked = sorted(candidates, key=lambda i: -scores[i])[:k]
         hits = [i in truth for i in ranked]
         recalls.append(sum(hits) / len(truth))
         dcg = sum(1 / math.log2(r + 2) for r, hit in enumerate(hits) if hit)
@@ -69,3 +70,25 @@ def test_item_counts_and_no_cold_user():
     assert result[0]["users"] == 0 and result[0]["recall@5"] == 0.0
     with pytest.raises(ValueError):
         cold_start_metrics(torch.ones(30, 2), torch.ones(40, 2), train_index, warm, [-1], [5])
+
+
+@pytest.mark.parametrize("chunk_size", [1, 1000])
+def test_ranking_within_the_cold_items_matches_brute_force(chunk_size):
+    train_index, test_index, train, test = splits()
+    generator = torch.Generator().manual_seed(2)
+    user_repr, item_repr = torch.randn(30, 6, generator=generator), torch.randn(40, 6, generator=generator)
+    within = cold_start_metrics(user_repr, item_repr, train_index, test_index, [0, 1, 3], [5, 10], chunk_size,
+                                protocol="cold")
+    everything = cold_start_metrics(user_repr, item_repr, train_index, test_index, [0, 1, 3], [5, 10], chunk_size)
+    for n in (0, 1, 3):
+        for k in (5, 10):
+            recall, ndcg, users = brute_force(user_repr, item_repr, train, test, n, k, 40, within_cold=True)
+            assert within[n][f"recall@{k}"] == pytest.approx(recall, abs=1e-6)
+            assert within[n][f"ndcg@{k}"] == pytest.approx(ndcg, abs=1e-6)
+            assert within[n]["users"] == users == everything[n]["users"]
+            # fewer candidates: never a lower recall than among all items
+            assert within[n][f"recall@{k}"] >= everything[n][f"recall@{k}"] - 1e-9
+    # N = 0: five never-seen items (35-39) and k = 10 > 5: every cold test item is in the top 10
+    assert within[0]["recall@10"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="protocol"):
+        cold_start_metrics(user_repr, item_repr, train_index, test_index, [0], [5], protocol="new")

@@ -76,3 +76,19 @@ def test_convergence_plot(tmp_path):
     pytest.importorskip("matplotlib", reason=plots.MISSING)
     [path] = convergence_plots(runs(), tmp_path)
     assert path.name == "convergence_d_m.png" and path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_anytime_best_within_a_budget_by_hand():
+    from lit_mmrec.experiments.convergence import anytime_markdown, best_within
+
+    record = {"curve": [0.1, 0.3, 0.2] + [0.25] * 10 + [0.4]}  # 14 epochs, best at epoch 14
+    assert best_within(record, "<=1") == 0.1 and best_within(record, "<=5") == 0.3
+    assert best_within(record, "<=10") == 0.3 and best_within(record, "<=25") == 0.4
+    assert best_within({"curve": []}, "<=5") is None
+    records = [
+        {"dataset": "d", "model": "m", "variant": "random", "curve": [0.1] * 4 + [0.2] * 100},
+        {"dataset": "d", "model": "m", "variant": "random", "curve": [0.3] * 8},  # stopped early: counts its best
+    ]
+    text = anytime_markdown(records, "cmd")
+    # <= 5: 0.2 and 0.3 -> mean 0.25, std 0.0707; <= 100: the same
+    assert "| m | random | 2 | 0.2500 ± 0.0707 |" in text and "```bash\ncmd\n```" in text

@@ -13,7 +13,10 @@ def spec(variant="random", seed=1):
 def test_command_resolves_config_and_variant(tiny_configs, tmp_path):
     settings = Settings(out=tmp_path / "out", configs=tiny_configs, workdir=tmp_path, max_epochs=5, extra=("--x", "1"))
     args = command(spec("item-sum", 3), settings, resume=False)
-    assert args[args.index("--config") + 1] == str(tiny_configs / "tiny" / "lightgcn.yaml")
+    # paths relative to the working folder the run starts in, so records mean the same on any machine
+    assert args[args.index("--config") + 1] == "configs/tiny/lightgcn.yaml"
+    assert args[args.index("--trainer.logger.init_args.save_dir") + 1] == "logs/experiments"
+    assert not any(a.startswith(str(tmp_path)) for a in args[1:])
     assert args[args.index("--experiment") + 1] == "study_tiny_lightgcn_item-sum_s3"
     assert args[args.index("--seed_everything") + 1] == "3"
     assert args[args.index("--trainer.max_epochs") + 1] == "5"
@@ -47,3 +50,32 @@ def test_interrupted_run_resumes_from_last_checkpoint(tiny_configs, tmp_path, mo
     record = runner.execute(spec(), settings, RunStore(settings.out / "runs.json"), echo=lambda m: None)
     assert calls[0][-2:] == ["--ckpt_path", "last"]
     assert record["status"] == "failed" and record["error"] == ["error: stopped"]
+
+
+def test_each_job_gets_its_share_of_the_cores_unless_the_user_set_threads():
+    assert runner.thread_share(2, cores=2) == 1 and runner.thread_share(3, cores=8) == 2
+    assert runner.thread_share(4, cores=2) == 1  # never 0
+    env = runner.child_environment(2, {"PATH": "/bin"}, cores=8)
+    assert env["OMP_NUM_THREADS"] == "4" and env["MKL_NUM_THREADS"] == "4" and env["PATH"] == "/bin"
+    assert runner.child_environment(2, {"OMP_NUM_THREADS": "3"}, cores=8) == {"OMP_NUM_THREADS": "3"}
+
+
+def test_relative_text_strips_roots_and_interpreter_paths():
+    text = ("at /work/study/checkpoints/r/best.ckpt\n"
+            "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/lightning/x.py:21: warn\n"
+            "/work/study-2/configs/a.yaml /work/study/b")
+    assert runner.relative_text(text, ["/work/study", "/work/study-2/"]) == (
+        "at checkpoints/r/best.ckpt\nsite-packages/lightning/x.py:21: warn\nconfigs/a.yaml b"
+    )
+
+
+def test_relativise_study_rewrites_runs_json_config_and_log(tmp_path):
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    (tmp_path / "runs.json").write_text('{"runs": [{"config": "/m/configs/a.yaml"}]}\n')
+    (run / "config.yaml").write_text("save_dir: /m/logs/experiments\n")
+    (run / "train.log").write_text("no path\n")
+    changed = runner.relativise_study(tmp_path, ["/m"])
+    assert changed == [tmp_path / "runs.json", run / "config.yaml"]
+    assert json.loads((tmp_path / "runs.json").read_text()) == {"runs": [{"config": "configs/a.yaml"}]}
+    assert (run / "config.yaml").read_text() == "save_dir: logs/experiments\n"

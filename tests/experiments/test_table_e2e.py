@@ -25,12 +25,15 @@ def test_table_end_to_end(tiny_configs, tmp_path, monkeypatch, capsys):
         assert 0 <= run["test"]["recall@20"] <= 1
         assert (run["sgurinit_s"] is None) == (run["variant"] == "random")
         cold = run["cold_start"]
-        assert set(cold) == {"0", "1"} and cold["0"]["users"] <= cold["1"]["users"]
+        # both protocols: ranking over all items ("N") and within the cold items only ("cold/N")
+        assert set(cold) == {"0", "1", "cold/0", "cold/1"} and cold["0"]["users"] <= cold["1"]["users"]
+        assert cold["cold/1"]["users"] == cold["1"]["users"]
         assert cold == json.loads((folder / "cold_start.json").read_text())
     table = (out / "table.md").read_text()
     assert "| lightgcn | random | 2 |" in table and "*item-sum,n_clusters=2 vs random*" in table
     assert "| lightgcn | random | 2 |" in (out / "convergence.md").read_text()
-    assert "(N = 0)" in (out / "cold_start.md").read_text()
+    cold_report = (out / "cold_start.md").read_text()
+    assert "(N = 0)" in cold_report and "ranked among the cold items only (N = 1)" in cold_report
     try:
         import matplotlib  # noqa: F401
     except ImportError:

@@ -21,7 +21,17 @@ def test_sweeping_cluster_on_changes_the_head():
     assert with_option(parse_variant("item-sum,weight=0.5"), "weight", "0").name == "item-sum,weight=0"
 
 
-@pytest.mark.parametrize("text", ["item", "item-sum,bogus=1", "item-sum,weight", "a-b-c"])
+def test_recipe_options_are_variant_options_checked_when_parsed():
+    variant = parse_variant("item-sum,blend=convex,weight=0.1,local_norm=symmetric,centre=true")
+    assert variant.options == {"cluster_on": "item", "fusion": "sum", "blend": "convex", "weight": "0.1",
+                               "local_norm": "symmetric", "centre": "true"}
+    assert parse_variant("item-sum,residual=0.5,scale=items,align_items=true").name.endswith("align_items=true")
+
+
+@pytest.mark.parametrize("text", [
+    "item", "item-sum,bogus=1", "item-sum,weight", "a-b-c", "items-sum", "item-sum,blend=convex,weight=2",
+    "item-sum,centre=maybe", "item-attention,local_norm=symmetric",
+])
 def test_bad_variants_are_rejected(text):
     with pytest.raises(ValueError):
         parse_variant(text)

@@ -1,0 +1,68 @@
+"""ColdItems: represent items unseen in training by their feature-space neighbours at evaluation and predict time.
+
+Configure it as a trainer callback (training is unchanged; validation, test, predict and the cold-start
+evaluation see the replaced rows)::
+
+    trainer:
+      callbacks:
+        - class_path: lit_mmrec.callbacks.cold_items.ColdItems
+          init_args: {k: 10, max_interactions: 0}
+
+The maths is in :mod:`lit_mmrec.init.cold_items`. The neighbours are found once, at ``setup``, from the
+data set's item features and TRAINING interactions; the module's ``item_repr_override`` (a hook of
+:class:`~lit_mmrec.models.base.RecommenderModule`) then applies them to every evaluation's item
+representations. Removing the callback switches it off.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+import torch
+
+from lit_mmrec.init.cold_items import ColdItemNeighbours, cold_item_neighbours
+
+log = logging.getLogger(__name__)
+
+
+class ColdItems(L.Callback):
+    """Cold items ranked through the mean of their ``k`` nearest warm items' learned representations.
+
+    Args:
+        k: neighbours per cold item (cosine similarity of the item features, mean over modalities).
+        max_interactions: items with at most this many training interactions are replaced (0: only
+            items never seen in training).
+        weighting: ``mean`` (plain mean of the neighbours) or ``similarity`` (weighted by cosine).
+        modalities: feature modalities used for the neighbours (default: all the data set's).
+        keep_norm: rescale each filled row to its neighbours' mean norm (a mean of vectors is shorter,
+            and ranks low among all items).
+    """
+
+    def __init__(
+        self, k: int = 10, max_interactions: int = 0, weighting: str = "mean", modalities: list[str] | None = None,
+        keep_norm: bool = False,
+    ) -> None:
+        self.k = k
+        self.max_interactions = max_interactions
+        self.weighting = weighting
+        self.modalities = modalities
+        self.keep_norm = keep_norm
+        self.neighbours: ColdItemNeighbours | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.neighbours is None:
+            dataset = trainer.datamodule.dataset
+            modalities = self.modalities if self.modalities is not None else list(dataset.item_features)
+            missing = [m for m in modalities if m not in dataset.item_features]
+            if missing or not modalities:
+                raise ValueError(f"ColdItems: modalities {missing or modalities} not in the data set "
+                                 f"(it has {list(dataset.item_features)})")
+            counts = torch.bincount(dataset.split("train").items.long(), minlength=dataset.num_items)
+            self.neighbours = cold_item_neighbours(
+                [dataset.item_features[m] for m in modalities], counts, self.k, self.max_interactions, self.weighting,
+                keep_norm=self.keep_norm,
+            )
+            log.info("ColdItems: %d items with at most %d training interactions represented by their %d nearest "
+                     "warm items (%s)", self.neighbours.cold.numel(), self.max_interactions, self.k, modalities)
+        pl_module.item_repr_override = self.neighbours.apply

@@ -1,0 +1,91 @@
+"""The diagnosis statistics by hand, and the callback logging them in a real fit."""
+
+import math
+
+import lightning as L
+import pytest
+import torch
+
+from lit_mmrec.data.datamodule import MMRecDataModule
+from lit_mmrec.experiments.diagnose import (
+    UserTableDiagnostics,
+    common_direction_ratio,
+    effective_rank,
+    mean_pairwise_cosine,
+    table_statistics,
+)
+from lit_mmrec.models.lightgcn import LightGCN
+
+
+def test_effective_rank_by_hand():
+    # singular values 3 and 1: p = (3/4, 1/4), exp(entropy)
+    expected = math.exp(-(0.75 * math.log(0.75) + 0.25 * math.log(0.25)))
+    assert effective_rank(torch.tensor([[3.0, 0.0], [0.0, 1.0]])) == pytest.approx(expected)
+    assert effective_rank(torch.eye(4)) == pytest.approx(4.0)
+    assert effective_rank(torch.tensor([[1.0, 2.0], [2.0, 4.0], [-1.0, -2.0]])) == pytest.approx(1.0)
+    assert effective_rank(torch.zeros(3, 2)) == 0.0
+
+
+def test_common_direction_and_mean_cosine_by_hand():
+    assert common_direction_ratio(torch.tensor([[1.0, 0.0], [2.0, 0.0]])) == pytest.approx(1.0)
+    assert common_direction_ratio(torch.tensor([[1.0, 0.0], [-1.0, 0.0]])) == pytest.approx(0.0)
+    # mean row (1.5, 2) has norm 2.5; mean row norm (3 + 4) / 2
+    assert common_direction_ratio(torch.tensor([[3.0, 0.0], [0.0, 4.0]])) == pytest.approx(2.5 / 3.5)
+    # pairs: cos = 0, 1/sqrt 2, 1/sqrt 2
+    rows = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    assert mean_pairwise_cosine(rows) == pytest.approx(2 / math.sqrt(2) / 3)
+    assert mean_pairwise_cosine(torch.tensor([[1.0, 0.0], [-2.0, 0.0]])) == pytest.approx(-1.0)
+
+
+def test_drift_by_hand():
+    stats = table_statistics(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), initial=torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    assert stats["drift"] == pytest.approx(0.5) and stats["mean_norm"] == pytest.approx(1.5)
+    assert "drift" not in table_statistics(torch.eye(2))
+
+
+def test_callback_logs_statistics_every_epoch(tiny_dataset, tmp_path):
+    datamodule = MMRecDataModule(str(tiny_dataset), batch_size=8)
+    data = datamodule.dataset
+    torch.manual_seed(0)
+    model = LightGCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=8)
+    diagnostics = UserTableDiagnostics()
+    trainer = L.Trainer(max_epochs=2, callbacks=[diagnostics], logger=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=tmp_path,
+                        use_distributed_sampler=False, enable_checkpointing=False)
+    trainer.fit(model, datamodule=datamodule)
+    metrics = trainer.callback_metrics
+    active = torch.unique(data.split("train").users.long())
+    expected = table_statistics(model.user_embedding.detach()[active], diagnostics.initial["user_embedding"])
+    for key, value in expected.items():
+        assert float(metrics[f"diag/user_embedding/{key}"]) == pytest.approx(value, rel=1e-5)
+    assert float(metrics["diag/user_embedding/drift"]) > 0
+    assert float(metrics["diag/item_repr_norm"]) > 0
+
+
+def test_diagnostics_read_from_the_logs_and_reported():
+    from lit_mmrec.experiments import logs
+    from lit_mmrec.experiments.diagnose import diagnosis_markdown
+
+    rows = [
+        {"step": "0", "diag/user_embedding/effective_rank_start": "60.0", "diag/user_repr_norm_start": "1.0"},
+        {"epoch": "0", "step": "40", "diag/user_embedding/effective_rank": "50.0", "diag/user_repr_norm": "2.0"},
+        {"epoch": "1", "step": "80", "diag/user_embedding/effective_rank": "40.0", "diag/user_repr_norm": "3.0"},
+        {"epoch": "1", "step": "80", "val/recall@20": "0.1"},
+    ]
+    found = logs.diagnostics(rows)
+    assert found == {"start": {"user_embedding/effective_rank": 60.0, "user_repr_norm": 1.0},
+                     "by_epoch": {"user_embedding/effective_rank": [50.0, 40.0], "user_repr_norm": [2.0, 3.0]}}
+    assert logs.diagnostics([{"epoch": "0", "val/recall@20": "0.1"}]) is None
+    records = [
+        {"dataset": "d", "model": "m", "variant": "random", "diagnostics": found},
+        {"dataset": "d", "model": "m", "variant": "item-sum", "diagnostics": {
+            "start": {"user_embedding/effective_rank": 30.0}, "by_epoch": {"user_embedding/effective_rank": [20.0]}}},
+        {"dataset": "d", "model": "m", "variant": "random", "seed": 2},  # no diagnostics: left out
+    ]
+    text = diagnosis_markdown(records, "cmd")
+    rank = text.split("## effective rank")[1].split("\n## ")[0]
+    # start, epoch 1, epoch 10 (not reached), epoch 50, last
+    assert "| m | random | 1 | 60.000 | 50.000 | n/a | n/a | 40.000 |" in rank
+    assert "|  | item-sum | 1 | 30.000 | 20.000 | n/a | n/a | 20.000 |" in rank
+    assert "vs random" not in text  # no "better" direction for a statistic
+    assert "| m | random | 1 | 1.000 | 2.000 | n/a | n/a | 3.000 |" in text.split("## user repr norm")[1]
