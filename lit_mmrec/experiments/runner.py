@@ -165,7 +165,8 @@ def command(spec: RunSpec, settings: Settings, resume: bool) -> list[str]:
             "--trainer.callbacks.init_args.thresholds", json.dumps(list(settings.cold_start)),
             "--trainer.callbacks.init_args.output", relative_to(settings.run_dir(spec) / "cold_start.json", here),
         ]
-    args += spec.variant.callback_args(spec.seed)
+    # SG-URInit from its configs/sgurinit/ fragment, composed after the backbone config as a user would
+    args += spec.variant.callback_args(spec.seed, relative_to(settings.configs / "sgurinit", here))
     if settings.max_epochs is not None:
         args += ["--trainer.max_epochs", str(settings.max_epochs)]
     args += list(settings.extra)
@@ -283,6 +284,9 @@ def run_all(specs: list[RunSpec], settings: Settings, store: RunStore, jobs: int
     for spec in todo:
         if not spec.config(settings.configs).is_file():
             raise FileNotFoundError(f"no config {spec.config(settings.configs)} for {spec.name}")
+        fragment = spec.variant.fragment
+        if fragment is not None and not (settings.configs / "sgurinit" / f"{fragment}.yaml").is_file():
+            raise FileNotFoundError(f"no SG-URInit fragment {settings.configs / 'sgurinit' / fragment}.yaml for {spec.name}")
     skipped = len(specs) - len(todo)
     env = child_environment(jobs)
     print(f"{len(specs)} runs: {skipped} already done, {len(todo)} to run, {jobs} at a time, "

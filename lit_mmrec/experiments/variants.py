@@ -31,12 +31,29 @@ class Variant:
     def is_random(self) -> bool:
         return self.options is None
 
-    def callback_args(self, seed: int) -> list[str]:
-        """``train.py`` arguments that add the SGURInit callback (nothing for random)."""
+    @property
+    def fragment(self) -> str | None:
+        """The name of the ``configs/sgurinit/<cluster_on>-<fusion>.yaml`` fragment (None for random)."""
+        if self.options is None:
+            return None
+        return f"{self.options['cluster_on']}-{self.options['fusion']}"
+
+    def callback_args(self, seed: int, fragments: str | None = None) -> list[str]:
+        """``train.py`` arguments that add the SGURInit callback (nothing for random).
+
+        With ``fragments`` (the folder of ``configs/sgurinit/``, as the run's command line should name it)
+        the callback comes from the variant's fragment, as a user composes it
+        (``--config configs/sgurinit/item-sum.yaml``), and only the variant's further options and the
+        seed follow it; without, it is added by class path with every option."""
         if self.options is None:
             return []
-        args = ["--trainer.callbacks+=lit_mmrec.callbacks.SGURInit"]
-        for key, value in {**self.options, "seed": str(seed)}.items():
+        if fragments is None:
+            args = ["--trainer.callbacks+=lit_mmrec.callbacks.SGURInit"]
+            options = self.options
+        else:
+            args = ["--config", f"{fragments}/{self.fragment}.yaml"]
+            options = {k: v for k, v in self.options.items() if k not in ("cluster_on", "fusion")}
+        for key, value in {**options, "seed": str(seed)}.items():
             args += [f"--trainer.callbacks.init_args.{key}", value]
         return args
 

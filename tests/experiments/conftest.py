@@ -1,7 +1,9 @@
-"""Tiny configs for the experiment runner: LightGCN on the 6-user tiny data set, 3 epochs."""
+"""Tiny configs for the experiment runner: LightGCN on the 6-user tiny data set, 3 epochs, beside the
+repository's own SG-URInit fragments (``configs/sgurinit/``), which the runner composes."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,8 @@ import pytest
 
 @pytest.fixture
 def tiny_configs(tiny_dataset: Path, tmp_path: Path) -> Path:
-    """``<tmp>/configs/tiny/lightgcn.yaml``: 8-d LightGCN, batch 8, 3 epochs on the tiny data set."""
+    """``<tmp>/configs/tiny/lightgcn.yaml``: 8-d LightGCN, batch 8, 3 epochs on the tiny data set, and a
+    copy of ``configs/sgurinit/``."""
     folder = tmp_path / "configs" / "tiny"
     folder.mkdir(parents=True)
     (folder / "lightgcn.yaml").write_text(
@@ -18,4 +21,5 @@ def tiny_configs(tiny_dataset: Path, tmp_path: Path) -> Path:
         f"  init_args: {{data_dir: {tiny_dataset}, batch_size: 8}}\n"
         "trainer:\n  max_epochs: 3\n"
     )
+    shutil.copytree(Path(__file__).resolve().parents[2] / "configs" / "sgurinit", folder.parent / "sgurinit")
     return folder.parent

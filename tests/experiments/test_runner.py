@@ -20,7 +20,10 @@ def test_command_resolves_config_and_variant(tiny_configs, tmp_path):
     assert args[args.index("--experiment") + 1] == "study_tiny_lightgcn_item-sum_s3"
     assert args[args.index("--seed_everything") + 1] == "3"
     assert args[args.index("--trainer.max_epochs") + 1] == "5"
-    assert "--trainer.callbacks+=lit_mmrec.callbacks.SGURInit" in args and args[-2:] == ["--x", "1"]
+    # SG-URInit composed from its fragment, as a user would; only the seed (and further options) follow
+    sgurinit = args.index("configs/sgurinit/item-sum.yaml")
+    assert args[sgurinit - 1] == "--config" and args[sgurinit + 1:sgurinit + 3] == ["--trainer.callbacks.init_args.seed", "3"]
+    assert args[-2:] == ["--x", "1"]
     assert "--ckpt_path" not in args
     assert command(spec(), settings, resume=True)[-2:] == ["--ckpt_path", "last"]
 
