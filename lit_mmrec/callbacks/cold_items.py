@@ -17,6 +17,7 @@ representations. Removing the callback switches it off.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import lightning as L
 import torch
@@ -52,17 +53,29 @@ class ColdItems(L.Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.neighbours is None:
-            dataset = trainer.datamodule.dataset
-            modalities = self.modalities if self.modalities is not None else list(dataset.item_features)
-            missing = [m for m in modalities if m not in dataset.item_features]
-            if missing or not modalities:
-                raise ValueError(f"ColdItems: modalities {missing or modalities} not in the data set "
-                                 f"(it has {list(dataset.item_features)})")
-            counts = torch.bincount(dataset.split("train").items.long(), minlength=dataset.num_items)
-            self.neighbours = cold_item_neighbours(
-                [dataset.item_features[m] for m in modalities], counts, self.k, self.max_interactions, self.weighting,
-                keep_norm=self.keep_norm,
+            self.neighbours = dataset_neighbours(
+                trainer.datamodule.dataset, self.modalities, self.k, self.max_interactions, self.weighting,
+                self.keep_norm,
             )
-            log.info("ColdItems: %d items with at most %d training interactions represented by their %d nearest "
-                     "warm items (%s)", self.neighbours.cold.numel(), self.max_interactions, self.k, modalities)
         pl_module.item_repr_override = self.neighbours.apply
+
+
+def dataset_neighbours(
+    dataset: Any, modalities: list[str] | None = None, k: int = 10, max_interactions: int = 0,
+    weighting: str = "mean", keep_norm: bool = False,
+) -> ColdItemNeighbours:
+    """:func:`~lit_mmrec.init.cold_items.cold_item_neighbours` of a loaded data set: its item features
+    (``modalities``, default all) and its TRAINING interactions decide which items are cold and who
+    stands in for them (the arguments are :class:`ColdItems`'s)."""
+    modalities = modalities if modalities is not None else list(dataset.item_features)
+    missing = [m for m in modalities if m not in dataset.item_features]
+    if missing or not modalities:
+        raise ValueError(f"ColdItems: modalities {missing or modalities} not in the data set "
+                         f"(it has {list(dataset.item_features)})")
+    counts = torch.bincount(dataset.split("train").items.long(), minlength=dataset.num_items)
+    neighbours = cold_item_neighbours(
+        [dataset.item_features[m] for m in modalities], counts, k, max_interactions, weighting, keep_norm=keep_norm,
+    )
+    log.info("ColdItems: %d items with at most %d training interactions represented by their %d nearest "
+             "warm items (%s)", neighbours.cold.numel(), max_interactions, k, modalities)
+    return neighbours
