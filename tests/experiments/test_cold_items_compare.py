@@ -10,7 +10,12 @@ import torch
 from lit_mmrec.callbacks.cold_items import dataset_neighbours
 from lit_mmrec.data.datamodule import MMRecDataModule
 from lit_mmrec.experiments.cold_items_compare import (
-    OFF, ColdItemsComparison, comparison_markdown, main, parse_setting, select,
+    OFF,
+    ColdItemsComparison,
+    comparison_markdown,
+    main,
+    parse_setting,
+    select,
 )
 from lit_mmrec.metrics.cold_start import cold_start_from_module
 from lit_mmrec.models.lightgcn import LightGCN
