@@ -7,7 +7,10 @@ in one process (the representations are computed once per setting), and writes o
 
     python train.py test --config configs/ml100k/vbpr.yaml --ckpt_path checkpoints/<run>/best-epoch=N.ckpt \\
         "--trainer.callbacks+=lit_mmrec.experiments.cold_items_compare.ColdItemsComparison" \\
-        --trainer.callbacks.init_args.output cold_items/<run>.json
+        --trainer.callbacks.init_args.output cold_items/
+
+(a folder: the file is ``cold_items/<run>.json``; the same arguments after a runner's ``--`` make every run of a
+study write its own file after the fit's test.)
 
 ``python -m lit_mmrec.experiments.cold_items_compare report --inputs DIR --runs runs.json ...`` reads those
 JSON files and writes ``cold_items.md``: every setting's validation numbers, the setting the selection
@@ -70,7 +73,8 @@ class ColdItemsComparison(L.Callback):
     """After ``test``: cold-item metrics of the tested checkpoint with each ColdItems setting and without.
 
     Args:
-        output: JSON file to write.
+        output: JSON file to write; a path not ending in ``.json`` is a folder, the file in it named after the
+            tested checkpoint's folder (``<run>.json``: what a study's runner passes to every run).
         settings: ColdItems settings as ``"k=5,keep_norm=true"`` strings (default: :data:`SETTINGS`).
         thresholds: the values of N (items with at most N training interactions).
         chunk_size: users ranked at a time.
@@ -102,6 +106,8 @@ class ColdItemsComparison(L.Callback):
             record = {"run": checkpoint.parent.name if checkpoint else None,
                       "checkpoint": checkpoint.name if checkpoint else None, "settings": results}
             output = Path(self.output)
+            if output.suffix != ".json":
+                output = output / f"{record['run'] or 'model'}.json"
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(json.dumps(record, indent=1) + "\n")
 

@@ -51,8 +51,8 @@ def test_comparison_callback_and_report(tiny_dataset, tmp_path):
     data = datamodule.dataset
     torch.manual_seed(0)
     model = LightGCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=8)
-    output = tmp_path / "out" / "run.json"
-    callback = ColdItemsComparison(str(output), settings=["k=1", "k=2,keep_norm=true"], thresholds=[0, 1])
+    output = tmp_path / "out" / "model.json"  # a folder is given: the file is named after the run ("model": none)
+    callback = ColdItemsComparison(str(output.parent), settings=["k=1", "k=2,keep_norm=true"], thresholds=[0, 1])
     trainer = L.Trainer(max_epochs=1, callbacks=[callback], logger=False, enable_progress_bar=False,
                         enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=tmp_path,
                         use_distributed_sampler=False, enable_checkpointing=False)
