@@ -38,31 +38,34 @@ class ColdItems(L.Callback):
         modalities: feature modalities used for the neighbours (default: all the data set's).
         keep_norm: rescale each filled row to its neighbours' mean norm (a mean of vectors is shorter,
             and ranks low among all items).
+        own: add each cold item's own learned deviation from the mean cold item (keeps the backbone's order
+            of the cold items among themselves; see :mod:`lit_mmrec.init.cold_items`).
     """
 
     def __init__(
         self, k: int = 10, max_interactions: int = 0, weighting: str = "mean", modalities: list[str] | None = None,
-        keep_norm: bool = False,
+        keep_norm: bool = False, own: bool = False,
     ) -> None:
         self.k = k
         self.max_interactions = max_interactions
         self.weighting = weighting
         self.modalities = modalities
         self.keep_norm = keep_norm
+        self.own = own
         self.neighbours: ColdItemNeighbours | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.neighbours is None:
             self.neighbours = dataset_neighbours(
                 trainer.datamodule.dataset, self.modalities, self.k, self.max_interactions, self.weighting,
-                self.keep_norm,
+                self.keep_norm, self.own,
             )
         pl_module.item_repr_override = self.neighbours.apply
 
 
 def dataset_neighbours(
     dataset: Any, modalities: list[str] | None = None, k: int = 10, max_interactions: int = 0,
-    weighting: str = "mean", keep_norm: bool = False,
+    weighting: str = "mean", keep_norm: bool = False, own: bool = False,
 ) -> ColdItemNeighbours:
     """:func:`~lit_mmrec.init.cold_items.cold_item_neighbours` of a loaded data set: its item features
     (``modalities``, default all) and its TRAINING interactions decide which items are cold and who
@@ -75,6 +78,7 @@ def dataset_neighbours(
     counts = torch.bincount(dataset.split("train").items.long(), minlength=dataset.num_items)
     neighbours = cold_item_neighbours(
         [dataset.item_features[m] for m in modalities], counts, k, max_interactions, weighting, keep_norm=keep_norm,
+        own=own,
     )
     log.info("ColdItems: %d items with at most %d training interactions represented by their %d nearest "
              "warm items (%s)", neighbours.cold.numel(), max_interactions, k, modalities)

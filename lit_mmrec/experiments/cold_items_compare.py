@@ -38,10 +38,12 @@ from lit_mmrec.callbacks.cold_items import dataset_neighbours
 from lit_mmrec.init.cold_items import WEIGHTINGS
 from lit_mmrec.metrics.cold_start import cold_start_from_module
 
-#: The settings compared, simplest first (the order breaks ties).
+#: The settings compared, simplest first (the order breaks ties). ``k=1000000,own=true`` (k clipped to every warm
+#: item) is the plain shift of the cold items to the warm items' mean.
 SETTINGS = (
     "k=1", "k=5", "k=10", "k=20", "k=5,keep_norm=true", "k=10,keep_norm=true", "k=20,keep_norm=true",
-    "k=20,keep_norm=true,weighting=similarity",
+    "k=20,keep_norm=true,weighting=similarity", "k=10,own=true", "k=20,keep_norm=true,own=true",
+    "k=1000000,own=true",
 )
 OFF = "off"
 SPLITS = ("valid", "test")
@@ -51,19 +53,19 @@ TIE = 1e-3
 
 def parse_setting(text: str) -> dict[str, Any]:
     """``"k=5,keep_norm=true,weighting=mean"`` -> ColdItems keyword arguments (``k`` is required)."""
-    options: dict[str, Any] = {"k": None, "keep_norm": False, "weighting": "mean"}
+    options: dict[str, Any] = {"k": None, "keep_norm": False, "weighting": "mean", "own": False}
     for part in text.split(","):
         name, _, value = part.partition("=")
         name, value = name.strip(), value.strip()
         if name == "k" and value.isdigit() and int(value) >= 1:
             options["k"] = int(value)
-        elif name == "keep_norm" and value in ("true", "false"):
-            options["keep_norm"] = value == "true"
+        elif name in ("keep_norm", "own") and value in ("true", "false"):
+            options[name] = value == "true"
         elif name == "weighting" and value in WEIGHTINGS:
             options["weighting"] = value
         else:
             raise ValueError(f"cold-item setting {text!r}: cannot read {part!r} (expected k=<int >= 1>, "
-                             f"keep_norm=true|false, weighting={'|'.join(WEIGHTINGS)})")
+                             f"keep_norm=true|false, own=true|false, weighting={'|'.join(WEIGHTINGS)})")
     if options["k"] is None:
         raise ValueError(f"cold-item setting {text!r}: k=<int> is required")
     return options

@@ -15,7 +15,11 @@ of theirs, :math:`\hat e_c = \frac{1}{k} \sum_{i \in \text{kNN}(c)} e_i` (``weig
 similarity-weighted mean :math:`\sum_i \max(s, 0)\, e_i / \sum_i \max(s, 0)` (``"similarity"``; falls back
 to the plain mean where every similarity is :math:`\le 0`). A mean of vectors is shorter than they are,
 and with dot-product scores a short vector ranks low among all items; ``keep_norm`` rescales
-:math:`\hat e_c` to the (weighted) mean norm of its neighbours, so it competes like a typical neighbour. Nothing is trained; the neighbours are found
+:math:`\hat e_c` to the (weighted) mean norm of its neighbours, so it competes like a typical neighbour. ``own`` keeps what the backbone learned for the item itself:
+it adds the item's deviation from the mean cold item, :math:`\hat e_c + (e_c - \bar e_{\text{cold}})`, so
+that the cold items keep their learned order among themselves (for feature backbones, their projected
+features) while their level is that of their warm neighbours; with :math:`k` at least the number of warm
+items this is a plain shift of every cold item by :math:`\bar e_{\text{warm}} - \bar e_{\text{cold}}`. Nothing is trained; the neighbours are found
 once from the features and the training interactions, and the replacement is applied to the item
 representations every time evaluation or prediction computes them, so it follows the learned warm ones.
 
@@ -52,10 +56,12 @@ class ColdItemNeighbours:
     neighbours: Tensor
     weights: Tensor
     keep_norm: bool = False
+    own: bool = False
 
     def apply(self, item_repr: Tensor) -> Tensor:
         """``item_repr`` (``[n_items, D]``) with every cold row replaced by its neighbours' weighted mean
-        (with ``keep_norm``, rescaled to the weighted mean of the neighbours' norms)."""
+        (with ``keep_norm``, rescaled to the weighted mean of the neighbours' norms; with ``own``, plus the
+        row's own deviation from the mean cold row)."""
         if self.cold.numel() == 0:
             return item_repr
         device = item_repr.device
@@ -65,8 +71,12 @@ class ColdItemNeighbours:
         if self.keep_norm:
             target = (rows.norm(dim=-1) * weights).sum(dim=1, keepdim=True)
             filled = filled * target / filled.norm(dim=1, keepdim=True).clamp_min(torch.finfo(filled.dtype).tiny)
+        cold = self.cold.to(device)
+        if self.own:
+            learned = item_repr[cold]
+            filled = filled + learned - learned.mean(dim=0, keepdim=True)
         out = item_repr.clone()
-        out[self.cold.to(device)] = filled
+        out[cold] = filled
         return out
 
 
@@ -78,6 +88,7 @@ def cold_item_neighbours(
     weighting: str = "mean",
     chunk_size: int = 4096,
     keep_norm: bool = False,
+    own: bool = False,
 ) -> ColdItemNeighbours:
     """The ``k`` nearest warm items of every cold item (see the module docstring).
 
@@ -89,6 +100,7 @@ def cold_item_neighbours(
         weighting: ``"mean"`` or ``"similarity"``.
         chunk_size: cold items scored at a time (memory ``chunk_size x n_warm``).
         keep_norm: rescale each filled row to its neighbours' mean norm.
+        own: add each cold item's learned deviation from the mean cold item.
     """
     if not features:
         raise ValueError("cold items need at least one modality of item features")
@@ -105,7 +117,7 @@ def cold_item_neighbours(
     cold, warm = is_cold.nonzero().squeeze(1), (~is_cold).nonzero().squeeze(1)
     empty = torch.empty(0, min(k, max(warm.numel(), 1)), dtype=torch.long)
     if cold.numel() == 0 or warm.numel() == 0:
-        return ColdItemNeighbours(cold[:0], empty, empty.float(), keep_norm)
+        return ColdItemNeighbours(cold[:0], empty, empty.float(), keep_norm, own)
     # the mean of per-modality cosines is the dot product of the concatenated unit rows divided by M
     unit = torch.cat([F.normalize(f.float(), dim=1) for f in features], dim=1) / len(features)
     warm_unit = unit[warm].T
@@ -122,4 +134,4 @@ def cold_item_neighbours(
             weights.append(torch.where(total > 0, positive / total.clamp_min(1e-12), torch.full_like(top, 1.0 / k)))
         else:
             weights.append(torch.full_like(top, 1.0 / k))
-    return ColdItemNeighbours(cold, torch.cat(neighbours), torch.cat(weights), keep_norm)
+    return ColdItemNeighbours(cold, torch.cat(neighbours), torch.cat(weights), keep_norm, own)

@@ -22,9 +22,9 @@ from lit_mmrec.models.lightgcn import LightGCN
 
 
 def test_parse_setting():
-    assert parse_setting("k=5") == {"k": 5, "keep_norm": False, "weighting": "mean"}
-    assert parse_setting("k=20, keep_norm=true, weighting=similarity") == {
-        "k": 20, "keep_norm": True, "weighting": "similarity"}
+    assert parse_setting("k=5") == {"k": 5, "keep_norm": False, "weighting": "mean", "own": False}
+    assert parse_setting("k=20, keep_norm=true, weighting=similarity,own=true") == {
+        "k": 20, "keep_norm": True, "weighting": "similarity", "own": True}
     for bad in ("keep_norm=true", "k=0", "k=two", "k=3,keep_norm=yes", "k=3,weighting=max", "k=3,q=1"):
         with pytest.raises(ValueError, match="cold-item setting"):
             parse_setting(bad)

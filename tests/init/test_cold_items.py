@@ -88,3 +88,21 @@ def test_keep_norm_rescales_to_the_neighbours_mean_norm():
     # mean (1.5, 0.5) rescaled to the mean of the norms 3 and 1
     mean = torch.tensor([1.5, 0.5])
     torch.testing.assert_close(neighbours.apply(item_repr)[3], mean / mean.norm() * 2.0)
+
+
+def test_own_adds_the_items_deviation_from_the_mean_cold_item():
+    # items 1, 2, 3 are cold (at most one training interaction); their only warm neighbour candidates: 0 and 4
+    item_repr = torch.tensor([[3.0, 0.0], [1.0, 2.0], [3.0, 4.0], [5.0, 0.0], [1.0, 1.0]])
+    neighbours = cold_item_neighbours([IMAGE], COUNTS, k=1, max_interactions=1, own=True)
+    assert neighbours.neighbours.squeeze(1).tolist() == [0, 0, 0]
+    cold_mean = torch.tensor([3.0, 2.0])
+    filled = neighbours.apply(item_repr)
+    torch.testing.assert_close(filled[[1, 2, 3]], item_repr[0] + item_repr[[1, 2, 3]] - cold_mean)
+    # the cold items' order among themselves is the learned one: score differences are unchanged for any user
+    user = torch.tensor([0.3, -1.2])
+    torch.testing.assert_close(filled[[1, 2, 3]] @ user - filled[1] @ user, item_repr[[1, 2, 3]] @ user - item_repr[1] @ user)
+    # k at least the number of warm items: a plain shift by (warm mean - cold mean)
+    shift = cold_item_neighbours([IMAGE], COUNTS, k=100, max_interactions=1, own=True).apply(item_repr)
+    warm_mean = item_repr[[0, 4]].mean(dim=0)
+    torch.testing.assert_close(shift[[1, 2, 3]], item_repr[[1, 2, 3]] + warm_mean - cold_mean)
+    assert torch.equal(shift[[0, 4]], item_repr[[0, 4]])
