@@ -66,7 +66,7 @@ def test_comparison_callback_and_report(tiny_dataset, tmp_path):
         plain = cold_start_from_module(model, [0, 1], protocol="all", split=split)
         assert record["settings"][OFF][split]["0"] == pytest.approx(plain[0])
     # a setting's numbers are those of the module with that ColdItems override
-    model.item_repr_override = dataset_neighbours(data, k=1).apply
+    model.item_repr_override = dataset_neighbours(data, k=1, keep_norm=False, own=False).apply
     assert record["settings"]["k=1"]["test"]["cold/0"] == pytest.approx(
         cold_start_from_module(model, [0, 1], protocol="cold", split="test")[0])
     model.item_repr_override = None

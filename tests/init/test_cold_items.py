@@ -63,7 +63,7 @@ def test_callback_fills_cold_items_at_evaluation_only(tiny_dataset, tmp_path):
     data = datamodule.dataset
     torch.manual_seed(0)
     model = LightGCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=8)
-    callback = ColdItems(k=2)
+    callback = ColdItems(k=2, keep_norm=False, own=False)  # the plain neighbour mean, checked by hand below
     trainer = L.Trainer(max_epochs=1, callbacks=[callback], logger=False, enable_progress_bar=False,
                         enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=tmp_path,
                         use_distributed_sampler=False, enable_checkpointing=False)
@@ -106,3 +106,10 @@ def test_own_adds_the_items_deviation_from_the_mean_cold_item():
     warm_mean = item_repr[[0, 4]].mean(dim=0)
     torch.testing.assert_close(shift[[1, 2, 3]], item_repr[[1, 2, 3]] + warm_mean - cold_mean)
     assert torch.equal(shift[[0, 4]], item_repr[[0, 4]])
+
+
+
+def test_callback_defaults_are_the_setting_chosen_on_validation():
+    callback = ColdItems()
+    assert (callback.k, callback.keep_norm, callback.own, callback.weighting, callback.max_interactions) == (
+        20, True, True, "mean", 0)
