@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from lit_mmrec.experiments.aggregate import markdown_table, summarise_columns
+from lit_mmrec.experiments.variants import RANDOM
 
 #: The fraction of the best validation Recall@20 whose first reaching is reported.
 FRACTION = 0.95
@@ -128,3 +129,29 @@ def anytime_markdown(records: list[dict[str, Any]], command: str) -> str:
         "counts with its best); mean ± sample std over seeds. Validation only: nothing here looks at test.\n\n"
         f"Produced by:\n\n```bash\n{command}\n```\n\n" + markdown_table(summary, columns, digits=4)
     )
+
+
+#: Epoch budgets of the anytime plot (log-spaced).
+PLOT_BUDGETS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 1000)
+
+
+def anytime_relative(records: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
+    """Per data set and init, at each of :data:`PLOT_BUDGETS`: the best validation Recall@20 within that many
+    epochs (mean over seeds), divided by random's final best on the same backbone (mean over seeds), then
+    averaged over the backbones that have a random run. 1.0 is random's level at the end of its run."""
+    runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for record in records:
+        if record.get("curve"):
+            runs.setdefault((record["dataset"], record["model"], record["variant"]), []).append(record)
+    result: dict[str, dict[str, list[float]]] = {}
+    for dataset in dict.fromkeys(key[0] for key in runs):
+        per_variant: dict[str, list[list[float]]] = {}
+        for (d, model, variant), members in runs.items():
+            reference = runs.get((dataset, model, RANDOM))
+            if d != dataset or not reference:
+                continue
+            final = sum(max(r["curve"]) for r in reference) / len(reference)
+            values = [sum(max(r["curve"][:budget]) for r in members) / len(members) / final for budget in PLOT_BUDGETS]
+            per_variant.setdefault(variant, []).append(values)
+        result[dataset] = {v: [sum(col) / len(col) for col in zip(*rows, strict=True)] for v, rows in per_variant.items()}
+    return result

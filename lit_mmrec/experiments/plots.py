@@ -35,6 +35,23 @@ def plot_curves(curves: dict[str, list[float]], title: str, path: Path) -> Path:
     return path
 
 
+def plot_anytime(budgets: list[int], lines: dict[str, list[float]], title: str, path: Path) -> Path:
+    """Best validation Recall@20 within E epochs relative to random's final best, one line per init (log x)."""
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for label, values in lines.items():
+        axes.plot(budgets, values, marker="o", markersize=3, label=label, linewidth=1.5)
+    axes.axhline(1.0, linestyle="--", color="grey", alpha=0.7)
+    axes.set_xscale("log")
+    axes.set(xlabel="epoch budget E", ylabel="best val Recall@20 within E / random's final", title=title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
 def plot_sweep(
     param: str, values: list[str], series: dict[str, tuple[list[float], list[float]]], baseline: dict[str, float],
     title: str, path: Path,

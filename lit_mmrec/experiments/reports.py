@@ -8,7 +8,13 @@ from typing import Any
 from lit_mmrec.experiments import plots
 from lit_mmrec.experiments.aggregate import group, table_markdown
 from lit_mmrec.experiments.cold_start import cold_start_markdown
-from lit_mmrec.experiments.convergence import anytime_markdown, convergence_markdown, mean_curve
+from lit_mmrec.experiments.convergence import (
+    PLOT_BUDGETS,
+    anytime_markdown,
+    anytime_relative,
+    convergence_markdown,
+    mean_curve,
+)
 from lit_mmrec.experiments.diagnose import diagnosis_markdown
 from lit_mmrec.experiments.runner import RunSpec, RunStore
 from lit_mmrec.experiments.sweep import sweep_markdown, sweep_plot
@@ -22,6 +28,16 @@ def convergence_plots(records: list[dict[str, Any]], out: Path) -> list[Path]:
     return [
         plots.plot_curves(lines, f"{model} on {dataset} (mean over seeds)", out / f"convergence_{dataset}_{model}.png")
         for (dataset, model), lines in curves.items()
+    ]
+
+
+def anytime_plots(records: list[dict[str, Any]], out: Path) -> list[Path]:
+    """``anytime_<dataset>.png``: best validation Recall@20 within E epochs relative to random's final best,
+    averaged over the backbones (one line per init); only where some backbone has a random run."""
+    return [
+        plots.plot_anytime(list(PLOT_BUDGETS), lines, f"{dataset}: mean over backbones and seeds",
+                           out / f"anytime_{dataset}.png")
+        for dataset, lines in anytime_relative(records).items() if lines
     ]
 
 
@@ -49,6 +65,7 @@ def write_reports(
         written.append(out / name)
     try:
         written += convergence_plots(records, out)
+        written += anytime_plots(records, out)
         if sweep is not None and records:
             written.append(sweep_plot(records, specs, sweep[0], sweep[1], out))
     except ImportError as error:

@@ -1,8 +1,14 @@
 import pytest
 
 from lit_mmrec.experiments import logs, plots
-from lit_mmrec.experiments.convergence import convergence, convergence_markdown, mean_curve
-from lit_mmrec.experiments.reports import convergence_plots
+from lit_mmrec.experiments.convergence import (
+    PLOT_BUDGETS,
+    anytime_relative,
+    convergence,
+    convergence_markdown,
+    mean_curve,
+)
+from lit_mmrec.experiments.reports import anytime_plots, convergence_plots
 
 HEADER = "epoch,step,test/recall@20,time/elapsed_s,train/loss,val/recall@20\n"
 
@@ -92,3 +98,24 @@ def test_anytime_best_within_a_budget_by_hand():
     text = anytime_markdown(records, "cmd")
     # <= 5: 0.2 and 0.3 -> mean 0.25, std 0.0707; <= 100: the same
     assert "| m | random | 2 | 0.2500 ± 0.0707 |" in text and "```bash\ncmd\n```" in text
+
+
+def test_anytime_relative_by_hand(tmp_path):
+    def run(model, variant, curve):
+        return {"dataset": "d", "model": model, "variant": variant, "curve": curve}
+    records = [
+        run("a", "random", [0.1, 0.2, 0.4]), run("a", "random", [0.2, 0.2, 0.2, 0.2]),  # final best: mean .3
+        run("a", "item-sum", [0.3, 0.3, 0.3]),
+        run("b", "random", [0.5]), run("b", "item-sum", [0.25, 1.0]),
+        run("c", "item-sum", [0.9]),  # no random run on c: not averaged
+    ]
+    lines = anytime_relative(records)["d"]
+    assert set(lines) == {"random", "item-sum"}
+    at = {budget: i for i, budget in enumerate(PLOT_BUDGETS)}
+    # E = 1: random a (.1 + .2) / 2 / .3 = .5, b 1.0 -> .75; item-sum a .3 / .3 = 1, b .25 / .5 = .5 -> .75
+    assert lines["random"][at[1]] == pytest.approx(0.75) and lines["item-sum"][at[1]] == pytest.approx(0.75)
+    # E = 3: random a (.4 + .2) / 2 / .3 = 1, b 1 -> 1; item-sum a 1, b 2 -> 1.5 (a stopped run keeps its best)
+    assert lines["random"][at[3]] == pytest.approx(1.0) and lines["item-sum"][at[1000]] == pytest.approx(1.5)
+    pytest.importorskip("matplotlib", reason=plots.MISSING)
+    [path] = anytime_plots(records, tmp_path)
+    assert path.name == "anytime_d.png" and path.read_bytes()[:4] == b"\x89PNG"
