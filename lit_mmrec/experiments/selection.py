@@ -120,6 +120,9 @@ def main(argv: list[str] | None = None) -> None:
     records = [r for path in args.runs for r in json.loads(path.read_text())["runs"]]
     candidates = tuple(args.candidates)
     found = cells(records, candidates, args.seeds)
+    if not found:
+        parser.error(f"{', '.join(map(str, args.runs))}: no complete cell yet (random and every candidate of "
+                     f"{list(candidates)} with {args.seeds} finished runs)")
     shown = "python -m lit_mmrec.experiments.selection " + " ".join(
         ["--runs", *map(str, args.runs), "--out", str(args.out)])
     args.out.write_text(selection_markdown(found, candidates, args.expected_cells, shown))

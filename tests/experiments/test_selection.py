@@ -48,3 +48,10 @@ def test_report_says_partial(tmp_path):
     text = out.read_text()
     assert "Partial: 1 of 24 cells" in text and "| d | m | 0.2000 ± 0.0100 | +10.00% |" in text
     assert "Provisional choice on the complete cells: **a**" in text and "99" not in text
+
+
+def test_cli_without_a_complete_cell_is_one_line(tmp_path, capsys):
+    (tmp_path / "runs.json").write_text(json.dumps({"runs": runs("m", "random", [0.2])}))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--runs", str(tmp_path / "runs.json"), "--out", str(tmp_path / "s.md")])
+    assert exit_info.value.code == 2 and "no complete cell yet" in capsys.readouterr().err
