@@ -174,3 +174,19 @@ def diagnosis_markdown(records: list[dict[str, Any]], command: str) -> str:
         "`lit_mmrec.experiments.diagnose.UserTableDiagnostics` (definitions there); mean ± sample std over seeds.\n\n"
         f"Produced by:\n\n```bash\n{command}\n```\n\n" + "\n".join(sections)
     )
+
+
+#: The statistics drawn in ``diagnosis_<dataset>_<backbone>.png`` (beside validation Recall@20).
+PLOTTED = ("effective_rank", "common_direction", "drift")
+
+
+def statistic_series(record: dict[str, Any], statistic: str) -> list[float] | None:
+    """``statistic`` of the run's first declared table per epoch, its value at the start first (index 0 =
+    before training, index e = after epoch e); None when the run has no diagnostics for it."""
+    found = record.get("diagnostics")
+    names = [n for n in (found or {}).get("by_epoch", {}) if n.split("/")[-1] == statistic]
+    if not names:
+        return None
+    start = found["start"].get(names[0])
+    values = found["by_epoch"][names[0]]
+    return ([start] if start is not None else [values[0]]) + values

@@ -35,6 +35,23 @@ def plot_curves(curves: dict[str, list[float]], title: str, path: Path) -> Path:
     return path
 
 
+def plot_panels(panels: dict[str, dict[str, list[float]]], title: str, path: Path) -> Path:
+    """One small panel per quantity (x: epoch, index 0 = start of training), one line per initialisation."""
+    plt = pyplot()
+    figure, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
+    for ax, (name, lines) in zip(axes[0], panels.items(), strict=True):
+        for label, values in lines.items():
+            ax.plot(range(len(values)), values, label=label, linewidth=1.2)
+        ax.set(xlabel="epoch", title=name)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
 def plot_anytime(budgets: list[int], lines: dict[str, list[float]], title: str, path: Path) -> Path:
     """Best validation Recall@20 within E epochs relative to random's final best, one line per init (log x)."""
     plt = pyplot()

@@ -15,7 +15,7 @@ from lit_mmrec.experiments.convergence import (
     convergence_markdown,
     mean_curve,
 )
-from lit_mmrec.experiments.diagnose import diagnosis_markdown
+from lit_mmrec.experiments.diagnose import PLOTTED, REPORTED, diagnosis_markdown, statistic_series
 from lit_mmrec.experiments.runner import RunSpec, RunStore
 from lit_mmrec.experiments.sweep import sweep_markdown, sweep_plot
 
@@ -39,6 +39,28 @@ def anytime_plots(records: list[dict[str, Any]], out: Path) -> list[Path]:
                            out / f"anytime_{dataset}.png")
         for dataset, lines in anytime_relative(records).items() if lines
     ]
+
+
+def diagnosis_plots(records: list[dict[str, Any]], out: Path) -> list[Path]:
+    """``diagnosis_<dataset>_<model>.png`` for runs with ``UserTableDiagnostics``: effective rank, common
+    direction and drift of the user table per epoch, and validation Recall@20; mean over seeds per init."""
+    written = []
+    by_cell: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = {}
+    for (dataset, model, variant), members in group(records).items():
+        if any(r.get("diagnostics") for r in members):
+            by_cell.setdefault((dataset, model), {})[variant] = members
+    for (dataset, model), variants in by_cell.items():
+        panels: dict[str, dict[str, list[float]]] = {REPORTED[s]: {} for s in PLOTTED}
+        panels["validation Recall@20"] = {}
+        for variant, members in variants.items():
+            for statistic in PLOTTED:
+                series = [x for r in members if (x := statistic_series(r, statistic)) is not None]
+                if series:
+                    panels[REPORTED[statistic]][variant] = mean_curve(series)
+            panels["validation Recall@20"][variant] = [float("nan")] + mean_curve([r["curve"] for r in members])
+        written.append(plots.plot_panels(panels, f"{model} on {dataset}: user table per epoch (mean over seeds)",
+                                         out / f"diagnosis_{dataset}_{model}.png"))
+    return written
 
 
 def write_reports(
@@ -66,6 +88,7 @@ def write_reports(
     try:
         written += convergence_plots(records, out)
         written += anytime_plots(records, out)
+        written += diagnosis_plots(records, out)
         if sweep is not None and records:
             written.append(sweep_plot(records, specs, sweep[0], sweep[1], out))
     except ImportError as error:

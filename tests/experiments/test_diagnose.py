@@ -89,3 +89,23 @@ def test_diagnostics_read_from_the_logs_and_reported():
     assert "|  | item-sum | 1 | 30.000 | 20.000 | n/a | n/a | 20.000 |" in rank
     assert "vs random" not in text  # no "better" direction for a statistic
     assert "| m | random | 1 | 1.000 | 2.000 | n/a | n/a | 3.000 |" in text.split("## user repr norm")[1]
+
+
+def test_statistic_series_and_diagnosis_plot(tmp_path):
+    from lit_mmrec.experiments import plots
+    from lit_mmrec.experiments.diagnose import statistic_series
+    from lit_mmrec.experiments.reports import diagnosis_plots
+
+    def run(variant, rank):
+        return {"dataset": "d", "model": "m", "variant": variant, "curve": [0.1, 0.2],
+                "diagnostics": {"start": {"user/effective_rank": rank, "user/common_direction": 0.5},
+                                "by_epoch": {"user/effective_rank": [rank + 1, rank + 2],
+                                             "user/common_direction": [0.4, 0.3], "user/drift": [0.1, 0.2]}}}
+    record = run("random", 60.0)
+    assert statistic_series(record, "effective_rank") == [60.0, 61.0, 62.0]
+    assert statistic_series(record, "drift") == [0.1, 0.1, 0.2]  # no start value: the first epoch's stands in
+    assert statistic_series(record, "mean_cosine") is None and statistic_series({"curve": []}, "drift") is None
+    pytest.importorskip("matplotlib", reason=plots.MISSING)
+    [path] = diagnosis_plots([record, run("item-sum", 30.0), {**run("x", 1.0), "model": "n", "diagnostics": None}],
+                             tmp_path)
+    assert path.name == "diagnosis_d_m.png" and path.read_bytes()[:4] == b"\x89PNG"
