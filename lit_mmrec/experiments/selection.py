@@ -9,7 +9,7 @@ the study ran, on VALIDATION only (each run's best validation Recall@20; no test
    random's std there;
 3. among eligible candidates, the highest mean relative change over random across the counted cells wins; one
    within ``tie`` (0.5 percentage points) of the best that comes earlier in ``candidates`` (simpler) wins the tie;
-4. no eligible candidate: the first candidate (the current default) stays, and the failing cells are listed.
+4. no eligible candidate: nothing is chosen (the current default stays), and the failing cells are listed.
 
 ``python -m lit_mmrec.experiments.selection --runs docs/results/selection_ml100k/runs.json ... --out F.md``
 """
@@ -63,7 +63,8 @@ def cells(records: list[dict[str, Any]], candidates: tuple[str, ...] = CANDIDATE
 
 
 def choose(found: list[Cell], candidates: tuple[str, ...] = CANDIDATES, tie: float = TIE) -> dict[str, Any]:
-    """Apply the rule to the complete cells: ``{"chosen", "scores", "eligible", "failing"}``."""
+    """Apply the rule to the complete cells: ``{"chosen", "scores", "eligible", "failing"}``; ``chosen`` is
+    None when no candidate is eligible."""
     if not found:
         raise ValueError("no complete cell (random and every candidate with all seeds): nothing to choose on")
     scores = {c: statistics.fmean(cell.change(c) for cell in found) for c in candidates}
@@ -73,7 +74,7 @@ def choose(found: list[Cell], candidates: tuple[str, ...] = CANDIDATES, tie: flo
         best = max(scores[c] for c in eligible)
         chosen = next(c for c in eligible if scores[c] >= best - tie)
     else:
-        chosen = candidates[0]
+        chosen = None
     return {"chosen": chosen, "scores": scores, "eligible": eligible, "failing": failing}
 
 
@@ -94,9 +95,11 @@ def selection_markdown(found: list[Cell], candidates: tuple[str, ...], expected_
     partial = len(found) < expected_cells
     status = (f"**Partial: {len(found)} of {expected_cells} cells complete; this is not the decision.**"
               if partial else f"All {expected_cells} cells complete.")
-    verdict = ("Provisional choice on the complete cells" if partial else "Chosen") + f": **{decision['chosen']}**"
-    if not decision["eligible"]:
-        verdict += " (no candidate passed the guard: the current default stays)"
+    if decision["chosen"] is None:
+        verdict = "No candidate passed the guard" + (" on the complete cells" if partial else "") + \
+            ": **none is chosen, the current default stays**"
+    else:
+        verdict = ("Provisional choice on the complete cells" if partial else "Chosen") + f": **{decision['chosen']}**"
     return (
         "# SG-URInit default recipe: the selection rule applied (validation only)\n\n"
         "Rule: `docs/results/sgurinit_selection_rule.md` (written before the runs), implemented in "
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     shown = "python -m lit_mmrec.experiments.selection " + " ".join(
         ["--runs", *map(str, args.runs), "--out", str(args.out)])
     args.out.write_text(selection_markdown(found, candidates, args.expected_cells, shown))
-    print(f"{args.out}: {len(found)} complete cells, {choose(found, candidates)['chosen']}")
+    print(f"{args.out}: {len(found)} complete cells, chosen: {choose(found, candidates)['chosen'] or 'none'}")
 
 
 if __name__ == "__main__":

@@ -33,9 +33,13 @@ def test_guard_score_and_tie_by_hand():
     assert choose(found, CANDIDATES, tie=0.06)["chosen"] == "a"
 
 
-def test_no_eligible_candidate_keeps_the_first_and_nothing_complete_fails():
+def test_no_eligible_candidate_chooses_nothing_and_nothing_complete_fails(tmp_path):
     records = runs("m", "random", [0.2, 0.2, 0.2]) + runs("m", "a", [0.1] * 3) + runs("m", "b", [0.1] * 3)
-    assert choose(cells(records, ("a", "b")), ("a", "b"))["chosen"] == "a"
+    assert choose(cells(records, ("a", "b")), ("a", "b"))["chosen"] is None
+    (tmp_path / "runs.json").write_text(json.dumps({"runs": records}))
+    main(["--runs", str(tmp_path / "runs.json"), "--out", str(tmp_path / "s.md"), "--candidates", "a", "b",
+          "--expected_cells", "1"])
+    assert "No candidate passed the guard: **none is chosen, the current default stays**" in (tmp_path / "s.md").read_text()
     with pytest.raises(ValueError, match="nothing to choose on"):
         choose(cells(runs("m", "random", [0.2]), ("a",)), ("a",))
 
