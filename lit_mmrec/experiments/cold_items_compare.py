@@ -33,10 +33,12 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 
 from lit_mmrec.callbacks.cold_items import dataset_neighbours
+from lit_mmrec.experiments.aggregate import fmt, mean_std
 from lit_mmrec.init.cold_items import WEIGHTINGS
-from lit_mmrec.metrics.cold_start import cold_start_from_module
+from lit_mmrec.metrics.cold_start import cold_start_metrics
 
 #: The settings compared, simplest first (the order breaks ties). ``k=1000000,own=true`` (k clipped to every warm
 #: item) is the plain shift of the cold items to the warm items' mean.
@@ -92,17 +94,17 @@ class ColdItemsComparison(L.Callback):
         self.chunk_size = chunk_size
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # the learned representations once per checkpoint; each setting only maps the item rows
+        was_training = pl_module.training
+        pl_module.eval()
+        with torch.no_grad():
+            user_repr, item_repr = pl_module.representations()
+        pl_module.train(was_training)
         dataset = trainer.datamodule.dataset
-        before = pl_module.item_repr_override
         results: dict[str, Any] = {}
-        try:
-            for name in (OFF, *self.settings):
-                pl_module.item_repr_override = (
-                    None if name == OFF else dataset_neighbours(dataset, **self.settings[name]).apply
-                )
-                results[name] = {split: self._measure(pl_module, split) for split in SPLITS}
-        finally:
-            pl_module.item_repr_override = before
+        for name in (OFF, *self.settings):
+            items = item_repr if name == OFF else dataset_neighbours(dataset, **self.settings[name]).apply(item_repr)
+            results[name] = {split: self._measure(pl_module, user_repr, items, split) for split in SPLITS}
         if trainer.is_global_zero:
             checkpoint = Path(trainer.ckpt_path) if trainer.ckpt_path else None
             record = {"run": checkpoint.parent.name if checkpoint else None,
@@ -113,10 +115,13 @@ class ColdItemsComparison(L.Callback):
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(json.dumps(record, indent=1) + "\n")
 
-    def _measure(self, pl_module: L.LightningModule, split: str) -> dict[str, dict[str, float]]:
+    def _measure(
+        self, pl_module: L.LightningModule, user_repr: torch.Tensor, item_repr: torch.Tensor, split: str,
+    ) -> dict[str, dict[str, float]]:
         values = {}
         for protocol in ("all", "cold"):
-            found = cold_start_from_module(pl_module, self.thresholds, self.chunk_size, protocol, split)
+            found = cold_start_metrics(user_repr, item_repr, pl_module.index("train"), pl_module.index(split),
+                                       self.thresholds, pl_module.test_metrics.ks, self.chunk_size, protocol)
             values.update({(str(n) if protocol == "all" else f"cold/{n}"): v for n, v in found.items()})
         return values
 
@@ -132,10 +137,7 @@ def _table(rows: list[list[str]], head: list[str]) -> str:
 
 
 def _mean_std(values: list[float]) -> str:
-    if not values:
-        return "-"
-    spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.4f} ± {spread:.4f}"
+    return fmt(mean_std(values)) if values else "-"
 
 
 def select(records: list[dict[str, Any]]) -> tuple[str, dict[str, float]]:

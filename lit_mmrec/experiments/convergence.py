@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lit_mmrec.experiments.aggregate import markdown_table, summarise_columns
+from lit_mmrec.experiments.aggregate import group, markdown_table, summarise_columns
 from lit_mmrec.experiments.variants import RANDOM
 
 #: The fraction of the best validation Recall@20 whose first reaching is reported.
@@ -139,10 +139,7 @@ def anytime_relative(records: list[dict[str, Any]]) -> dict[str, dict[str, list[
     """Per data set and init, at each of :data:`PLOT_BUDGETS`: the best validation Recall@20 within that many
     epochs (mean over seeds), divided by random's final best on the same backbone (mean over seeds), then
     averaged over the backbones that have a random run. 1.0 is random's level at the end of its run."""
-    runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for record in records:
-        if record.get("curve"):
-            runs.setdefault((record["dataset"], record["model"], record["variant"]), []).append(record)
+    runs = {key: members for key, members in group(records).items() if all(r.get("curve") for r in members)}
     result: dict[str, dict[str, list[float]]] = {}
     for dataset in dict.fromkeys(key[0] for key in runs):
         per_variant: dict[str, list[list[float]]] = {}

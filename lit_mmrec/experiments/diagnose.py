@@ -144,14 +144,18 @@ REPORTED = {
 MOMENTS = {"start": "start", "1": "epoch 1", "10": "epoch 10", "50": "epoch 50", "last": "last epoch"}
 
 
+def _table_name(found: dict[str, Any], statistic: str) -> str | None:
+    """The logged name of ``statistic`` for the first table declared (e.g. ``user_embedding/<statistic>``), or
+    the representation norms' plain name; None when not logged."""
+    names = [n for n in list(found["by_epoch"]) + list(found["start"]) if n.split("/")[-1] == statistic]
+    return names[0] if names else None
+
+
 def _statistic(record: dict[str, Any], statistic: str, moment: str) -> float | None:
     found = record.get("diagnostics")
-    if not found:
+    name = _table_name(found, statistic) if found else None
+    if name is None:
         return None
-    names = [n for n in list(found["by_epoch"]) + list(found["start"]) if n.split("/")[-1] == statistic]
-    if not names:
-        return None
-    name = names[0]  # the first table declared (e.g. user_embedding), or the representation norms
     if moment == "start":
         return found["start"].get(name)
     values = found["by_epoch"].get(name, [])
@@ -184,9 +188,9 @@ def statistic_series(record: dict[str, Any], statistic: str) -> list[float] | No
     """``statistic`` of the run's first declared table per epoch, its value at the start first (index 0 =
     before training, index e = after epoch e); None when the run has no diagnostics for it."""
     found = record.get("diagnostics")
-    names = [n for n in (found or {}).get("by_epoch", {}) if n.split("/")[-1] == statistic]
-    if not names:
+    name = _table_name(found, statistic) if found else None
+    if name is None or name not in found["by_epoch"]:
         return None
-    start = found["start"].get(names[0])
-    values = found["by_epoch"][names[0]]
+    values = found["by_epoch"][name]
+    start = found["start"].get(name)
     return ([start] if start is not None else [values[0]]) + values

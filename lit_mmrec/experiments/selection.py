@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lit_mmrec.experiments.aggregate import mean_std
 from lit_mmrec.experiments.variants import RANDOM
 
 CANDIDATES = ("item-sum", "item-sum,residual=1.0", "item-sum,decorrelate=true")
@@ -56,8 +57,7 @@ def cells(records: list[dict[str, Any]], candidates: tuple[str, ...] = CANDIDATE
     for (dataset, model), per_init in values.items():
         inits = (RANDOM, *candidates)
         if all(len(per_init.get(init, [])) >= seeds for init in inits):
-            stats = {init: (statistics.fmean(per_init[init]), statistics.stdev(per_init[init]) if seeds > 1 else 0.0)
-                     for init in inits}
+            stats = {init: mean_std(per_init[init]) for init in inits}
             complete.append(Cell(dataset, model, stats))
     return sorted(complete, key=lambda c: (c.dataset, c.model))
 

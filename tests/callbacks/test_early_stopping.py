@@ -75,4 +75,3 @@ def test_checkpoints_of_plain_early_stopping_restore_into_it():
     rule = StoppingRule("val/recall@20", mode="max", patience=20)
     rule.load_state_dict(plain.state_dict())
     assert rule.wait_count == 7 and float(rule.best_score) == pytest.approx(0.3)
-
