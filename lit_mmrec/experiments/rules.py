@@ -1,0 +1,239 @@
+"""Stopping rules replayed on recorded validation curves, and the study's verdict under each rule.
+
+A run's training does not depend on its stopping rule: the rule only decides when to stop, and training is
+deterministic, so a run trained under a rule that stops later holds, digit for digit, the validation curve an
+earlier-stopping rule would have seen up to its stop. MMRec's rule (patience 20 from the first epoch) never stops
+later than ``warmup50`` (the same patience held at 0 for 50 epochs), so every ``warmup50`` run of a study answers
+"where would MMRec's rule have stopped, and at which best validation Recall@20". That is a VALIDATION answer only:
+the test metrics of a run are those of its own best checkpoint, and the checkpoint another rule would have kept
+was not evaluated on test (the report says which numbers are replayed and which are measured).
+
+:func:`replay` mirrors :class:`~lit_mmrec.callbacks.early_stopping.StoppingRule` with ``min_delta = 0``: a
+validation improves when it is strictly above the best so far; during the warm-up (epoch index ``< warmup``)
+the patience counter is held at 0; training stops after the validation at which the counter reaches
+``patience``. The best is the first epoch with the highest value (the best-validation checkpoint).
+
+``python -m lit_mmrec.experiments.rules --runs docs/results/selection_ml100k/runs.json ... --out F.md``
+writes the verdict of issue 14's done-when per (data set, backbone): the candidate's test Recall@20 against
+random's under the rule the runs were trained with (measured), its best validation Recall@20 and epochs to 95%
+under every rule asked for (replayed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lit_mmrec.callbacks.early_stopping import RULES
+from lit_mmrec.experiments.aggregate import mean_std
+from lit_mmrec.experiments.convergence import FRACTION
+from lit_mmrec.experiments.variants import RANDOM
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """Where a rule stops on a curve: epochs trained, the best epoch (1-based) and its validation value, and the
+    first epoch (1-based) at which :data:`~lit_mmrec.experiments.convergence.FRACTION` of that best was reached."""
+
+    epochs: int
+    best_epoch: int
+    best: float
+    epochs_to_95: int
+
+
+def replay(curve: list[float], patience: int, warmup: int = 0, max_epochs: int | None = None) -> Replayed | None:
+    """Replay a stopping rule (strict improvement, ``patience`` validations counted from epoch index ``warmup``)
+    on ``curve`` (validation Recall@20 per epoch, from the first). None when the curve ends before the rule would
+    have stopped, unless it ends at ``max_epochs`` (the budget stopped both)."""
+    if patience < 1 or warmup < 0:
+        raise ValueError(f"patience must be >= 1 and warmup >= 0, got patience={patience}, warmup={warmup}")
+    if not curve:
+        raise ValueError("empty validation curve")
+    best, best_index, wait = float("-inf"), -1, 0
+    stop = None
+    for index, value in enumerate(curve):
+        if value > best:
+            best, best_index, wait = value, index, 0
+        else:
+            wait += 1
+        if index < warmup:
+            wait = 0
+        if wait >= patience:
+            stop = index
+            break
+    if stop is None:
+        if max_epochs is None or len(curve) < max_epochs:
+            return None
+        stop = len(curve) - 1
+    reached = next(i for i, v in enumerate(curve[: stop + 1]) if v >= FRACTION * best)
+    return Replayed(epochs=stop + 1, best_epoch=best_index + 1, best=best, epochs_to_95=reached + 1)
+
+
+def recorded_rule(record: dict[str, Any], default: str = "warmup50") -> str:
+    """The named rule a run was trained with: its command's ``--early_stopping.rule`` or ``train.py``'s default.
+    A run trained with a patience or warm-up set by number has no name here (ValueError)."""
+    command = record.get("command", [])
+    for flag in ("--early_stopping.patience", "--early_stopping.warmup", "--early_stopping.min_delta",
+                 "--early_stopping.relative_min_delta"):
+        if flag in command:
+            raise ValueError(f"run {record['name']}: trained with {flag} set by number; only named rules are replayed")
+    if "--early_stopping.rule" in command:
+        return command[command.index("--early_stopping.rule") + 1]
+    return default
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One (data set, backbone): mean ± std over seeds of random's and the candidate's values."""
+
+    dataset: str
+    model: str
+    seeds: int
+    test: dict[str, tuple[float, float]]  # init -> test Recall@20 under the recorded rule
+    val: dict[str, dict[str, tuple[float, float]]]  # rule -> init -> best validation Recall@20 (replayed)
+    e95: dict[str, dict[str, tuple[float, float]]]  # rule -> init -> epochs to 95% of the best (replayed)
+
+
+def check_recorded(record: dict[str, Any], trained_with: str, max_epochs: int) -> None:
+    """ValueError unless replaying the rule ``record`` was trained with reproduces its recorded stop and best
+    (a wrong ``trained_with``, or a run trained under a different rule than its command says, shows here)."""
+    rule = recorded_rule(record, trained_with)
+    preset = RULES[rule]
+    replayed = replay(record["curve"], preset["patience"], preset["warmup"], max_epochs)
+    if replayed is None or (replayed.epochs, replayed.best_epoch) != (record["epochs"], record["epochs_to_best"]):
+        raise ValueError(
+            f"run {record['name']}: replaying {rule!r} on its curve gives {replayed}, but the run trained "
+            f"{record['epochs']} epochs with its best at epoch {record['epochs_to_best']}: it was not trained under "
+            f"{rule!r} (runs made before warmup50 became the default were trained under 'mmrec')")
+
+
+def verdicts(records: list[dict[str, Any]], candidate: str, rules: tuple[str, ...], seeds: int = 3,
+             max_epochs: int = 1000, trained_with: str = "warmup50") -> list[Verdict]:
+    """Per (data set, backbone) where random and ``candidate`` both have ``seeds`` finished runs: each run must
+    replay to its own recorded stop under the rule it was trained with (:func:`check_recorded`), and every rule
+    of ``rules`` must stop within its curve (a replay that runs past a curve's end is an error, not a guess)."""
+    found: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for record in records:
+        if record.get("status") == "done" and record["variant"] in (RANDOM, candidate):
+            found[(record["dataset"], record["model"])][record["variant"]].append(record)
+    result = []
+    for (dataset, model), per_init in sorted(found.items()):
+        if any(len(per_init.get(init, [])) < seeds for init in (RANDOM, candidate)):
+            continue
+        runs = {init: per_init[init][:seeds] for init in (RANDOM, candidate)}
+        val: dict[str, dict[str, tuple[float, float]]] = {}
+        e95: dict[str, dict[str, tuple[float, float]]] = {}
+        for rule in rules:
+            preset = RULES[rule]
+            val[rule], e95[rule] = {}, {}
+            for init, members in runs.items():
+                replays = []
+                for record in members:
+                    check_recorded(record, trained_with, max_epochs)
+                    replayed = replay(record["curve"], preset["patience"], preset["warmup"], max_epochs)
+                    if replayed is None:
+                        raise ValueError(
+                            f"run {record['name']} (trained under {recorded_rule(record, trained_with)!r}) ended before rule "
+                            f"{rule!r} would have stopped: it cannot be replayed on this run")
+                    replays.append(replayed)
+                val[rule][init] = mean_std([r.best for r in replays])
+                e95[rule][init] = mean_std([float(r.epochs_to_95) for r in replays])
+        test = {init: mean_std([r["test"]["recall@20"] for r in members]) for init, members in runs.items()}
+        result.append(Verdict(dataset, model, seeds, test, val, e95))
+    return result
+
+
+def _compare(stats: dict[str, tuple[float, float]], candidate: str, lower_is_better: bool = False) -> str:
+    """``+x.x%`` of the candidate's mean over random's, with ✗ (worse by more than random's std) or ✓ (better)."""
+    (base, std), (value, _) = stats[RANDOM], stats[candidate]
+    change = f"{(value / base - 1.0):+.1%}" if base else "n/a"
+    worse = value > base + std if lower_is_better else value < base - std
+    better = value < base if lower_is_better else value > base
+    return change + (" ✗" if worse else " ✓" if better else "")
+
+
+def verdict_markdown(found: list[Verdict], candidate: str, rules: tuple[str, ...], recorded: str, command: str) -> str:
+    """The report: a row per (data set, backbone), and per data set the counts the done-when asks for."""
+    head = ["data set", "backbone", f"test R@20 random ({recorded}, measured)", f"{candidate} vs random, test"]
+    for rule in rules:
+        head += [f"best val, {rule} (replayed)", f"epochs to 95%, {rule}: random -> {candidate}"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    counts: dict[str, dict[str, int]] = {}
+    for v in found:
+        mean, std = v.test[RANDOM]
+        row = [v.dataset, v.model, f"{mean:.4f} ± {std:.4f}", _compare(v.test, candidate)]
+        tally = counts.setdefault(v.dataset, defaultdict(int))
+        tally["cells"] += 1
+        tally["worse"] += v.test[candidate][0] < mean - std
+        tally["better"] += v.test[candidate][0] > mean
+        for rule in rules:
+            (r95, _), (c95, _) = v.e95[rule][RANDOM], v.e95[rule][candidate]
+            row += [_compare(v.val[rule], candidate), f"{r95:.0f} -> {c95:.0f}"]
+            tally[f"sooner {rule}"] += c95 < r95
+            tally[f"worse val {rule}"] += v.val[rule][candidate][0] < v.val[rule][RANDOM][0] - v.val[rule][RANDOM][1]
+        lines.append("| " + " | ".join(row) + " |")
+    summary = []
+    for dataset, tally in counts.items():
+        parts = [f"test Recall@20 worse than random beyond one std on {tally['worse']} of {tally['cells']} "
+                 f"backbones, better (higher mean) on {tally['better']}"]
+        parts += [f"under {rule}: best validation worse beyond one std on {tally[f'worse val {rule}']}, fewer "
+                  f"epochs to 95% on {tally[f'sooner {rule}']}" for rule in rules]
+        summary.append(f"- **{dataset}**: " + "; ".join(parts) + ".")
+    means = statistics.fmean(v.seeds for v in found) if found else 0
+    return (
+        f"# {candidate} against random, per backbone, under each stopping rule\n\n"
+        f"The runs were trained under `{recorded}`; their test Recall@20 is measured (best-validation checkpoint). "
+        "Best validation Recall@20 and epochs to 95% of it under each rule are replayed on the runs' recorded "
+        "validation curves (`lit_mmrec/experiments/rules.py`: training does not depend on the rule, so the curve "
+        "up to an earlier stop is the same); the test value of the checkpoint another rule would have kept was "
+        f"not measured. Mean over {means:.0f} seeds; change of the candidate's mean over random's; ✗ below "
+        "random's mean by more than random's seed-to-seed std, ✓ above random's mean. Epochs to 95% are of each "
+        "run's own best under that rule.\n\n"
+        f"Produced by:\n\n```bash\n{command}\n```\n\n" + "\n".join(lines) + "\n\n" + "\n".join(summary) + "\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m lit_mmrec.experiments.rules", description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=Path, nargs="+", required=True, help="runs.json files of the study")
+    parser.add_argument("--out", type=Path, required=True, help="Markdown file to write")
+    parser.add_argument("--candidate", default="item-sum", help="the init compared with random")
+    parser.add_argument("--rules", nargs="+", default=["mmrec", "warmup50"], choices=sorted(RULES),
+                        help="rules to replay (each must stop no later than the one the runs were trained with)")
+    parser.add_argument("--seeds", type=int, default=3, help="runs per init a backbone needs")
+    parser.add_argument("--max_epochs", type=int, default=1000, help="the runs' epoch budget")
+    parser.add_argument("--trained_with", default="warmup50", choices=sorted(RULES),
+                        help="the rule of runs whose command names none (train.py's default when they ran)")
+    args = parser.parse_args(argv)
+    records = []
+    for path in args.runs:
+        if not path.is_file():
+            parser.error(f"{path}: no such runs.json")
+        records += json.loads(path.read_text())["runs"]
+    compared = [r for r in records if r.get("status") == "done" and r["variant"] in (RANDOM, args.candidate)]
+    try:
+        used = {recorded_rule(r, args.trained_with) for r in compared}
+    except ValueError as error:
+        parser.error(str(error))
+    if len(used) != 1:
+        parser.error(f"the runs were trained under {sorted(used) or 'no'} rules; one rule per report")
+    try:
+        found = verdicts(records, args.candidate, tuple(args.rules), args.seeds, args.max_epochs, args.trained_with)
+    except ValueError as error:
+        parser.error(str(error))
+    if not found:
+        parser.error(f"no backbone with {args.seeds} finished runs of both random and {args.candidate}")
+    shown = "python -m lit_mmrec.experiments.rules " + " ".join(
+        ["--runs", *map(str, args.runs), "--out", str(args.out), "--candidate", args.candidate, "--rules", *args.rules,
+         "--trained_with", args.trained_with])
+    args.out.write_text(verdict_markdown(found, args.candidate, tuple(args.rules), used.pop(), shown))
+    print(f"{args.out}: {len(found)} backbones")
+
+
+if __name__ == "__main__":
+    main()
