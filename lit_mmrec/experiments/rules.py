@@ -148,13 +148,12 @@ def verdicts(records: list[dict[str, Any]], candidate: str, rules: tuple[str, ..
     return result
 
 
-def _compare(stats: dict[str, tuple[float, float]], candidate: str, lower_is_better: bool = False) -> str:
-    """``+x.x%`` of the candidate's mean over random's, with ✗ (worse by more than random's std) or ✓ (better)."""
+def _compare(stats: dict[str, tuple[float, float]], candidate: str) -> str:
+    """``+x.x%`` of the candidate's mean over random's, with ✗ (below random's mean by more than random's std)
+    or ✓ (above random's mean)."""
     (base, std), (value, _) = stats[RANDOM], stats[candidate]
     change = f"{(value / base - 1.0):+.1%}" if base else "n/a"
-    worse = value > base + std if lower_is_better else value < base - std
-    better = value < base if lower_is_better else value > base
-    return change + (" ✗" if worse else " ✓" if better else "")
+    return change + (" ✗" if value < base - std else " ✓" if value > base else "")
 
 
 def verdict_markdown(found: list[Verdict], candidate: str, rules: tuple[str, ...], recorded: str, command: str) -> str:
