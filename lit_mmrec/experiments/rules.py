@@ -114,13 +114,16 @@ def check_recorded(record: dict[str, Any], trained_with: str, max_epochs: int) -
 
 def verdicts(records: list[dict[str, Any]], candidate: str, rules: tuple[str, ...], seeds: int = 3,
              max_epochs: int = 1000, trained_with: str = "warmup50") -> list[Verdict]:
-    """Per (data set, backbone) where random and ``candidate`` both have ``seeds`` finished runs: each run must
+    """Per (data set, backbone) where random and ``candidate`` both have ``seeds`` finished runs (a seed found again
+    in a later record, e.g. the same cell in a second study's ``runs.json``, is counted once: the first): each run must
     replay to its own recorded stop under the rule it was trained with (:func:`check_recorded`), and every rule
     of ``rules`` must stop within its curve (a replay that runs past a curve's end is an error, not a guess)."""
     found: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
         if record.get("status") == "done" and record["variant"] in (RANDOM, candidate):
-            found[(record["dataset"], record["model"])][record["variant"]].append(record)
+            members = found[(record["dataset"], record["model"])][record["variant"]]
+            if all(r["seed"] != record["seed"] for r in members):  # the same run in a later study: the first wins
+                members.append(record)
     result = []
     for (dataset, model), per_init in sorted(found.items()):
         if any(len(per_init.get(init, [])) < seeds for init in (RANDOM, candidate)):

@@ -86,6 +86,9 @@ def test_verdict_counts_worse_beyond_one_std_and_sooner():
     assert "under warmup50: best validation worse beyond one std on 0" in text
     # a backbone without all seeds of both inits is left out
     assert verdicts(records[:-1], "item-sum", ("mmrec",)) == []
+    # the same (backbone, init, seed) again (a second study's runs.json): the first record counts
+    repeated = dict(records[0], test={"recall@20": 0.9}, name="again")
+    assert verdicts(records + [repeated], "item-sum", ("mmrec",))[0].test == verdict.test
 
 
 def test_a_run_not_trained_under_the_named_rule_is_refused():
