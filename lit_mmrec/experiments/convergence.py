@@ -138,14 +138,18 @@ PLOT_BUDGETS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 
 def anytime_relative(records: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
     """Per data set and init, at each of :data:`PLOT_BUDGETS`: the best validation Recall@20 within that many
     epochs (mean over seeds), divided by random's final best on the same backbone (mean over seeds), then
-    averaged over the backbones that have a random run. 1.0 is random's level at the end of its run."""
+    averaged over the backbones that have runs of random and of every other init of the data set (every line
+    averages the same backbones). 1.0 is random's level at the end of its run."""
     runs = {key: members for key, members in group(records).items() if all(r.get("curve") for r in members)}
     result: dict[str, dict[str, list[float]]] = {}
     for dataset in dict.fromkeys(key[0] for key in runs):
+        variants = {RANDOM} | {key[2] for key in runs if key[0] == dataset}
+        complete = {key[1] for key in runs
+                    if key[0] == dataset and all((dataset, key[1], v) in runs for v in variants)}
         per_variant: dict[str, list[list[float]]] = {}
         for (d, model, variant), members in runs.items():
             reference = runs.get((dataset, model, RANDOM))
-            if d != dataset or not reference:
+            if d != dataset or model not in complete:
                 continue
             final = sum(max(r["curve"]) for r in reference) / len(reference)
             values = [sum(max(r["curve"][:budget]) for r in members) / len(members) / final for budget in PLOT_BUDGETS]

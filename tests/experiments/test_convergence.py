@@ -108,6 +108,7 @@ def test_anytime_relative_by_hand(tmp_path):
         run("a", "item-sum", [0.3, 0.3, 0.3]),
         run("b", "random", [0.5]), run("b", "item-sum", [0.25, 1.0]),
         run("c", "item-sum", [0.9]),  # no random run on c: not averaged
+        run("e", "random", [0.05]),  # no item-sum run on e: not averaged either (every line, the same backbones)
     ]
     lines = anytime_relative(records)["d"]
     assert set(lines) == {"random", "item-sum"}
