@@ -135,17 +135,27 @@ def anytime_markdown(records: list[dict[str, Any]], command: str) -> str:
 PLOT_BUDGETS = (1, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 1000)
 
 
+def _curves(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    return {key: members for key, members in group(records).items() if all(r.get("curve") for r in members)}
+
+
+def comparable_backbones(records: list[dict[str, Any]], dataset: str) -> list[str]:
+    """The backbones of ``dataset`` with runs (and curves) of random and of every other init found there."""
+    runs = _curves(records)
+    variants = {RANDOM} | {key[2] for key in runs if key[0] == dataset}
+    models = dict.fromkeys(key[1] for key in runs if key[0] == dataset)
+    return [m for m in models if all((dataset, m, v) in runs for v in variants)]
+
+
 def anytime_relative(records: list[dict[str, Any]]) -> dict[str, dict[str, list[float]]]:
     """Per data set and init, at each of :data:`PLOT_BUDGETS`: the best validation Recall@20 within that many
     epochs (mean over seeds), divided by random's final best on the same backbone (mean over seeds), then
     averaged over the backbones that have runs of random and of every other init of the data set (every line
     averages the same backbones). 1.0 is random's level at the end of its run."""
-    runs = {key: members for key, members in group(records).items() if all(r.get("curve") for r in members)}
+    runs = _curves(records)
     result: dict[str, dict[str, list[float]]] = {}
     for dataset in dict.fromkeys(key[0] for key in runs):
-        variants = {RANDOM} | {key[2] for key in runs if key[0] == dataset}
-        complete = {key[1] for key in runs
-                    if key[0] == dataset and all((dataset, key[1], v) in runs for v in variants)}
+        complete = comparable_backbones(records, dataset)
         per_variant: dict[str, list[list[float]]] = {}
         for (d, model, variant), members in runs.items():
             reference = runs.get((dataset, model, RANDOM))

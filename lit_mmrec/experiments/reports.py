@@ -12,6 +12,7 @@ from lit_mmrec.experiments.convergence import (
     PLOT_BUDGETS,
     anytime_markdown,
     anytime_relative,
+    comparable_backbones,
     convergence_markdown,
     mean_curve,
 )
@@ -33,9 +34,10 @@ def convergence_plots(records: list[dict[str, Any]], out: Path) -> list[Path]:
 
 def anytime_plots(records: list[dict[str, Any]], out: Path) -> list[Path]:
     """``anytime_<dataset>.png``: best validation Recall@20 within E epochs relative to random's final best,
-    averaged over the backbones (one line per init); only where some backbone has a random run."""
+    averaged over the backbones that ran every init (one line per init; the title says how many)."""
     return [
-        plots.plot_anytime(list(PLOT_BUDGETS), lines, f"{dataset}: mean over backbones and seeds",
+        plots.plot_anytime(list(PLOT_BUDGETS), lines,
+                           f"{dataset}: mean over seeds and {len(comparable_backbones(records, dataset))} backbones",
                            out / f"anytime_{dataset}.png")
         for dataset, lines in anytime_relative(records).items() if lines
     ]

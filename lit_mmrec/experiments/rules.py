@@ -31,7 +31,7 @@ from typing import Any
 
 from lit_mmrec.callbacks.early_stopping import RULES
 from lit_mmrec.experiments.aggregate import mean_std
-from lit_mmrec.experiments.convergence import FRACTION
+from lit_mmrec.experiments.convergence import FRACTION, PLOT_BUDGETS, anytime_relative
 from lit_mmrec.experiments.variants import RANDOM
 
 
@@ -112,23 +112,30 @@ def check_recorded(record: dict[str, Any], trained_with: str, max_epochs: int) -
             f"{rule!r} (runs made before warmup50 became the default were trained under 'mmrec')")
 
 
-def verdicts(records: list[dict[str, Any]], candidate: str, rules: tuple[str, ...], seeds: int = 3,
-             max_epochs: int = 1000, trained_with: str = "warmup50") -> list[Verdict]:
-    """Per (data set, backbone) where random and ``candidate`` both have ``seeds`` finished runs (a seed found again
-    in a later record, e.g. the same cell in a second study's ``runs.json``, is counted once: the first): each run must
-    replay to its own recorded stop under the rule it was trained with (:func:`check_recorded`), and every rule
-    of ``rules`` must stop within its curve (a replay that runs past a curve's end is an error, not a guess)."""
+def compared_runs(records: list[dict[str, Any]], candidate: str, seeds: int = 3) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
+    """Per (data set, backbone) where random and ``candidate`` both have ``seeds`` finished runs: their first
+    ``seeds`` runs per init (a seed found again in a later record, e.g. the same cell in a second study's
+    ``runs.json``, is counted once: the first)."""
     found: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
         if record.get("status") == "done" and record["variant"] in (RANDOM, candidate):
             members = found[(record["dataset"], record["model"])][record["variant"]]
             if all(r["seed"] != record["seed"] for r in members):  # the same run in a later study: the first wins
                 members.append(record)
+    return {
+        cell: {init: per_init[init][:seeds] for init in (RANDOM, candidate)}
+        for cell, per_init in sorted(found.items())
+        if all(len(per_init.get(init, [])) >= seeds for init in (RANDOM, candidate))
+    }
+
+
+def verdicts(records: list[dict[str, Any]], candidate: str, rules: tuple[str, ...], seeds: int = 3,
+             max_epochs: int = 1000, trained_with: str = "warmup50") -> list[Verdict]:
+    """Per (data set, backbone) of :func:`compared_runs`: each run must replay to its own recorded stop under the
+    rule it was trained with (:func:`check_recorded`), and every rule of ``rules`` must stop within its curve (a
+    replay that runs past a curve's end is an error, not a guess)."""
     result = []
-    for (dataset, model), per_init in sorted(found.items()):
-        if any(len(per_init.get(init, [])) < seeds for init in (RANDOM, candidate)):
-            continue
-        runs = {init: per_init[init][:seeds] for init in (RANDOM, candidate)}
+    for (dataset, model), runs in compared_runs(records, candidate, seeds).items():
         val: dict[str, dict[str, tuple[float, float]]] = {}
         e95: dict[str, dict[str, tuple[float, float]]] = {}
         for rule in rules:
@@ -159,8 +166,15 @@ def _compare(stats: dict[str, tuple[float, float]], candidate: str) -> str:
     return change + (" ✗" if value < base - std else " ✓" if value > base else "")
 
 
-def verdict_markdown(found: list[Verdict], candidate: str, rules: tuple[str, ...], recorded: str, command: str) -> str:
-    """The report: a row per (data set, backbone), and per data set the counts the done-when asks for."""
+#: Epoch budgets of the anytime line of the report.
+ANYTIME = (1, 10, 50, 100, 1000)
+
+
+def verdict_markdown(found: list[Verdict], candidate: str, rules: tuple[str, ...], recorded: str, command: str,
+                     anytime: dict[str, dict[str, list[float]]] | None = None) -> str:
+    """The report: a row per (data set, backbone), per data set the counts the done-when asks for, and (given
+    ``anytime``, :func:`~lit_mmrec.experiments.convergence.anytime_relative` of the compared runs) the head start
+    over all the backbones."""
     head = ["data set", "backbone", f"test R@20 random ({recorded}, measured)", f"{candidate} vs random, test"]
     for rule in rules:
         head += [f"best val, {rule} (replayed)", f"epochs to 95%, {rule}: random -> {candidate}"]
@@ -186,6 +200,13 @@ def verdict_markdown(found: list[Verdict], candidate: str, rules: tuple[str, ...
         parts += [f"under {rule}: best validation worse beyond one std on {tally[f'worse val {rule}']}, fewer "
                   f"epochs to 95% on {tally[f'sooner {rule}']}" for rule in rules]
         summary.append(f"- **{dataset}**: " + "; ".join(parts) + ".")
+    for dataset, lines in (anytime or {}).items():
+        shown = [e for e in ANYTIME if e in PLOT_BUDGETS]
+        values = {init: " / ".join(f"{lines[init][PLOT_BUDGETS.index(e)]:.2f}" for e in shown) for init in lines}
+        summary.append(
+            f"- **{dataset}**, anytime (validation): the best validation Recall@20 within E = "
+            f"{' / '.join(map(str, shown))} epochs relative to random's final level, mean over seeds and the "
+            f"backbones above: {candidate} {values[candidate]}, random {values[RANDOM]}.")
     means = statistics.fmean(v.seeds for v in found) if found else 0
     return (
         f"# {candidate} against random, per backbone, under each stopping rule\n\n"
@@ -233,7 +254,10 @@ def main(argv: list[str] | None = None) -> None:
     shown = "python -m lit_mmrec.experiments.rules " + " ".join(
         ["--runs", *map(str, args.runs), "--out", str(args.out), "--candidate", args.candidate, "--rules", *args.rules,
          "--trained_with", args.trained_with])
-    args.out.write_text(verdict_markdown(found, args.candidate, tuple(args.rules), used.pop(), shown))
+    paired = [r for cell in compared_runs(records, args.candidate, args.seeds).values()
+              for members in cell.values() for r in members]
+    text = verdict_markdown(found, args.candidate, tuple(args.rules), used.pop(), shown, anytime_relative(paired))
+    args.out.write_text(text)
     print(f"{args.out}: {len(found)} backbones")
 
 

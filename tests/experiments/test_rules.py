@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from lit_mmrec.experiments.convergence import anytime_relative
 from lit_mmrec.experiments.rules import check_recorded, main, replay, verdict_markdown, verdicts
 from lit_mmrec.experiments.variants import RANDOM
 
@@ -79,7 +80,10 @@ def test_verdict_counts_worse_beyond_one_std_and_sooner():
     assert verdict.test[RANDOM][0] == pytest.approx(0.21)
     assert verdict.val["mmrec"]["item-sum"][0] == pytest.approx(0.25)
     assert verdict.val["warmup50"]["item-sum"][0] == pytest.approx(0.281)
-    text = verdict_markdown(found, "item-sum", ("mmrec", "warmup50"), "warmup50", "cmd")
+    text = verdict_markdown(found, "item-sum", ("mmrec", "warmup50"), "warmup50", "cmd", anytime_relative(records))
+    # after one epoch: random .26 / 40 and item-sum .25 / 3 of random's final mean best (.271)
+    assert "within E = 1 / 10 / 50 / 100 / 1000 epochs" in text
+    assert "item-sum 0.31 / " in text and "random 0.02 / " in text
     # test: .18 against .21 ± .01 is worse beyond one std; replayed validation: worse under mmrec, better after
     assert "worse than random beyond one std on 1 of 1 backbones, better (higher mean) on 0" in text
     assert "under mmrec: best validation worse beyond one std on 1, fewer epochs to 95% on 1" in text
