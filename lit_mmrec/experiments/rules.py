@@ -25,7 +25,7 @@ import argparse
 import json
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,8 @@ class Verdict:
     test: dict[str, tuple[float, float]]  # init -> test Recall@20 under the recorded rule
     val: dict[str, dict[str, tuple[float, float]]]  # rule -> init -> best validation Recall@20 (replayed)
     e95: dict[str, dict[str, tuple[float, float]]]  # rule -> init -> epochs to 95% of the best (replayed)
+    # rule -> init -> test Recall@20 of the run trained under that rule (measured; None: a run is missing)
+    measured: dict[str, dict[str, tuple[float, float]] | None] = field(default_factory=dict)
 
 
 def check_recorded(record: dict[str, Any], trained_with: str, max_epochs: int) -> None:
@@ -129,11 +131,34 @@ def compared_runs(records: list[dict[str, Any]], candidate: str, seeds: int = 3)
     }
 
 
+def measured_test(record: dict[str, Any], rule: str, trained_with: str, others: dict[tuple[str, str, str, int],
+                  dict[str, Any]], max_epochs: int) -> float | None:
+    """Test Recall@20 of ``record``'s run (data set, backbone, init, seed) trained under ``rule``: the record's own
+    when the rule, replayed, stops where the record stopped (the same run: same curve, stop and best checkpoint);
+    otherwise the one of ``others`` (runs trained under ``rule``, checked by :func:`check_recorded`); None when
+    there is none."""
+    preset = RULES[rule]
+    replayed = replay(record["curve"], preset["patience"], preset["warmup"], max_epochs)
+    if recorded_rule(record, trained_with) == rule or (replayed is not None and replayed.epochs == record["epochs"]):
+        return record["test"]["recall@20"]
+    other = others.get((record["dataset"], record["model"], record["variant"], record["seed"]))
+    if other is None:
+        return None
+    check_recorded(other, rule, max_epochs)
+    return other["test"]["recall@20"]
+
+
 def verdicts(records: list[dict[str, Any]], candidate: str, rules: tuple[str, ...], seeds: int = 3,
-             max_epochs: int = 1000, trained_with: str = "warmup50") -> list[Verdict]:
+             max_epochs: int = 1000, trained_with: str = "warmup50",
+             measured: dict[str, list[dict[str, Any]]] | None = None) -> list[Verdict]:
     """Per (data set, backbone) of :func:`compared_runs`: each run must replay to its own recorded stop under the
     rule it was trained with (:func:`check_recorded`), and every rule of ``rules`` must stop within its curve (a
-    replay that runs past a curve's end is an error, not a guess)."""
+    replay that runs past a curve's end is an error, not a guess). ``measured``: per rule, runs trained under it
+    (their test Recall@20 is :func:`measured_test`'s)."""
+    by_rule = {
+        rule: {(r["dataset"], r["model"], r["variant"], r["seed"]): r for r in reversed(runs) if r.get("status") == "done"}
+        for rule, runs in (measured or {}).items()
+    }  # reversed: the first file given wins, as in compared_runs
     result = []
     for (dataset, model), runs in compared_runs(records, candidate, seeds).items():
         val: dict[str, dict[str, tuple[float, float]]] = {}
@@ -154,7 +179,13 @@ def verdicts(records: list[dict[str, Any]], candidate: str, rules: tuple[str, ..
                 val[rule][init] = mean_std([r.best for r in replays])
                 e95[rule][init] = mean_std([float(r.epochs_to_95) for r in replays])
         test = {init: mean_std([r["test"]["recall@20"] for r in members]) for init, members in runs.items()}
-        result.append(Verdict(dataset, model, seeds, test, val, e95))
+        tested: dict[str, dict[str, tuple[float, float]] | None] = {}
+        for rule, others in by_rule.items():
+            values = {init: [measured_test(r, rule, trained_with, others, max_epochs) for r in members]
+                      for init, members in runs.items()}
+            complete = all(v is not None for vs in values.values() for v in vs)
+            tested[rule] = {init: mean_std(vs) for init, vs in values.items()} if complete else None
+        result.append(Verdict(dataset, model, seeds, test, val, e95, tested))
     return result
 
 
@@ -176,6 +207,8 @@ def verdict_markdown(found: list[Verdict], candidate: str, rules: tuple[str, ...
     ``anytime``, :func:`~lit_mmrec.experiments.convergence.anytime_relative` of the compared runs) the head start
     over all the backbones."""
     head = ["data set", "backbone", f"test R@20 random ({recorded}, measured)", f"{candidate} vs random, test"]
+    measured_rules = list(dict.fromkeys(rule for v in found for rule in v.measured))
+    head += [f"{candidate} vs random, test, {rule} (measured)" for rule in measured_rules]
     for rule in rules:
         head += [f"best val, {rule} (replayed)", f"epochs to 95%, {rule}: random -> {candidate}"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -187,6 +220,13 @@ def verdict_markdown(found: list[Verdict], candidate: str, rules: tuple[str, ...
         tally["cells"] += 1
         tally["worse"] += v.test[candidate][0] < mean - std
         tally["better"] += v.test[candidate][0] > mean
+        for rule in measured_rules:
+            stats = v.measured.get(rule)
+            row.append(_compare(stats, candidate) if stats else "n/a (runs missing)")
+            if stats:
+                tally[f"measured {rule}"] += 1
+                tally[f"worse test {rule}"] += stats[candidate][0] < stats[RANDOM][0] - stats[RANDOM][1]
+                tally[f"better test {rule}"] += stats[candidate][0] > stats[RANDOM][0]
         for rule in rules:
             (r95, _), (c95, _) = v.e95[rule][RANDOM], v.e95[rule][candidate]
             row += [_compare(v.val[rule], candidate), f"{r95:.0f} -> {c95:.0f}"]
@@ -197,12 +237,15 @@ def verdict_markdown(found: list[Verdict], candidate: str, rules: tuple[str, ...
     for dataset, tally in counts.items():
         parts = [f"test Recall@20 worse than random beyond one std on {tally['worse']} of {tally['cells']} "
                  f"backbones, better (higher mean) on {tally['better']}"]
+        parts += [f"under {rule} (measured on {tally[f'measured {rule}']} backbones): test Recall@20 worse beyond "
+                  f"one std on {tally[f'worse test {rule}']}, better on {tally[f'better test {rule}']}"
+                  for rule in measured_rules]
         parts += [f"under {rule}: best validation worse beyond one std on {tally[f'worse val {rule}']}, fewer "
                   f"epochs to 95% on {tally[f'sooner {rule}']}" for rule in rules]
         summary.append(f"- **{dataset}**: " + "; ".join(parts) + ".")
-    for dataset, lines in (anytime or {}).items():
+    for dataset, relative in (anytime or {}).items():
         shown = [e for e in ANYTIME if e in PLOT_BUDGETS]
-        values = {init: " / ".join(f"{lines[init][PLOT_BUDGETS.index(e)]:.2f}" for e in shown) for init in lines}
+        values = {init: " / ".join(f"{relative[init][PLOT_BUDGETS.index(e)]:.2f}" for e in shown) for init in relative}
         summary.append(
             f"- **{dataset}**, anytime (validation): the best validation Recall@20 within E = "
             f"{' / '.join(map(str, shown))} epochs relative to random's final level, mean over seeds and the "
@@ -213,8 +256,10 @@ def verdict_markdown(found: list[Verdict], candidate: str, rules: tuple[str, ...
         f"The runs were trained under `{recorded}`; their test Recall@20 is measured (best-validation checkpoint). "
         "Best validation Recall@20 and epochs to 95% of it under each rule are replayed on the runs' recorded "
         "validation curves (`lit_mmrec/experiments/rules.py`: training does not depend on the rule, so the curve "
-        "up to an earlier stop is the same); the test value of the checkpoint another rule would have kept was "
-        f"not measured. Mean over {means:.0f} seeds; change of the candidate's mean over random's; ✗ below "
+        "up to an earlier stop is the same). Test Recall@20 under another rule is measured where given "
+        "(`--measured`): a run whose replay stops where it stopped is that rule's run; any other is the run "
+        "trained under that rule, checked to stop where the replay says. "
+        f"Mean over {means:.0f} seeds; change of the candidate's mean over random's; ✗ below "
         "random's mean by more than random's seed-to-seed std, ✓ above random's mean. Epochs to 95% are of each "
         "run's own best under that rule.\n\n"
         f"Produced by:\n\n```bash\n{command}\n```\n\n" + "\n".join(lines) + "\n\n" + "\n".join(summary) + "\n"
@@ -230,6 +275,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="rules to replay (each must stop no later than the one the runs were trained with)")
     parser.add_argument("--seeds", type=int, default=3, help="runs per init a backbone needs")
     parser.add_argument("--max_epochs", type=int, default=1000, help="the runs' epoch budget")
+    parser.add_argument("--measured", nargs="+", default=[], metavar="RULE=RUNS.json",
+                        help="runs trained under another rule, for that rule's measured test Recall@20")
     parser.add_argument("--trained_with", default="warmup50", choices=sorted(RULES),
                         help="the rule of runs whose command names none (train.py's default when they ran)")
     args = parser.parse_args(argv)
@@ -246,13 +293,22 @@ def main(argv: list[str] | None = None) -> None:
     if len(used) != 1:
         parser.error(f"the runs were trained under {sorted(used) or 'no'} rules; one rule per report")
     try:
-        found = verdicts(records, args.candidate, tuple(args.rules), args.seeds, args.max_epochs, args.trained_with)
+        measured: dict[str, list[dict[str, Any]]] = {}
+        for item in args.measured:
+            rule, _, path = item.partition("=")
+            if rule not in RULES or not Path(path).is_file():
+                raise ValueError(f"--measured {item}: expected RULE=RUNS.json with RULE in {sorted(RULES)} and an "
+                                 "existing file")
+            measured.setdefault(rule, []).extend(json.loads(Path(path).read_text())["runs"])
+        found = verdicts(records, args.candidate, tuple(args.rules), args.seeds, args.max_epochs, args.trained_with,
+                         measured)
     except ValueError as error:
         parser.error(str(error))
     if not found:
         parser.error(f"no backbone with {args.seeds} finished runs of both random and {args.candidate}")
     shown = "python -m lit_mmrec.experiments.rules " + " ".join(
         ["--runs", *map(str, args.runs), "--out", str(args.out), "--candidate", args.candidate, "--rules", *args.rules,
+         *(["--measured", *args.measured] if args.measured else []),
          "--trained_with", args.trained_with])
     paired = [r for cell in compared_runs(records, args.candidate, args.seeds).values()
               for members in cell.values() for r in members]

@@ -84,6 +84,10 @@ def test_verdict_counts_worse_beyond_one_std_and_sooner():
     # after one epoch: random .26 / 40 and item-sum .25 / 3 of random's final mean best (.271)
     assert "within E = 1 / 10 / 50 / 100 / 1000 epochs" in text
     assert "item-sum 0.31 / " in text and "random 0.02 / " in text
+    # the table: random's test .21 ± .01, item-sum -14.3%; under mmrec random climbs on to .271 (its epoch-60
+    # step comes within patience) and item-sum stops on .25 (-7.7%); under warmup50 item-sum reaches .281 (+3.7%),
+    # 95% of which it first reaches at epoch 60
+    assert "| d | m | 0.2100 ± 0.0100 | -14.3% ✗ | -7.7% ✗ | 40 -> 3 | +3.7% ✓ | 40 -> 60 |" in text
     # test: .18 against .21 ± .01 is worse beyond one std; replayed validation: worse under mmrec, better after
     assert "worse than random beyond one std on 1 of 1 backbones, better (higher mean) on 0" in text
     assert "under mmrec: best validation worse beyond one std on 1, fewer epochs to 95% on 1" in text
@@ -134,3 +138,29 @@ def test_replayed_mmrec_rule_matches_runs_trained_under_it():
         assert (found.epochs, found.best) == (mmrec[key]["epochs"], mmrec[key]["best_val_recall@20"]), key
         check_recorded(mmrec[key], "mmrec", 1000)
         check_recorded(warmup[key], "mmrec", 1000)  # its command names warmup50
+
+
+def test_measured_test_under_another_rule():
+    records, under_mmrec = [], []
+    for seed in range(3):
+        records.append(_record("m", RANDOM, seed, _warmup50_curve(40, 0.26, 0.27), 0.20))
+        candidate = _record("m", "item-sum", seed, _warmup50_curve(3, 0.25, 0.28), 0.21)
+        records.append(candidate)
+        # the item-sum run MMRec's rule trains: the same curve up to its stop after epoch 23, another test value
+        early = _record("m", "item-sum", seed, candidate["curve"][:23], 0.15 + 0.01 * seed, rule="mmrec")
+        early.update(epochs=23, epochs_to_best=3)
+        under_mmrec.append(early)
+    [verdict] = verdicts(records, "item-sum", ("mmrec",), measured={"mmrec": under_mmrec})
+    # random: MMRec's rule stops where warmup50 did (the same run, its own test); item-sum: the mmrec runs' test
+    assert verdict.measured["mmrec"][RANDOM] == pytest.approx((0.20, 0.0))
+    assert verdict.measured["mmrec"]["item-sum"][0] == pytest.approx(0.16)
+    text = verdict_markdown([verdict], "item-sum", ("mmrec",), "warmup50", "cmd")
+    assert "under mmrec (measured on 1 backbones): test Recall@20 worse beyond one std on 1, better on 0" in text
+    # one mmrec run missing: no measured value for the backbone, said so
+    [partial] = verdicts(records, "item-sum", ("mmrec",), measured={"mmrec": under_mmrec[:2]})
+    assert partial.measured["mmrec"] is None
+    assert "n/a (runs missing)" in verdict_markdown([partial], "item-sum", ("mmrec",), "warmup50", "cmd")
+    # a run said to be trained under mmrec that did not stop where the rule stops is refused
+    under_mmrec[0]["epochs"] = 30
+    with pytest.raises(ValueError, match="was not trained under 'mmrec'"):
+        verdicts(records, "item-sum", ("mmrec",), measured={"mmrec": under_mmrec})
