@@ -4,9 +4,10 @@ A run's training does not depend on its stopping rule: the rule only decides whe
 deterministic, so a run trained under a rule that stops later holds, digit for digit, the validation curve an
 earlier-stopping rule would have seen up to its stop. MMRec's rule (patience 20 from the first epoch) never stops
 later than ``warmup50`` (the same patience held at 0 for 50 epochs), so every ``warmup50`` run of a study answers
-"where would MMRec's rule have stopped, and at which best validation Recall@20". That is a VALIDATION answer only:
-the test metrics of a run are those of its own best checkpoint, and the checkpoint another rule would have kept
-was not evaluated on test (the report says which numbers are replayed and which are measured).
+"where would MMRec's rule have stopped, and at which best validation Recall@20". That is a VALIDATION answer: the
+test metrics of a run are those of its own best checkpoint. Test under another rule comes from ``--measured``
+runs trained under it (or from the run itself where the replayed rule stops where the run stopped: then it is
+the same run); the report says which numbers are replayed and which are measured.
 
 :func:`replay` mirrors :class:`~lit_mmrec.callbacks.early_stopping.StoppingRule` with ``min_delta = 0``: a
 validation improves when it is strictly above the best so far; during the warm-up (epoch index ``< warmup``)
@@ -15,8 +16,8 @@ the patience counter is held at 0; training stops after the validation at which 
 
 ``python -m lit_mmrec.experiments.rules --runs docs/results/selection_ml100k/runs.json ... --out F.md``
 writes the verdict of issue 14's done-when per (data set, backbone): the candidate's test Recall@20 against
-random's under the rule the runs were trained with (measured), its best validation Recall@20 and epochs to 95%
-under every rule asked for (replayed).
+random's under the rule the runs were trained with and under every ``--measured`` rule (measured), its best
+validation Recall@20 and epochs to 95% under every rule asked for (replayed).
 """
 
 from __future__ import annotations
