@@ -141,7 +141,10 @@ def _curves(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[di
 
 def comparable_backbones(records: list[dict[str, Any]], dataset: str) -> list[str]:
     """The backbones of ``dataset`` with runs (and curves) of random and of every other init found there."""
-    runs = _curves(records)
+    return _comparable(_curves(records), dataset)
+
+
+def _comparable(runs: dict[tuple[str, str, str], list[dict[str, Any]]], dataset: str) -> list[str]:
     variants = {RANDOM} | {key[2] for key in runs if key[0] == dataset}
     models = dict.fromkeys(key[1] for key in runs if key[0] == dataset)
     return [m for m in models if all((dataset, m, v) in runs for v in variants)]
@@ -155,7 +158,7 @@ def anytime_relative(records: list[dict[str, Any]]) -> dict[str, dict[str, list[
     runs = _curves(records)
     result: dict[str, dict[str, list[float]]] = {}
     for dataset in dict.fromkeys(key[0] for key in runs):
-        complete = comparable_backbones(records, dataset)
+        complete = _comparable(runs, dataset)
         per_variant: dict[str, list[list[float]]] = {}
         for (d, model, variant), members in runs.items():
             reference = runs.get((dataset, model, RANDOM))

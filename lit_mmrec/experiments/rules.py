@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,14 +31,15 @@ from typing import Any
 
 from lit_mmrec.callbacks.early_stopping import RULES
 from lit_mmrec.experiments.aggregate import mean_std
-from lit_mmrec.experiments.convergence import FRACTION, PLOT_BUDGETS, anytime_relative
+from lit_mmrec.experiments.convergence import PLOT_BUDGETS, anytime_relative, convergence
 from lit_mmrec.experiments.variants import RANDOM
 
 
 @dataclass(frozen=True)
 class Replayed:
     """Where a rule stops on a curve: epochs trained, the best epoch (1-based) and its validation value, and the
-    first epoch (1-based) at which :data:`~lit_mmrec.experiments.convergence.FRACTION` of that best was reached."""
+    first epoch (1-based) at which 95% of that best was reached (:func:`~lit_mmrec.experiments.convergence.convergence`
+    of the curve up to the stop)."""
 
     epochs: int
     best_epoch: int
@@ -55,11 +55,11 @@ def replay(curve: list[float], patience: int, warmup: int = 0, max_epochs: int |
         raise ValueError(f"patience must be >= 1 and warmup >= 0, got patience={patience}, warmup={warmup}")
     if not curve:
         raise ValueError("empty validation curve")
-    best, best_index, wait = float("-inf"), -1, 0
+    best, wait = float("-inf"), 0
     stop = None
     for index, value in enumerate(curve):
         if value > best:
-            best, best_index, wait = value, index, 0
+            best, wait = value, 0
         else:
             wait += 1
         if index < warmup:
@@ -71,8 +71,10 @@ def replay(curve: list[float], patience: int, warmup: int = 0, max_epochs: int |
         if max_epochs is None or len(curve) < max_epochs:
             return None
         stop = len(curve) - 1
-    reached = next(i for i, v in enumerate(curve[: stop + 1]) if v >= FRACTION * best)
-    return Replayed(epochs=stop + 1, best_epoch=best_index + 1, best=best, epochs_to_95=reached + 1)
+    # the best and the first reaching of 95% of it, as every run's summary defines them
+    summary = convergence([{"epoch": i, "val": v} for i, v in enumerate(curve[: stop + 1])])
+    return Replayed(epochs=stop + 1, best_epoch=summary["epochs_to_best"], best=summary["best_val_recall@20"],
+                    epochs_to_95=summary["epochs_to_95"])
 
 
 def recorded_rule(record: dict[str, Any], default: str = "warmup50") -> str:
@@ -164,13 +166,15 @@ def verdicts(records: list[dict[str, Any]], candidate: str, rules: tuple[str, ..
     for (dataset, model), runs in compared_runs(records, candidate, seeds).items():
         val: dict[str, dict[str, tuple[float, float]]] = {}
         e95: dict[str, dict[str, tuple[float, float]]] = {}
+        for members in runs.values():
+            for record in members:
+                check_recorded(record, trained_with, max_epochs)
         for rule in rules:
             preset = RULES[rule]
             val[rule], e95[rule] = {}, {}
             for init, members in runs.items():
                 replays = []
                 for record in members:
-                    check_recorded(record, trained_with, max_epochs)
                     replayed = replay(record["curve"], preset["patience"], preset["warmup"], max_epochs)
                     if replayed is None:
                         raise ValueError(
@@ -251,7 +255,6 @@ def verdict_markdown(found: list[Verdict], candidate: str, rules: tuple[str, ...
             f"- **{dataset}**, anytime (validation): the best validation Recall@20 within E = "
             f"{' / '.join(map(str, shown))} epochs relative to random's final level, mean over seeds and the "
             f"backbones above: {candidate} {values[candidate]}, random {values[RANDOM]}.")
-    means = statistics.fmean(v.seeds for v in found) if found else 0
     return (
         f"# {candidate} against random, per backbone, under each stopping rule\n\n"
         f"The runs were trained under `{recorded}`; their test Recall@20 is measured (best-validation checkpoint). "
@@ -260,7 +263,7 @@ def verdict_markdown(found: list[Verdict], candidate: str, rules: tuple[str, ...
         "up to an earlier stop is the same). Test Recall@20 under another rule is measured where given "
         "(`--measured`): a run whose replay stops where it stopped is that rule's run; any other is the run "
         "trained under that rule, checked to stop where the replay says. "
-        f"Mean over {means:.0f} seeds; change of the candidate's mean over random's; ✗ below "
+        f"Mean over {found[0].seeds if found else 0} seeds; change of the candidate's mean over random's; ✗ below "
         "random's mean by more than random's seed-to-seed std, ✓ above random's mean. Epochs to 95% are of each "
         "run's own best under that rule.\n\n"
         f"Produced by:\n\n```bash\n{command}\n```\n\n" + "\n".join(lines) + "\n\n" + "\n".join(summary) + "\n"
