@@ -62,6 +62,23 @@ def test_resume_from_last_continues(tiny_dataset, tmp_path, monkeypatch):
     assert epochs == {2, 3}
 
 
+def test_resume_takes_the_stopping_rule_given_now(tiny_dataset, tmp_path, monkeypatch):
+    # A run stopped by patience 1 is extended under a longer patience given on resume: the counters (best value,
+    # validations without improvement) come from the checkpoint, the rule from the command line.
+    monkeypatch.chdir(tmp_path)
+    args = [*base_args(tiny_dataset, "extend", 40), "--test_after_fit", "false", "--early_stopping.warmup", "0"]
+    first = main(["fit", *args, "--early_stopping.patience", "1"])
+    stopped = first.trainer.current_epoch
+    assert stopped < 40  # patience 1 stopped it
+    with pytest.warns(UserWarning, match="patience 1000.*checkpoint.*patience 1 "):
+        resumed = main(["fit", *base_args(tiny_dataset, "extend", stopped + 3), "--test_after_fit", "false",
+                        "--early_stopping.warmup", "0", "--early_stopping.patience", "1000", "--ckpt_path", "last"])
+    rule = next(c for c in resumed.trainer.callbacks if isinstance(c, StoppingRule))
+    assert rule.patience == 1000 and resumed.trainer.current_epoch == stopped + 3
+    assert float(rule.best_score) >= float(next(c for c in first.trainer.callbacks
+                                                 if isinstance(c, StoppingRule)).best_score)
+
+
 def test_resumed_run_equals_uninterrupted(tiny_dataset, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     full = main(["fit", *base_args(tiny_dataset, "full", 4), "--test_after_fit", "false"])

@@ -35,6 +35,7 @@ from typing import Any
 
 import torch
 from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.utilities import rank_zero_warn
 
 #: Named stopping rules: patience, warm-up epochs, absolute and relative min_delta.
 RULES: dict[str, dict[str, Any]] = {
@@ -112,6 +113,19 @@ class StoppingRule(EarlyStopping):
         # EarlyStopping's key, so that checkpoints written before this class (or by plain EarlyStopping)
         # restore its best score and patience counter on --ckpt_path resume
         return f"EarlyStopping{ {'monitor': self.monitor, 'mode': self.mode}!r}"
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the counters (best value, validations without improvement) from a checkpoint, but keep the
+        patience this run was configured with: Lightning would restore the checkpoint's, so that a run resumed
+        (or a finished run extended) with ``--early_stopping.patience 100`` or ``--early_stopping.rule
+        patience100`` would silently go on with the old patience. A changed patience is reported."""
+        configured = self.patience
+        super().load_state_dict(state_dict)
+        self.patience = configured
+        saved = state_dict.get("patience", configured)
+        if saved != configured:
+            rank_zero_warn(f"resuming with patience {configured}; the checkpoint was trained with patience {saved} "
+                           f"({self.wait_count} validations without improvement so far count against the new one)")
 
     def _run_early_stopping_check(self, trainer) -> None:
         self._epoch = trainer.current_epoch
