@@ -45,6 +45,9 @@ RULES: dict[str, dict[str, Any]] = {
     "warmup50": {"patience": 20, "warmup": 50, "min_delta": 0.0, "relative_min_delta": 0.0},
     # The patience of issue 14's check (LightGCN item-sum reached random's level with it).
     "patience100": {"patience": 100, "warmup": 0, "min_delta": 0.0, "relative_min_delta": 0.0},
+    # Patience 50 counted after 50 epochs: the candidate of issue 14's second stopping-rule round
+    # (docs/results/sgurinit_selection_rule.md), for backbones that climb slowly after a plateau.
+    "warmup50_patience50": {"patience": 50, "warmup": 50, "min_delta": 0.0, "relative_min_delta": 0.0},
 }
 
 

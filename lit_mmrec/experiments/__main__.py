@@ -39,6 +39,11 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cold_start", nargs="*", type=int, default=[0, 1, 5, 10],
                         help="item cold start: test items with at most N training interactions (none: skip)")
     parser.add_argument("--report_only", action="store_true", help="write the reports from runs.json, run nothing")
+    parser.add_argument("--continue_from", type=Path, default=None, metavar="DIR",
+                        help="continue every run from the finished run of the same data set, backbone, init and seed "
+                             "in the study at DIR (its checkpoints and logs, under the same --workdir and --logs, "
+                             "are copied), e.g. under a longer stopping rule given after --: training is "
+                             "deterministic, so the result is the run trained that way from the start")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     settings = Settings(
         out=args.out, configs=args.configs, workdir=args.workdir, logs=args.logs, max_epochs=args.max_epochs,
-        cold_start=tuple(args.cold_start), extra=tuple(extra),
+        cold_start=tuple(args.cold_start), extra=tuple(extra), continue_from=args.continue_from,
     )
     store = RunStore(args.out / "runs.json")
     if not args.report_only:

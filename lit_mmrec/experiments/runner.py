@@ -20,6 +20,16 @@ took 5.2 s per epoch instead of 1.0 s (issue 14).
 Resumption: a run recorded as ``done`` in ``runs.json`` is never run again; a run that was
 interrupted (its ``checkpoints/<name>/last.ckpt`` exists) is restarted with ``--ckpt_path last``,
 which continues exactly where it stopped; anything else starts from scratch (its old logs removed).
+
+Continuation (``Settings.continue_from``, ``--continue_from DIR``): a run of the new study starts from the
+finished run of the same (data set, backbone, variant, seed) in the study at ``DIR``: that run's
+``checkpoints/<name>/`` and logs are copied under the new run's name (same working folder) and training resumes
+from its ``last.ckpt`` with the new study's arguments, e.g. a longer stopping rule. Training is deterministic and
+resumption exact, and a run's training does not depend on its stopping rule, so the continued run is the run
+trained under the new rule from the start, at the cost of its extra epochs only. Its record says
+``continued_from`` and its ``wall_s`` includes the earlier run's. The earlier study's checkpoint folder must stay
+where it is until the continued run has finished: when the continued run never improves, its test reads the
+best checkpoint the earlier run saved there.
 """
 
 from __future__ import annotations
@@ -77,6 +87,8 @@ class Settings:
         max_epochs: overrides the config's ``trainer.max_epochs`` when set.
         cold_start: item-count thresholds N of the cold-start evaluation (empty: none).
         extra: further ``train.py`` arguments, appended to every run.
+        continue_from: result folder of an earlier study whose finished runs the runs continue (see the
+            module docstring); None: every run starts from scratch.
     """
 
     out: Path
@@ -86,6 +98,7 @@ class Settings:
     max_epochs: int | None = None
     cold_start: tuple[int, ...] = ()
     extra: tuple[str, ...] = ()
+    continue_from: Path | None = None
 
     @property
     def logs_dir(self) -> Path:
@@ -235,6 +248,38 @@ def save_artifacts(spec: RunSpec, settings: Settings) -> None:
         writer.writerows(rows)
 
 
+def continued_name(spec: RunSpec, settings: Settings) -> str:
+    """Name of the run of ``settings.continue_from``'s study that ``spec`` continues."""
+    assert settings.continue_from is not None
+    return RunSpec(settings.continue_from.name, spec.dataset, spec.model, spec.variant, spec.seed).name
+
+
+def check_continuable(specs: Iterable[RunSpec], settings: Settings) -> dict[str, dict[str, Any]]:
+    """The earlier study's finished record of every spec that will continue from it (those without a
+    ``last.ckpt`` of their own), by the spec's name. FileNotFoundError naming the first run that has no
+    finished record or no checkpoint folder to continue from."""
+    if settings.continue_from is None:
+        return {}
+    earlier = RunStore(settings.continue_from / "runs.json")
+    if not earlier.path.is_file():
+        raise FileNotFoundError(f"--continue_from {settings.continue_from}: no runs.json there")
+    found = {}
+    for spec in specs:
+        if (settings.workdir / "checkpoints" / spec.name / "last.ckpt").is_file():
+            continue  # already continued (and interrupted): resumes from its own checkpoint
+        name = continued_name(spec, settings)
+        if not earlier.done(name):
+            raise FileNotFoundError(f"--continue_from {settings.continue_from}: no finished run {name} to continue "
+                                    f"{spec.name} from")
+        for folder in (settings.workdir / "checkpoints" / name, settings.logs_dir / name):
+            if not folder.is_dir():
+                raise FileNotFoundError(f"cannot continue {spec.name} from {name}: no folder {folder}")
+        if not (settings.workdir / "checkpoints" / name / "last.ckpt").is_file():
+            raise FileNotFoundError(f"cannot continue {spec.name}: no {settings.workdir / 'checkpoints' / name / 'last.ckpt'}")
+        found[spec.name] = earlier.records[name]
+    return found
+
+
 def execute(
     spec: RunSpec, settings: Settings, store: RunStore, echo: Callable[[str], None] = print,
     env: dict[str, str] | None = None,
@@ -244,8 +289,19 @@ def execute(
     env = child_environment(1) if env is None else env
     last = settings.workdir / "checkpoints" / spec.name / "last.ckpt"
     resume = last.is_file()
+    earlier = None
     if not resume:
         shutil.rmtree(settings.logs_dir / spec.name, ignore_errors=True)
+        if settings.continue_from is not None:
+            earlier = check_continuable([spec], settings)[spec.name]
+            old = continued_name(spec, settings)
+            shutil.rmtree(settings.workdir / "checkpoints" / spec.name, ignore_errors=True)
+            shutil.copytree(settings.logs_dir / old, settings.logs_dir / spec.name)
+            # last.ckpt copied last: until it exists, a crash here leaves a run that starts over cleanly
+            shutil.copytree(settings.workdir / "checkpoints" / old, settings.workdir / "checkpoints" / spec.name,
+                            ignore=shutil.ignore_patterns("last.ckpt"))
+            shutil.copy2(settings.workdir / "checkpoints" / old / "last.ckpt", last)
+            resume = True
     settings.run_dir(spec).mkdir(parents=True, exist_ok=True)
     args = command(spec, settings, resume)
     record: dict[str, Any] = {
@@ -256,10 +312,13 @@ def execute(
     workdir = relative_to(settings.workdir, ROOT)
     if workdir != ".":
         record["workdir"] = workdir
-    echo(f"{'resume' if resume else 'start '} {spec.name}")
+    if settings.continue_from is not None:
+        record["continued_from"] = continued_name(spec, settings)
+    echo(f"{'continue' if earlier else 'resume' if resume else 'start '} {spec.name}")
     start = time.perf_counter()
     result = subprocess.run(args, cwd=settings.workdir, capture_output=True, text=True, env=env)
-    record["wall_s"] = time.perf_counter() - start + store.records.get(spec.name, {}).get("wall_s", 0.0)
+    before = (earlier or store.records.get(spec.name, {})).get("wall_s", 0.0)
+    record["wall_s"] = time.perf_counter() - start + before
     log_text = relative_text(result.stdout[-20000:] + result.stderr[-20000:], [settings.workdir.resolve(), ROOT])
     (settings.run_dir(spec) / "train.log").write_text(log_text)
     if result.returncode != 0:
@@ -287,6 +346,7 @@ def run_all(specs: list[RunSpec], settings: Settings, store: RunStore, jobs: int
         fragment = spec.variant.fragment
         if fragment is not None and not (settings.configs / "sgurinit" / f"{fragment}.yaml").is_file():
             raise FileNotFoundError(f"no SG-URInit fragment {settings.configs / 'sgurinit' / fragment}.yaml for {spec.name}")
+    check_continuable(todo, settings)
     skipped = len(specs) - len(todo)
     env = child_environment(jobs)
     print(f"{len(specs)} runs: {skipped} already done, {len(todo)} to run, {jobs} at a time, "

@@ -37,6 +37,7 @@ def test_patience_counts_only_after_the_warmup():
     rule = StoppingRule("val", mode="max", patience=20, warmup=10)
     assert stopped_at(rule, curve) == 35 and float(rule.best_score) == pytest.approx(0.21)
     assert stopped_at(StoppingRule("val", mode="max", rule="warmup50"), PEAKED) == 69
+    assert stopped_at(StoppingRule("val", mode="max", rule="warmup50_patience50"), PEAKED + [0.1] * 50) == 99
 
 
 def test_relative_min_delta_ignores_small_steps():

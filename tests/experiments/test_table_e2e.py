@@ -44,3 +44,29 @@ def test_table_end_to_end(tiny_configs, tmp_path, monkeypatch, capsys):
     # the same command again: everything is done, nothing is trained
     assert main(args) == 0
     assert "4 runs: 4 already done, 0 to run" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_continue_from_an_earlier_study_equals_training_longer(tiny_configs, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    results = tmp_path / "results"
+
+    def table(study: str, epochs: int, *more: str) -> int:
+        return main(["table", "--datasets", "tiny", "--models", "lightgcn", "--inits", "random", "--seeds", "1",
+                     "--configs", str(tiny_configs), "--workdir", str(tmp_path), "--out", str(results / study),
+                     "--cold_start", "--max_epochs", str(epochs), *more])
+
+    # nothing to continue from: one clear error, nothing trained
+    assert table("orphan", 4, "--continue_from", str(results / "short")) == 2
+    assert "no runs.json" in capsys.readouterr().err
+    assert table("short", 2) == 0 and table("fresh", 4) == 0
+    assert table("longer", 4, "--continue_from", str(results / "short")) == 0
+    assert "continue longer_tiny_lightgcn_random_s1" in capsys.readouterr().out
+    short, fresh, longer = (json.loads((results / s / "runs.json").read_text())["runs"][0]
+                            for s in ("short", "fresh", "longer"))
+    assert longer["continued_from"] == "short_tiny_lightgcn_random_s1" and longer["epochs"] == 4
+    assert longer["curve"] == pytest.approx(fresh["curve"], abs=1e-6) and longer["curve"][:2] == short["curve"]
+    assert longer["test"] == pytest.approx(fresh["test"], abs=1e-6)
+    assert longer["wall_s"] > short["wall_s"]
+    # the earlier study's folders are untouched
+    assert (tmp_path / "checkpoints" / short["name"] / "last.ckpt").is_file()
