@@ -27,9 +27,10 @@ finished run of the same (data set, backbone, variant, seed) in the study at ``D
 from its ``last.ckpt`` with the new study's arguments, e.g. a longer stopping rule. Training is deterministic and
 resumption exact, and a run's training does not depend on its stopping rule, so the continued run is the run
 trained under the new rule from the start, at the cost of its extra epochs only. Its record says
-``continued_from`` and its ``wall_s`` includes the earlier run's. The earlier study's checkpoint folder must stay
-where it is until the continued run has finished: when the continued run never improves, its test reads the
-best checkpoint the earlier run saved there.
+``continued_from`` and its ``wall_s`` includes the earlier run's. The copied ``last.ckpt`` has its checkpoint
+callbacks' paths moved to the new folder (:func:`retarget_checkpoint`), so the continued run keeps the earlier
+run's best checkpoint (copied with it) as its best until it beats it, and its test reads the best of the whole
+run; the earlier study's folders are only read.
 """
 
 from __future__ import annotations
@@ -248,6 +249,31 @@ def save_artifacts(spec: RunSpec, settings: Settings) -> None:
         writer.writerows(rows)
 
 
+def retarget_checkpoint(path: Path, old: Path, new: Path) -> None:
+    """Rewrite, atomically, the checkpoint callbacks' paths in the checkpoint at ``path`` from folder ``old`` to
+    folder ``new`` (both as the callbacks stored them: resolved). Lightning's ``ModelCheckpoint`` restores its
+    record of the best checkpoint only when its folder is unchanged; in a copied run folder it would otherwise
+    start afresh, and the run's test would read the best checkpoint of the continuation's epochs alone, not of
+    the whole run."""
+    import torch  # here, not at the top: reports (--report_only) do not need torch
+
+    old_text, new_text = str(old.resolve()), str(new.resolve())
+
+    def moved(value: Any) -> Any:
+        if isinstance(value, str) and (value == old_text or value.startswith(old_text + os.sep)):
+            return new_text + value[len(old_text):]
+        if isinstance(value, dict):
+            return {moved(k): moved(v) for k, v in value.items()}
+        return value
+
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint["callbacks"] = {key: moved(state) if key.startswith("ModelCheckpoint") else state
+                               for key, state in checkpoint.get("callbacks", {}).items()}
+    temporary = path.with_name(f".{path.name}.tmp")
+    torch.save(checkpoint, temporary)
+    os.replace(temporary, path)
+
+
 def continued_name(spec: RunSpec, settings: Settings) -> str:
     """Name of the run of ``settings.continue_from``'s study that ``spec`` continues."""
     assert settings.continue_from is not None
@@ -300,7 +326,10 @@ def execute(
             # last.ckpt copied last: until it exists, a crash here leaves a run that starts over cleanly
             shutil.copytree(settings.workdir / "checkpoints" / old, settings.workdir / "checkpoints" / spec.name,
                             ignore=shutil.ignore_patterns("last.ckpt"))
-            shutil.copy2(settings.workdir / "checkpoints" / old / "last.ckpt", last)
+            staged = last.with_name(".last.ckpt.continued")
+            shutil.copy2(settings.workdir / "checkpoints" / old / "last.ckpt", staged)
+            retarget_checkpoint(staged, settings.workdir / "checkpoints" / old, last.parent)
+            os.replace(staged, last)
             resume = True
     settings.run_dir(spec).mkdir(parents=True, exist_ok=True)
     args = command(spec, settings, resume)

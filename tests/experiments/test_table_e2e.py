@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from lit_mmrec.experiments.__main__ import main
 
@@ -70,3 +71,13 @@ def test_continue_from_an_earlier_study_equals_training_longer(tiny_configs, tmp
     assert longer["wall_s"] > short["wall_s"]
     # the earlier study's folders are untouched
     assert (tmp_path / "checkpoints" / short["name"] / "last.ckpt").is_file()
+    # a continuation that never improves (learning rate 1e-30: every validation repeats the last one) keeps the
+    # earlier run's best checkpoint as the best of the whole run, in its own folder; its test is the earlier one's
+    assert table("frozen", 4, "--continue_from", str(results / "short"), "--", "--model.init_args.learning_rate", "1e-30") == 0
+    frozen = json.loads((results / "frozen" / "runs.json").read_text())["runs"][0]
+    state = next(v for k, v in torch.load(tmp_path / "checkpoints" / frozen["name"] / "last.ckpt",
+                                          weights_only=False)["callbacks"].items()
+                 if k.startswith("ModelCheckpoint{'monitor': 'val/recall@20'"))
+    assert float(state["best_model_score"]) == pytest.approx(short["best_val_recall@20"])
+    assert state["best_model_path"].endswith(f"{frozen['name']}/best-epoch={short['epochs_to_best'] - 1:03d}.ckpt")
+    assert frozen["test"] == short["test"] and frozen["epochs_to_best"] == short["epochs_to_best"]
