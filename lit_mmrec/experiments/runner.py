@@ -26,7 +26,8 @@ finished run of the same (data set, backbone, variant, seed) in the study at ``D
 ``checkpoints/<name>/`` and logs are copied under the new run's name (same working folder) and training resumes
 from its ``last.ckpt`` with the new study's arguments, e.g. a longer stopping rule. Training is deterministic and
 resumption exact, and a run's training does not depend on its stopping rule, so the continued run is the run
-trained under the new rule from the start, at the cost of its extra epochs only. Its record says
+trained under the new rule from the start, at the cost of its extra epochs only, provided the new rule never
+stops earlier than the earlier run's (a longer patience or warm-up, a larger epoch budget). Its record says
 ``continued_from`` and its ``wall_s`` includes the earlier run's. The copied ``last.ckpt`` has its checkpoint
 callbacks' paths moved to the new folder (:func:`retarget_checkpoint`), so the continued run keeps the earlier
 run's best checkpoint (copied with it) as its best until it beats it, and its test reads the best of the whole
