@@ -270,6 +270,10 @@ def retarget_checkpoint(path: Path, old: Path, new: Path) -> None:
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     checkpoint["callbacks"] = {key: moved(state) if key.startswith("ModelCheckpoint") else state
                                for key, state in checkpoint.get("callbacks", {}).items()}
+    stray = [state["dirpath"] for key, state in checkpoint["callbacks"].items()
+             if key.startswith("ModelCheckpoint") and state.get("dirpath") not in (None, new_text)]
+    if stray:  # saved under another path (e.g. through a symlink): continuing would lose the best checkpoint
+        raise FileNotFoundError(f"{path}: its checkpoints were saved in {stray[0]}, not {old_text}; cannot continue it")
     temporary = path.with_name(f".{path.name}.tmp")
     torch.save(checkpoint, temporary)
     os.replace(temporary, path)

@@ -82,3 +82,24 @@ def test_relativise_study_rewrites_runs_json_config_and_log(tmp_path):
     assert changed == [tmp_path / "runs.json", run / "config.yaml"]
     assert json.loads((tmp_path / "runs.json").read_text()) == {"runs": [{"config": "configs/a.yaml"}]}
     assert (run / "config.yaml").read_text() == "save_dir: logs/experiments\n"
+
+
+def test_retarget_checkpoint_moves_the_best_record_and_refuses_a_stray_folder(tmp_path):
+    import pytest
+    import torch
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    best = f"{old.resolve()}/best-epoch=003.ckpt"
+    state = {"dirpath": str(old.resolve()), "best_model_path": best, "best_k_models": {best: 0.2}}
+    torch.save({"callbacks": {"ModelCheckpoint{'monitor': 'val'}": state, "EarlyStopping{}": {"path": best}}},
+               tmp_path / "last.ckpt")
+    runner.retarget_checkpoint(tmp_path / "last.ckpt", old, new)
+    moved = torch.load(tmp_path / "last.ckpt", weights_only=False)["callbacks"]
+    assert moved["ModelCheckpoint{'monitor': 'val'}"] == {
+        "dirpath": str(new.resolve()), "best_model_path": f"{new.resolve()}/best-epoch=003.ckpt",
+        "best_k_models": {f"{new.resolve()}/best-epoch=003.ckpt": 0.2}}
+    assert moved["EarlyStopping{}"] == {"path": best}  # other callbacks untouched
+    state["dirpath"] = "/elsewhere"
+    torch.save({"callbacks": {"ModelCheckpoint{'monitor': 'val'}": state}}, tmp_path / "stray.ckpt")
+    with pytest.raises(FileNotFoundError, match="saved in /elsewhere"):
+        runner.retarget_checkpoint(tmp_path / "stray.ckpt", old, new)
