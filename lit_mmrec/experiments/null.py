@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from lit_mmrec.experiments.aggregate import mean_std
+from lit_mmrec.experiments.rules import first_runs
 from lit_mmrec.experiments.variants import RANDOM
 
 METRIC = "recall@20"
@@ -88,26 +89,18 @@ class Backbone:
 def backbones(reference: list[dict[str, Any]], draw: list[dict[str, Any]], candidate: str,
               seeds: int = 3) -> list[Backbone]:
     """Per (data set, backbone) with ``seeds`` finished runs of random and ``candidate`` in ``reference`` and of
-    random in ``draw``, on seeds the reference does not use (the first record of a (seed, init) wins). ValueError
+    random in ``draw``, on seeds the reference does not use (:func:`~lit_mmrec.experiments.rules.first_runs`). ValueError
     when the draw repeats one of the reference's seeds: it would be the same run, not a second draw."""
-    def first(records: list[dict[str, Any]], variant: str) -> dict[tuple[str, str], list[dict[str, Any]]]:
-        found: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for r in records:
-            if r.get("status") == "done" and r["variant"] == variant:
-                members = found.setdefault((r["dataset"], r["model"]), [])
-                if all(m["seed"] != r["seed"] for m in members):
-                    members.append(r)
-        return found
-
-    ref, cand, new = first(reference, RANDOM), first(reference, candidate), first(draw, RANDOM)
+    studied, drawn = first_runs(reference, (RANDOM, candidate)), first_runs(draw, (RANDOM,))
     result = []
-    for key in sorted(set(ref) & set(cand) & set(new)):
-        if min(len(ref[key]), len(cand[key]), len(new[key])) < seeds:
+    for key in sorted(set(studied) & set(drawn)):
+        ref, cand, new = studied[key][RANDOM][:seeds], studied[key][candidate][:seeds], drawn[key][RANDOM][:seeds]
+        if min(len(ref), len(cand), len(new)) < seeds:
             continue
-        shared = {r["seed"] for r in ref[key][:seeds]} & {r["seed"] for r in new[key][:seeds]}
+        shared = {r["seed"] for r in ref} & {r["seed"] for r in new}
         if shared:
             raise ValueError(f"{key[0]}/{key[1]}: the draw repeats the reference's seeds {sorted(shared)}")
-        result.append(Backbone(*key, ref[key][:seeds], new[key][:seeds], cand[key][:seeds]))
+        result.append(Backbone(*key, ref, new, cand))
     return result
 
 

@@ -117,16 +117,22 @@ def check_recorded(record: dict[str, Any], trained_with: str, max_epochs: int) -
             f"{rule!r} (runs made before warmup50 became the default were trained under 'mmrec')")
 
 
-def compared_runs(records: list[dict[str, Any]], candidate: str, seeds: int = 3) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
-    """Per (data set, backbone) where random and ``candidate`` both have ``seeds`` finished runs: their first
-    ``seeds`` runs per init (a seed found again in a later record, e.g. the same cell in a second study's
-    ``runs.json``, is counted once: the first)."""
+def first_runs(records: list[dict[str, Any]], variants: tuple[str, ...]) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
+    """Per (data set, backbone), per variant of ``variants``: the finished runs in record order, each seed once
+    (a seed found again in a later record, e.g. the same cell in a second study's ``runs.json``: the first wins)."""
     found: dict[tuple[str, str], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
-        if record.get("status") == "done" and record["variant"] in (RANDOM, candidate):
+        if record.get("status") == "done" and record["variant"] in variants:
             members = found[(record["dataset"], record["model"])][record["variant"]]
-            if all(r["seed"] != record["seed"] for r in members):  # the same run in a later study: the first wins
+            if all(r["seed"] != record["seed"] for r in members):
                 members.append(record)
+    return found
+
+
+def compared_runs(records: list[dict[str, Any]], candidate: str, seeds: int = 3) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
+    """Per (data set, backbone) where random and ``candidate`` both have ``seeds`` finished runs: their first
+    ``seeds`` runs per init (:func:`first_runs`)."""
+    found = first_runs(records, (RANDOM, candidate))
     return {
         cell: {init: per_init[init][:seeds] for init in (RANDOM, candidate)}
         for cell, per_init in sorted(found.items())

@@ -250,13 +250,15 @@ def save_artifacts(spec: RunSpec, settings: Settings) -> None:
         writer.writerows(rows)
 
 
-def retarget_checkpoint(path: Path, old: Path, new: Path) -> None:
-    """Rewrite, atomically, the checkpoint callbacks' paths in the checkpoint at ``path`` from folder ``old`` to
-    folder ``new`` (both as the callbacks stored them: resolved). Lightning's ``ModelCheckpoint`` restores its
-    record of the best checkpoint only when its folder is unchanged; in a copied run folder it would otherwise
-    start afresh, and the run's test would read the best checkpoint of the continuation's epochs alone, not of
-    the whole run."""
-    import torch  # here, not at the top: reports (--report_only) do not need torch
+def retarget_checkpoint(source: Path, target: Path, old: Path, new: Path) -> None:
+    """Write the checkpoint at ``source`` to ``target`` (atomically, :class:`~lit_mmrec.callbacks.AtomicCheckpointIO`)
+    with its checkpoint callbacks' paths moved from folder ``old`` to folder ``new``. Lightning's
+    ``ModelCheckpoint`` restores its record of the best checkpoint only when its folder is unchanged; in a copied
+    run folder it would otherwise start afresh, and the run's test would read the best checkpoint of the
+    continuation's epochs alone, not of the whole run. FileNotFoundError when the checkpoint's folder is not
+    ``old`` (saved through another path): continuing would lose the best record."""
+    # here, not at the top: reports (--report_only) need neither torch nor Lightning
+    from lit_mmrec.callbacks.checkpoint_io import AtomicCheckpointIO
 
     old_text, new_text = str(old.resolve()), str(new.resolve())
 
@@ -267,16 +269,15 @@ def retarget_checkpoint(path: Path, old: Path, new: Path) -> None:
             return {moved(k): moved(v) for k, v in value.items()}
         return value
 
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    io = AtomicCheckpointIO()
+    checkpoint = io.load_checkpoint(source, map_location="cpu", weights_only=False)
     checkpoint["callbacks"] = {key: moved(state) if key.startswith("ModelCheckpoint") else state
                                for key, state in checkpoint.get("callbacks", {}).items()}
     stray = [state["dirpath"] for key, state in checkpoint["callbacks"].items()
              if key.startswith("ModelCheckpoint") and state.get("dirpath") not in (None, new_text)]
-    if stray:  # saved under another path (e.g. through a symlink): continuing would lose the best checkpoint
-        raise FileNotFoundError(f"{path}: its checkpoints were saved in {stray[0]}, not {old_text}; cannot continue it")
-    temporary = path.with_name(f".{path.name}.tmp")
-    torch.save(checkpoint, temporary)
-    os.replace(temporary, path)
+    if stray:
+        raise FileNotFoundError(f"{source}: its checkpoints were saved in {stray[0]}, not {old_text}; cannot continue it")
+    io.save_checkpoint(checkpoint, target)
 
 
 def continued_name(spec: RunSpec, settings: Settings) -> str:
@@ -328,13 +329,10 @@ def execute(
             old = continued_name(spec, settings)
             shutil.rmtree(settings.workdir / "checkpoints" / spec.name, ignore_errors=True)
             shutil.copytree(settings.logs_dir / old, settings.logs_dir / spec.name)
-            # last.ckpt copied last: until it exists, a crash here leaves a run that starts over cleanly
-            shutil.copytree(settings.workdir / "checkpoints" / old, settings.workdir / "checkpoints" / spec.name,
-                            ignore=shutil.ignore_patterns("last.ckpt"))
-            staged = last.with_name(".last.ckpt.continued")
-            shutil.copy2(settings.workdir / "checkpoints" / old / "last.ckpt", staged)
-            retarget_checkpoint(staged, settings.workdir / "checkpoints" / old, last.parent)
-            os.replace(staged, last)
+            # last.ckpt written last (atomically): until it exists, a crash here leaves a run that starts over
+            source = settings.workdir / "checkpoints" / old
+            shutil.copytree(source, last.parent, ignore=shutil.ignore_patterns("last.ckpt"))
+            retarget_checkpoint(source / "last.ckpt", last, source, last.parent)
             resume = True
     settings.run_dir(spec).mkdir(parents=True, exist_ok=True)
     args = command(spec, settings, resume)

@@ -91,15 +91,16 @@ def test_retarget_checkpoint_moves_the_best_record_and_refuses_a_stray_folder(tm
     old, new = tmp_path / "old", tmp_path / "new"
     best = f"{old.resolve()}/best-epoch=003.ckpt"
     state = {"dirpath": str(old.resolve()), "best_model_path": best, "best_k_models": {best: 0.2}}
-    torch.save({"callbacks": {"ModelCheckpoint{'monitor': 'val'}": state, "EarlyStopping{}": {"path": best}}},
-               tmp_path / "last.ckpt")
-    runner.retarget_checkpoint(tmp_path / "last.ckpt", old, new)
-    moved = torch.load(tmp_path / "last.ckpt", weights_only=False)["callbacks"]
+    torch.save({"state_dict": {}, "callbacks": {"ModelCheckpoint{'monitor': 'val'}": state,
+                                                "EarlyStopping{}": {"path": best}}}, tmp_path / "last.ckpt")
+    runner.retarget_checkpoint(tmp_path / "last.ckpt", tmp_path / "moved.ckpt", old, new)
+    moved = torch.load(tmp_path / "moved.ckpt", weights_only=False)["callbacks"]
     assert moved["ModelCheckpoint{'monitor': 'val'}"] == {
         "dirpath": str(new.resolve()), "best_model_path": f"{new.resolve()}/best-epoch=003.ckpt",
         "best_k_models": {f"{new.resolve()}/best-epoch=003.ckpt": 0.2}}
     assert moved["EarlyStopping{}"] == {"path": best}  # other callbacks untouched
     state["dirpath"] = "/elsewhere"
-    torch.save({"callbacks": {"ModelCheckpoint{'monitor': 'val'}": state}}, tmp_path / "stray.ckpt")
+    torch.save({"state_dict": {}, "callbacks": {"ModelCheckpoint{'monitor': 'val'}": state}}, tmp_path / "stray.ckpt")
     with pytest.raises(FileNotFoundError, match="saved in /elsewhere"):
-        runner.retarget_checkpoint(tmp_path / "stray.ckpt", old, new)
+        runner.retarget_checkpoint(tmp_path / "stray.ckpt", tmp_path / "out.ckpt", old, new)
+    assert not (tmp_path / "out.ckpt").exists()
