@@ -100,6 +100,8 @@ class Verdict:
     test: dict[str, tuple[float, float]]  # init -> test Recall@20 under the recorded rule
     val: dict[str, dict[str, tuple[float, float]]]  # rule -> init -> best validation Recall@20 (replayed)
     e95: dict[str, dict[str, tuple[float, float]]]  # rule -> init -> epochs to 95% of the best (replayed)
+    # rule -> mean epochs a run trains under it (replayed), over both inits' runs: what the rule costs
+    epochs: dict[str, float] = field(default_factory=dict)
     # rule -> init -> test Recall@20 of the run trained under that rule (measured; None: a run is missing)
     measured: dict[str, dict[str, tuple[float, float]] | None] = field(default_factory=dict)
 
@@ -172,12 +174,13 @@ def verdicts(records: list[dict[str, Any]], candidate: str, rules: tuple[str, ..
     for (dataset, model), runs in compared_runs(records, candidate, seeds).items():
         val: dict[str, dict[str, tuple[float, float]]] = {}
         e95: dict[str, dict[str, tuple[float, float]]] = {}
+        epochs: dict[str, float] = {}
         for members in runs.values():
             for record in members:
                 check_recorded(record, trained_with, max_epochs)
         for rule in rules:
             preset = RULES[rule]
-            val[rule], e95[rule] = {}, {}
+            val[rule], e95[rule], trained = {}, {}, []
             for init, members in runs.items():
                 replays = []
                 for record in members:
@@ -189,6 +192,8 @@ def verdicts(records: list[dict[str, Any]], candidate: str, rules: tuple[str, ..
                     replays.append(replayed)
                 val[rule][init] = mean_std([r.best for r in replays])
                 e95[rule][init] = mean_std([float(r.epochs_to_95) for r in replays])
+                trained += [r.epochs for r in replays]
+            epochs[rule] = sum(trained) / len(trained)
         test = {init: mean_std([r["test"]["recall@20"] for r in members]) for init, members in runs.items()}
         tested: dict[str, dict[str, tuple[float, float]] | None] = {}
         for rule, others in by_rule.items():
@@ -196,7 +201,7 @@ def verdicts(records: list[dict[str, Any]], candidate: str, rules: tuple[str, ..
                       for init, members in runs.items()}
             complete = all(v is not None for vs in values.values() for v in vs)
             tested[rule] = {init: mean_std(vs) for init, vs in values.items()} if complete else None
-        result.append(Verdict(dataset, model, seeds, test, val, e95, tested))
+        result.append(Verdict(dataset, model, seeds, test, val, e95, measured=tested, epochs=epochs))
     return result
 
 
@@ -243,6 +248,7 @@ def verdict_markdown(found: list[Verdict], candidate: str, rules: tuple[str, ...
             row += [_compare(v.val[rule], candidate), f"{r95:.0f} -> {c95:.0f}"]
             tally[f"sooner {rule}"] += c95 < r95
             tally[f"worse val {rule}"] += v.val[rule][candidate][0] < v.val[rule][RANDOM][0] - v.val[rule][RANDOM][1]
+            tally[f"epochs {rule}"] += v.epochs[rule]  # every cell has the same number of runs: a mean of means
         lines.append("| " + " | ".join(row) + " |")
     summary = []
     for dataset, tally in counts.items():
@@ -252,7 +258,8 @@ def verdict_markdown(found: list[Verdict], candidate: str, rules: tuple[str, ...
                   f"one std on {tally[f'worse test {rule}']}, better on {tally[f'better test {rule}']}"
                   for rule in measured_rules]
         parts += [f"under {rule}: best validation worse beyond one std on {tally[f'worse val {rule}']}, fewer "
-                  f"epochs to 95% on {tally[f'sooner {rule}']}" for rule in rules]
+                  f"epochs to 95% on {tally[f'sooner {rule}']}, {tally[f'epochs {rule}'] / tally['cells']:.0f} epochs "
+                  f"a run on average" for rule in rules]
         summary.append(f"- **{dataset}**: " + "; ".join(parts) + ".")
     for dataset, relative in (anytime or {}).items():
         shown = [e for e in ANYTIME if e in PLOT_BUDGETS]

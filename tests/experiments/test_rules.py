@@ -92,6 +92,11 @@ def test_verdict_counts_worse_beyond_one_std_and_sooner():
     assert "worse than random beyond one std on 1 of 1 backbones, better (higher mean) on 0" in text
     assert "under mmrec: best validation worse beyond one std on 1, fewer epochs to 95% on 1" in text
     assert "under warmup50: best validation worse beyond one std on 0" in text
+    # cost: under mmrec random's runs train 80 epochs (the epoch-60 step, then 20 without), item-sum's 23 (epoch-3
+    # peak, then 20 without); under warmup50 both train 80
+    assert verdict.epochs == {"mmrec": pytest.approx((3 * 80 + 3 * 23) / 6), "warmup50": pytest.approx(80.0)}
+    assert "fewer epochs to 95% on 1, 52 epochs a run on average" in text
+    assert "fewer epochs to 95% on 0, 80 epochs a run on average" in text
     # a backbone without all seeds of both inits is left out
     assert verdicts(records[:-1], "item-sum", ("mmrec",)) == []
     # the same (backbone, init, seed) again (a second study's runs.json): the first record counts
