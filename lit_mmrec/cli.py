@@ -4,8 +4,9 @@ Beyond stock LightningCLI:
 - ``num_users``, ``num_items`` and ``feature_dims`` are linked from the data module into
   the model once the data module exists (``apply_on="instantiate"``);
 - a ModelCheckpoint (best on ``val/recall@20`` + ``last``) under ``checkpoints/<experiment>/``
-  and early stopping (:class:`~lit_mmrec.callbacks.early_stopping.StoppingRule`: MMRec's patience 20 after a
-  50-epoch warm-up by default, ``--early_stopping.rule mmrec`` for MMRec's rule; ``--early_stopping.rule``, ``.warmup``, ``.relative_min_delta``) are always present,
+  and early stopping (:class:`~lit_mmrec.callbacks.early_stopping.StoppingRule`: patience 50 after a 50-epoch
+  warm-up by default, ``warmup50_patience50``; ``--early_stopping.rule mmrec`` for MMRec's rule, ``warmup50`` for
+  the previous default; ``--early_stopping.rule``, ``.warmup``, ``.relative_min_delta``) are always present,
   configurable as ``--checkpoint.*`` and ``--early_stopping.*``;
 - after ``fit``, the best-validation checkpoint is tested (the protocol's reported number);
 - checkpoints are written atomically (:class:`~lit_mmrec.callbacks.AtomicCheckpointIO`) and the
@@ -47,7 +48,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from lit_mmrec.callbacks.checkpoint_io import AtomicCheckpointIO, CheckpointError, unreadable
-from lit_mmrec.callbacks.early_stopping import RULES, StoppingRule
+from lit_mmrec.callbacks.early_stopping import DEFAULT_RULE, RULES, StoppingRule
 from lit_mmrec.callbacks.epoch_seed import EpochSeed
 from lit_mmrec.callbacks.finite_loss import FiniteLoss
 from lit_mmrec.callbacks.prediction_writer import TopKWriter
@@ -133,12 +134,12 @@ class MMRecCLI(LightningCLI):
         )
         for key in ("checkpoint", "last_checkpoint"):
             parser.link_arguments("experiment", f"{key}.dirpath", compute_fn=lambda name: f"checkpoints/{name}")
-        # Lightning's EarlyStopping plus a warm-up, a relative min_delta and named rules; the default is warmup50
-        # (MMRec's patience 20 counted after 50 epochs; `--early_stopping.rule mmrec` is MMRec's rule exactly)
+        # Lightning's EarlyStopping plus a warm-up, a relative min_delta and named rules; the default is
+        # DEFAULT_RULE (patience 50 counted after 50 epochs; `--early_stopping.rule mmrec` is MMRec's rule exactly)
         parser.add_lightning_class_args(StoppingRule, "early_stopping")
         parser.set_defaults({"early_stopping.monitor": MONITOR, "early_stopping.mode": "max",
-                             "early_stopping.patience": RULES["warmup50"]["patience"],
-                             "early_stopping.warmup": RULES["warmup50"]["warmup"]})
+                             "early_stopping.patience": RULES[DEFAULT_RULE]["patience"],
+                             "early_stopping.warmup": RULES[DEFAULT_RULE]["warmup"]})
         # present in every subcommand (so one config file serves fit and predict); acts only in predict
         parser.add_lightning_class_args(TopKWriter, "predictions")
         parser.set_defaults(

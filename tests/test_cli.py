@@ -34,9 +34,9 @@ def test_fit_then_test_best_checkpoint(tiny_dataset, tmp_path, monkeypatch, caps
     assert cli.trainer.current_epoch == 3
     metrics = cli.trainer.callback_metrics
     assert 0.0 <= float(metrics["test/recall@20"]) <= 1.0
-    # the default stopping rule is warmup50: MMRec's patience 20, counted after 50 epochs
+    # the default stopping rule is warmup50_patience50: patience 50, counted after 50 epochs
     stopping = next(c for c in cli.trainer.callbacks if isinstance(c, StoppingRule))
-    assert (stopping.patience, stopping.warmup, stopping.relative_min_delta) == (20, 50, 0.0)
+    assert (stopping.patience, stopping.warmup, stopping.relative_min_delta) == (50, 50, 0.0)
 
 
 def test_mmrec_rule_by_name(tiny_dataset, tmp_path, monkeypatch):
@@ -45,6 +45,11 @@ def test_mmrec_rule_by_name(tiny_dataset, tmp_path, monkeypatch):
                 "false"])
     stopping = next(c for c in cli.trainer.callbacks if isinstance(c, StoppingRule))
     assert (stopping.patience, stopping.warmup) == (20, 0)
+    # the previous default by name
+    cli = main(["fit", *base_args(tiny_dataset, "warmup50", 1), "--early_stopping.rule", "warmup50",
+                "--test_after_fit", "false"])
+    stopping = next(c for c in cli.trainer.callbacks if isinstance(c, StoppingRule))
+    assert (stopping.patience, stopping.warmup) == (20, 50)
 
 
 def test_resume_from_last_continues(tiny_dataset, tmp_path, monkeypatch):

@@ -116,7 +116,8 @@ def check_recorded(record: dict[str, Any], trained_with: str, max_epochs: int) -
         raise ValueError(
             f"run {record['name']}: replaying {rule!r} on its curve gives {replayed}, but the run trained "
             f"{record['epochs']} epochs with its best at epoch {record['epochs_to_best']}: it was not trained under "
-            f"{rule!r} (runs made before warmup50 became the default were trained under 'mmrec')")
+            f"{rule!r} (a run whose command names no rule ran under train.py's default of its day: 'mmrec' before "
+            f"2026-11-29, 'warmup50' until 2026-11-30, 'warmup50_patience50' since; --trained_with names it)")
 
 
 def first_runs(records: list[dict[str, Any]], variants: tuple[str, ...]) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:
@@ -295,7 +296,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--measured", nargs="+", default=[], metavar="RULE=RUNS.json",
                         help="runs trained under another rule, for that rule's measured test Recall@20")
     parser.add_argument("--trained_with", default="warmup50", choices=sorted(RULES),
-                        help="the rule of runs whose command names none (train.py's default when they ran)")
+                        help="the rule of runs whose command names none: train.py's default when they ran "
+                             "(mmrec before 2026-11-29, warmup50 until 2026-11-30, warmup50_patience50 since)")
     args = parser.parse_args(argv)
     records = []
     for path in args.runs:
