@@ -14,7 +14,8 @@ from lit_mmrec.experiments.rules import replay
 
 RESULTS = Path("docs/results")
 PAIRS = [("rule2_ml100k", "selection_ml100k"), ("rule2_ml100k_mgcn", "diagnosis_ml100k_warmup50"),
-         ("rule2_synthetic", "selection_synthetic"), ("null2_ml100k", "null_ml100k")]
+         ("rule2_synthetic", "selection_synthetic"), ("null2_ml100k", "null_ml100k"),
+         ("null2_synthetic", "null_synthetic")]
 
 checked, mismatched, kept, kept_other_test = 0, [], 0, []
 for new, old in PAIRS:
