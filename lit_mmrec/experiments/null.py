@@ -12,7 +12,10 @@ measures what that test says when the "candidate" is random:
   distribution of how many of a data set's backbones a no-op candidate gets called worse, higher or sooner on
   (:func:`count_distribution`);
 - the candidate (``--candidate``, item-sum by default) against the 6 random runs pooled: its gap in units of the
-  6-seed standard deviation.
+  6-seed standard deviation;
+- given the candidate's runs on the draw's seeds too (``--candidate_draw``): the candidate over 6 seeds against
+  random over 6, by the done-when's tests and by the gap in standard errors of the difference of the two means
+  (Welch's, ``sqrt(s_c^2 / n_c + s_r^2 / n_r)``).
 
 ``python -m lit_mmrec.experiments.null --reference docs/results/selection_synthetic/runs.json
 --draw docs/results/null_synthetic/runs.json --out docs/results/null_synthetic/null.md``
@@ -23,8 +26,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -84,14 +88,18 @@ class Backbone:
     reference: list[dict[str, Any]]
     draw: list[dict[str, Any]]
     candidate: list[dict[str, Any]]
+    candidate_draw: list[dict[str, Any]] = field(default_factory=list)  # the candidate on new seeds, if any
 
 
 def backbones(reference: list[dict[str, Any]], draw: list[dict[str, Any]], candidate: str,
-              seeds: int = 3) -> list[Backbone]:
+              seeds: int = 3, candidate_draw: list[dict[str, Any]] | None = None) -> list[Backbone]:
     """Per (data set, backbone) with ``seeds`` finished runs of random and ``candidate`` in ``reference`` and of
     random in ``draw``, on seeds the reference does not use (:func:`~lit_mmrec.experiments.rules.first_runs`). ValueError
-    when the draw repeats one of the reference's seeds: it would be the same run, not a second draw."""
+    when the draw repeats one of the reference's seeds: it would be the same run, not a second draw. With
+    ``candidate_draw``, each backbone also gets the candidate's first ``seeds`` runs there (none where it has fewer),
+    on seeds the reference's candidate runs do not use."""
     studied, drawn = first_runs(reference, (RANDOM, candidate)), first_runs(draw, (RANDOM,))
+    extra = first_runs(candidate_draw or [], (candidate,))
     result = []
     for key in sorted(set(studied) & set(drawn)):
         ref, cand, new = studied[key][RANDOM][:seeds], studied[key][candidate][:seeds], drawn[key][RANDOM][:seeds]
@@ -100,7 +108,12 @@ def backbones(reference: list[dict[str, Any]], draw: list[dict[str, Any]], candi
         shared = {r["seed"] for r in ref} & {r["seed"] for r in new}
         if shared:
             raise ValueError(f"{key[0]}/{key[1]}: the draw repeats the reference's seeds {sorted(shared)}")
-        result.append(Backbone(*key, ref, new, cand))
+        more = extra.get(key, {}).get(candidate, [])[:seeds]
+        more = more if len(more) == seeds else []
+        shared = {r["seed"] for r in cand} & {r["seed"] for r in more}
+        if shared:
+            raise ValueError(f"{key[0]}/{key[1]}: the candidate's draw repeats its reference seeds {sorted(shared)}")
+        result.append(Backbone(*key, ref, new, cand, more))
     return result
 
 
@@ -108,14 +121,44 @@ def _pct(value: float, base: float) -> str:
     return f"{value / base - 1:+.1%}" if base else "n/a"
 
 
+@dataclass(frozen=True)
+class AllSeeds:
+    """The candidate over all its seeds against random over all its seeds."""
+
+    change: float  # candidate's mean over random's, minus 1
+    in_std: float  # gap of the means in random's std
+    in_se: float  # gap of the means in standard errors of the difference (Welch's)
+    tests: Outcome  # the done-when's tests over all seeds
+
+    def cell(self) -> str:
+        return f"{self.change:+.1%} ({self.in_std:+.1f} std; {self.in_se:+.1f} SE)" + (" ✗" if self.tests.worse else "")
+
+
+def all_seeds(b: Backbone) -> AllSeeds | None:
+    """:class:`AllSeeds` of a backbone whose candidate has a draw too (else None)."""
+    if not b.candidate_draw:
+        return None
+    randoms = [r["test"][METRIC] for r in b.reference + b.draw]
+    cands = [r["test"][METRIC] for r in b.candidate + b.candidate_draw]
+    (r_mean, r_std), (c_mean, c_std) = mean_std(randoms), mean_std(cands)
+    se = math.sqrt(c_std ** 2 / len(cands) + r_std ** 2 / len(randoms))
+    return AllSeeds(change=c_mean / r_mean - 1.0 if r_mean else float("nan"),
+                    in_std=(c_mean - r_mean) / r_std if r_std else float("nan"),
+                    in_se=(c_mean - r_mean) / se if se else float("nan"),
+                    tests=outcome(b.candidate + b.candidate_draw, b.reference + b.draw))
+
+
 def null_markdown(found: list[Backbone], candidate: str, command: str) -> str:
     """The report: a row per backbone, then per data set the draw's counts, the candidate's counts, and the null
-    distribution of those counts from the split rates."""
+    distribution of those counts from the split rates (and, with the candidate's own draw, its all-seeds verdict)."""
+    six = any(b.candidate_draw for b in found)
     head = ["data set", "backbone", "test R@20 random, study's seeds", "random, new seeds", "new - study (in std)",
             "epochs to 95%: study -> new", "splits called worse / higher / sooner",
             f"{candidate} vs 6 random seeds (in 6-seed std)"]
+    head += [f"{candidate}, all seeds, vs random, all seeds (in random's std; in SE of the difference)"] if six else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     per_data: dict[str, list[tuple[Outcome, Outcome, dict[str, float]]]] = {}
+    pooled: dict[str, list[AllSeeds]] = {}
     for b in found:
         (ref_mean, ref_std), (new_mean, new_std) = (mean_std([r["test"][METRIC] for r in runs])
                                                     for runs in (b.reference, b.draw))
@@ -133,7 +176,9 @@ def null_markdown(found: list[Backbone], candidate: str, command: str) -> str:
             f"{e95[0]:.0f} -> {e95[1]:.0f}",
             f"{rates['worse']:.2f} / {rates['higher']:.2f} / {rates['sooner']:.2f}",
             f"{_pct(cand_mean, pooled_mean)} ({cand_units:+.1f})",
-        ]) + " |")
+        ] + ([] if not six else [both.cell() if (both := all_seeds(b)) else "n/a (runs missing)"])) + " |")
+        if six and both:
+            pooled.setdefault(b.dataset, []).append(both)
     summary = []
     for dataset, rows in per_data.items():
         n = len(rows)
@@ -150,6 +195,12 @@ def null_markdown(found: list[Backbone], candidate: str, command: str) -> str:
             f"P(higher on at least {half}) = {sum(higher_d[half:]):.2f}; P(sooner on at least {most}) = "
             f"{sum(sooner_d[most:]):.2f}; P(all three) = {worse_d[0] * sum(higher_d[half:]) * sum(sooner_d[most:]):.2f} "
             "if they were independent.")
+        if b_all := pooled.get(dataset):
+            summary.append(
+                f"- **{dataset}**, {candidate} against random over all seeds ({len(b_all)} backbones with the "
+                f"candidate's draw): worse beyond one std on {sum(a.tests.worse for a in b_all)}, higher on "
+                f"{sum(a.tests.higher for a in b_all)}, sooner to 95% on {sum(a.tests.sooner for a in b_all)}; below "
+                f"random by more than two standard errors of the difference on {sum(a.in_se < -2.0 for a in b_all)}.")
     return (
         "# Null calibration of the done-when's one-std test: random against random\n\n"
         "Random on new seeds (the draw) against random on the study's seeds, by exactly the done-when's tests "
@@ -158,7 +209,11 @@ def null_markdown(found: list[Backbone], candidate: str, command: str) -> str:
         "sooner). Split rates: over the 20 ordered splits of the 6 random runs into a reference of 3 and a draw of "
         "3, the fraction called worse / higher / sooner (higher is 0.50 by symmetry: each partition is counted in "
         "both roles; sooner is below 0.50 where epochs to 95% tie). The last column puts the candidate against all 6 random "
-        "runs: its gap over their mean, in units of their std. Test is read here to calibrate the verdict; nothing "
+        "runs: its gap over their mean, in units of their std. "
+        + ("With the candidate's own draw, the all-seeds column puts the candidate over all its seeds against random "
+           "over all its seeds: the change of the mean, in random's std and in standard errors of the difference "
+           "(sqrt(s_c^2 / n_c + s_r^2 / n_r)), ✗ where the done-when's test calls it worse. " if six else "")
+        + "Test is read here to calibrate the verdict; nothing "
         f"is chosen from it.\n\nProduced by:\n\n```bash\n{command}\n```\n\n" + "\n".join(lines) + "\n\n"
         + "\n".join(summary) + "\n"
     )
@@ -171,25 +226,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--draw", type=Path, nargs="+", required=True, help="runs.json files of random on new seeds")
     parser.add_argument("--out", type=Path, required=True, help="Markdown file to write")
     parser.add_argument("--candidate", default="item-sum", help="the init the study compared with random")
+    parser.add_argument("--candidate_draw", type=Path, nargs="+", default=[],
+                        help="runs.json files of the candidate on new seeds (adds the all-seeds verdict)")
     parser.add_argument("--seeds", type=int, default=3, help="runs per group a backbone needs")
     args = parser.parse_args(argv)
     loaded = {}
-    for name in ("reference", "draw"):
+    for name in ("reference", "draw", "candidate_draw"):
         loaded[name] = []
         for path in getattr(args, name):
             if not path.is_file():
                 parser.error(f"{path}: no such runs.json")
             loaded[name] += json.loads(path.read_text())["runs"]
     try:
-        found = backbones(loaded["reference"], loaded["draw"], args.candidate, args.seeds)
+        found = backbones(loaded["reference"], loaded["draw"], args.candidate, args.seeds, loaded["candidate_draw"])
     except ValueError as error:
         parser.error(str(error))
     if not found:
         parser.error(f"no backbone with {args.seeds} finished runs of random and {args.candidate} in --reference "
                      f"and of random in --draw")
     shown = "python -m lit_mmrec.experiments.null " + " ".join(
-        ["--reference", *map(str, args.reference), "--draw", *map(str, args.draw), "--out", str(args.out),
-         "--candidate", args.candidate])
+        ["--reference", *map(str, args.reference), "--draw", *map(str, args.draw)]
+        + (["--candidate_draw", *map(str, args.candidate_draw)] if args.candidate_draw else [])
+        + ["--out", str(args.out), "--candidate", args.candidate])
     args.out.write_text(null_markdown(found, args.candidate, shown))
     print(f"{args.out}: {len(found)} backbones")
 

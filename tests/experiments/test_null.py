@@ -72,3 +72,35 @@ def test_report_end_to_end(tmp_path: Path):
     assert "item-sum (against the study's random, the grid's verdict): worse on 1, higher on 1, sooner on 2" in text
     with pytest.raises(SystemExit):
         main(["--reference", str(paths[0]), "--draw", str(tmp_path / "missing.json"), "--out", str(out)])
+
+
+def test_all_seeds_verdict_with_the_candidates_draw(tmp_path: Path):
+    reference, draw, extra = [], [], []
+    for model, values, more in (("lightgcn", (0.22, 0.22, 0.22), (0.22, 0.22, 0.22)),
+                                ("vbpr", (0.16, 0.16, 0.16), (0.16, 0.17, 0.15))):
+        reference += [run(0.20 + d, 20, s, model=model) for d, s in ((0.0, 999), (0.01, 1), (0.02, 2))]
+        reference += [run(v, 10, s, "item-sum", model) for v, s in zip(values, (999, 1, 2), strict=True)]
+        draw += [run(0.20 + d, 25, s, model=model) for d, s in ((0.005, 3), (0.015, 4), (0.01, 5))]
+        extra += [run(v, 10, s, "item-sum", model) for v, s in zip(more, (3, 4, 5), strict=True)]
+    paths = {}
+    for name, records in (("ref", reference), ("draw", draw), ("extra", extra)):
+        paths[name] = tmp_path / f"{name}.json"
+        paths[name].write_text(json.dumps({"runs": records}))
+    out = tmp_path / "null.md"
+    main(["--reference", str(paths["ref"]), "--draw", str(paths["draw"]), "--candidate_draw", str(paths["extra"]),
+          "--out", str(out)])
+    text = out.read_text()
+    # random, 6 seeds: mean .21, sample std sqrt(.00025 / 5) = .00707. lightgcn's item-sum: .22 on all 6 (std 0):
+    # +4.8%, +1.4 std, SE = .00707 / sqrt(6) = .00289 -> +3.5 SE. vbpr's: mean .16, std sqrt(.0002 / 5) = .00632:
+    # -23.8%, -7.1 std, SE = sqrt(.00004 / 6 + .00005 / 6) = .00387 -> -12.9 SE, worse beyond one std
+    assert "| +4.8% (+1.4 std; +3.5 SE) |" in text
+    assert "| -23.8% (-7.1 std; -12.9 SE) ✗ |" in text
+    assert ("item-sum against random over all seeds (2 backbones with the candidate's draw): worse beyond one std "
+            "on 1, higher on 1, sooner to 95% on 2; below random by more than two standard errors of the difference "
+            "on 1.") in text
+    assert "--candidate_draw" in text  # in the command shown
+    # without it the report has no all-seeds column; a candidate draw on the reference's seeds is an error
+    main(["--reference", str(paths["ref"]), "--draw", str(paths["draw"]), "--out", str(out)])
+    assert "SE" not in out.read_text()
+    with pytest.raises(ValueError, match=r"candidate's draw repeats its reference seeds \[999\]"):
+        backbones(reference, draw, "item-sum", candidate_draw=[dict(r, seed=999) for r in extra[:3]] + extra[1:3])
