@@ -170,14 +170,15 @@ def null_markdown(found: list[Backbone], candidate: str, command: str) -> str:
         units = (new_mean - ref_mean) / ref_std if ref_std else float("nan")
         cand_units = (cand_mean - pooled_mean) / pooled_std if pooled_std else float("nan")
         e95 = [statistics.mean(r["epochs_to_95"] for r in runs) for runs in (b.reference, b.draw)]
+        both = all_seeds(b)
         lines.append("| " + " | ".join([
             b.dataset, b.model, f"{ref_mean:.4f} ± {ref_std:.4f}", f"{new_mean:.4f} ± {new_std:.4f}",
             f"{_pct(new_mean, ref_mean)} ({units:+.1f})" + (" ✗" if drawn.worse else ""),
             f"{e95[0]:.0f} -> {e95[1]:.0f}",
             f"{rates['worse']:.2f} / {rates['higher']:.2f} / {rates['sooner']:.2f}",
             f"{_pct(cand_mean, pooled_mean)} ({cand_units:+.1f})",
-        ] + ([] if not six else [both.cell() if (both := all_seeds(b)) else "n/a (runs missing)"])) + " |")
-        if six and both:
+        ] + ([both.cell() if both else "n/a (runs missing)"] if six else [])) + " |")
+        if both:
             pooled.setdefault(b.dataset, []).append(both)
     summary = []
     for dataset, rows in per_data.items():
