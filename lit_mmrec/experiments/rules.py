@@ -78,8 +78,22 @@ def replay(curve: list[float], patience: int, warmup: int = 0, max_epochs: int |
 
 
 def recorded_rule(record: dict[str, Any], default: str = "warmup50") -> str:
-    """The named rule a run was trained with: its command's ``--early_stopping.rule`` or ``train.py``'s default.
-    A run trained with a patience or warm-up set by number has no name here (ValueError)."""
+    """The named rule a run was trained with: its record's ``stopping`` settings (written by the runner since
+    2026-11-30: the rule's name, or the named rule its numbers equal), else its command's
+    ``--early_stopping.rule``, else ``default`` (``train.py``'s default when the run was made). A run trained with
+    a patience or warm-up set by number that no named rule has cannot be replayed (ValueError)."""
+    stopping = record.get("stopping")
+    if stopping is not None:
+        name = stopping.get("rule")
+        if name is None:
+            numbers = {key: stopping.get(key) for key in ("patience", "warmup", "min_delta", "relative_min_delta")}
+            name = next((n for n, preset in RULES.items() if preset == numbers), None)
+            if name is None:
+                raise ValueError(f"run {record['name']}: trained with stopping settings {numbers}, which no named "
+                                 f"rule has ({sorted(RULES)}); only named rules are replayed")
+        if name not in RULES:
+            raise ValueError(f"run {record['name']}: trained under rule {name!r}, not one of {sorted(RULES)}")
+        return name
     command = record.get("command", [])
     for flag in ("--early_stopping.patience", "--early_stopping.warmup", "--early_stopping.min_delta",
                  "--early_stopping.relative_min_delta"):
@@ -296,8 +310,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--measured", nargs="+", default=[], metavar="RULE=RUNS.json",
                         help="runs trained under another rule, for that rule's measured test Recall@20")
     parser.add_argument("--trained_with", default="warmup50", choices=sorted(RULES),
-                        help="the rule of runs whose command names none: train.py's default when they ran "
-                             "(mmrec before 2026-11-29, warmup50 until 2026-11-30, warmup50_patience50 since)")
+                        help="the rule of runs whose record and command name none (records written before the runner "
+                             "recorded it): train.py's default when they ran (mmrec before 2026-11-29, warmup50 "
+                             "until 2026-11-30, warmup50_patience50 since)")
     args = parser.parse_args(argv)
     records = []
     for path in args.runs:

@@ -51,6 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from lit_mmrec.experiments import logs
 from lit_mmrec.experiments.convergence import convergence
 from lit_mmrec.experiments.variants import Variant
@@ -231,7 +233,27 @@ def read_result(spec: RunSpec, settings: Settings) -> dict[str, Any]:
     found = logs.diagnostics(rows)
     if found is not None:
         result["diagnostics"] = found
+    stopping = stopping_settings(settings.logs_dir / spec.name)
+    if stopping is not None:
+        result["stopping"] = stopping
     return result
+
+
+#: The early-stopping settings a run's record keeps (:func:`stopping_settings`).
+STOPPING_KEYS = ("rule", "patience", "warmup", "min_delta", "relative_min_delta")
+
+
+def stopping_settings(run_logs: Path) -> dict[str, Any] | None:
+    """The ``early_stopping`` settings (:data:`STOPPING_KEYS`) of the last version's ``config.yaml`` under
+    ``run_logs``: the session that trained to the stop (a resumed or continued run adds a version per session).
+    None when no version has a config with an ``early_stopping`` section."""
+    configs = [v / "config.yaml" for v in logs.version_dirs(run_logs) if (v / "config.yaml").is_file()]
+    if not configs:
+        return None
+    section = (yaml.safe_load(configs[-1].read_text()) or {}).get("early_stopping")
+    if not isinstance(section, dict):
+        return None
+    return {key: section.get(key) for key in STOPPING_KEYS}
 
 
 def save_artifacts(spec: RunSpec, settings: Settings) -> None:

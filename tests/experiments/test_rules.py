@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from lit_mmrec.experiments.convergence import anytime_relative
-from lit_mmrec.experiments.rules import check_recorded, main, replay, verdict_markdown, verdicts
+from lit_mmrec.experiments.rules import (
+    check_recorded,
+    main,
+    recorded_rule,
+    replay,
+    verdict_markdown,
+    verdicts,
+)
 from lit_mmrec.experiments.variants import RANDOM
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
@@ -111,6 +118,24 @@ def test_a_run_not_trained_under_the_named_rule_is_refused():
     with pytest.raises(ValueError, match="was not trained under 'warmup50'"):
         check_recorded(record, "warmup50", 1000)
     check_recorded(record, "mmrec", 1000)
+
+
+def test_the_recorded_stopping_settings_name_the_rule_before_command_and_default():
+    record = _record("m", RANDOM, 0, [0.1] * 80, 0.1)  # its command names no rule
+    assert recorded_rule(record, "warmup50") == "warmup50" and recorded_rule(record, "mmrec") == "mmrec"
+    # what the runner writes: the resolved settings of the last session (a named rule overrides the numbers)
+    record["stopping"] = {"rule": "warmup50_patience50", "patience": 20, "warmup": 50, "min_delta": 0.0,
+                          "relative_min_delta": 0.0}
+    assert recorded_rule(record, "mmrec") == "warmup50_patience50"
+    # no name: the named rule with the same numbers, or an error naming the settings
+    record["stopping"].update(rule=None, patience=50)
+    assert recorded_rule(record) == "warmup50_patience50"
+    record["stopping"]["patience"] = 30
+    with pytest.raises(ValueError, match="'patience': 30.*which no named rule has"):
+        recorded_rule(record)
+    record["stopping"]["rule"] = "unheard_of"
+    with pytest.raises(ValueError, match="'unheard_of', not one of"):
+        recorded_rule(record)
 
 
 def test_cli_refuses_mixed_rules_and_missing_files(tmp_path, capsys):

@@ -5,7 +5,9 @@ import json
 import pytest
 import torch
 
+from lit_mmrec.callbacks.early_stopping import DEFAULT_RULE
 from lit_mmrec.experiments.__main__ import main
+from lit_mmrec.experiments.rules import recorded_rule
 
 
 @pytest.mark.slow
@@ -25,6 +27,9 @@ def test_table_end_to_end(tiny_configs, tmp_path, monkeypatch, capsys):
         assert run["epochs"] == 3 and len(run["curve"]) == 3 and run["seconds_to_best"] is not None
         assert 0 <= run["test"]["recall@20"] <= 1
         assert (run["sgurinit_s"] is None) == (run["variant"] == "random")
+        # train.py's default, as its config resolved it (by number: no rule named on the command line)
+        assert run["stopping"] == {"rule": None, "patience": 50, "warmup": 50, "min_delta": 0.0, "relative_min_delta": 0.0}
+        assert recorded_rule(run, default="mmrec") == DEFAULT_RULE
         cold = run["cold_start"]
         # both protocols: ranking over all items ("N") and within the cold items only ("cold/N")
         assert set(cold) == {"0", "1", "cold/0", "cold/1"} and cold["0"]["users"] <= cold["1"]["users"]
@@ -73,8 +78,11 @@ def test_continue_from_an_earlier_study_equals_training_longer(tiny_configs, tmp
     assert (tmp_path / "checkpoints" / short["name"] / "last.ckpt").is_file()
     # a continuation that never improves (learning rate 1e-30: every validation repeats the last one) keeps the
     # earlier run's best checkpoint as the best of the whole run, in its own folder; its test is the earlier one's
-    assert table("frozen", 4, "--continue_from", str(results / "short"), "--", "--model.init_args.learning_rate", "1e-30") == 0
+    assert table("frozen", 4, "--continue_from", str(results / "short"), "--", "--model.init_args.learning_rate", "1e-30",
+                 "--early_stopping.rule", "mmrec") == 0
     frozen = json.loads((results / "frozen" / "runs.json").read_text())["runs"][0]
+    # the continuation's own session's stopping rule is recorded, not the earlier run's (copied logs)
+    assert recorded_rule(frozen) == "mmrec" and recorded_rule(short) == DEFAULT_RULE
     state = next(v for k, v in torch.load(tmp_path / "checkpoints" / frozen["name"] / "last.ckpt",
                                           weights_only=False)["callbacks"].items()
                  if k.startswith("ModelCheckpoint{'monitor': 'val/recall@20'"))
