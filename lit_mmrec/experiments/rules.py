@@ -127,11 +127,13 @@ def check_recorded(record: dict[str, Any], trained_with: str, max_epochs: int) -
     preset = RULES[rule]
     replayed = replay(record["curve"], preset["patience"], preset["warmup"], max_epochs)
     if replayed is None or (replayed.epochs, replayed.best_epoch) != (record["epochs"], record["epochs_to_best"]):
+        why = ("its record's stopping settings name it: the record does not match its own run" if "stopping" in record
+               else "a run whose command names no rule ran under train.py's default of its day: 'mmrec' before "
+               "2026-11-29, 'warmup50' until 2026-11-30, 'warmup50_patience50' since; --trained_with names it")
         raise ValueError(
             f"run {record['name']}: replaying {rule!r} on its curve gives {replayed}, but the run trained "
             f"{record['epochs']} epochs with its best at epoch {record['epochs_to_best']}: it was not trained under "
-            f"{rule!r} (a run whose command names no rule ran under train.py's default of its day: 'mmrec' before "
-            f"2026-11-29, 'warmup50' until 2026-11-30, 'warmup50_patience50' since; --trained_with names it)")
+            f"{rule!r} ({why})")
 
 
 def first_runs(records: list[dict[str, Any]], variants: tuple[str, ...]) -> dict[tuple[str, str], dict[str, list[dict[str, Any]]]]:

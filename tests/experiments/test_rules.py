@@ -133,6 +133,10 @@ def test_the_recorded_stopping_settings_name_the_rule_before_command_and_default
     record["stopping"]["patience"] = 30
     with pytest.raises(ValueError, match="'patience': 30.*which no named rule has"):
         recorded_rule(record)
+    # a record whose own settings disagree with its curve is refused, saying so
+    record["stopping"]["rule"] = "mmrec"
+    with pytest.raises(ValueError, match="not trained under 'mmrec' .*record does not match its own run"):
+        check_recorded(record, "warmup50", 1000)
     record["stopping"]["rule"] = "unheard_of"
     with pytest.raises(ValueError, match="'unheard_of', not one of"):
         recorded_rule(record)
