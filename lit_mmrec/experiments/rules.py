@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lit_mmrec.callbacks.early_stopping import RULES
+from lit_mmrec.callbacks.early_stopping import DEFAULT_RULE, RULES
 from lit_mmrec.experiments.aggregate import mean_std
 from lit_mmrec.experiments.convergence import PLOT_BUDGETS, anytime_relative, convergence
 from lit_mmrec.experiments.variants import RANDOM
@@ -77,6 +77,10 @@ def replay(curve: list[float], patience: int, warmup: int = 0, max_epochs: int |
                     epochs_to_95=summary["epochs_to_95"])
 
 
+#: The settings a named rule fixes (patience, warmup, min_delta, relative_min_delta): the keys of every preset.
+RULE_SETTINGS = tuple(RULES[DEFAULT_RULE])
+
+
 def recorded_rule(record: dict[str, Any], default: str = "warmup50") -> str:
     """The named rule a run was trained with: its record's ``stopping`` settings (written by the runner since
     2026-11-30: the rule's name, or the named rule its numbers equal), else its command's
@@ -86,7 +90,7 @@ def recorded_rule(record: dict[str, Any], default: str = "warmup50") -> str:
     if stopping is not None:
         name = stopping.get("rule")
         if name is None:
-            numbers = {key: stopping.get(key) for key in ("patience", "warmup", "min_delta", "relative_min_delta")}
+            numbers = {key: stopping.get(key) for key in RULE_SETTINGS}
             name = next((n for n, preset in RULES.items() if preset == numbers), None)
             if name is None:
                 raise ValueError(f"run {record['name']}: trained with stopping settings {numbers}, which no named "
@@ -95,8 +99,7 @@ def recorded_rule(record: dict[str, Any], default: str = "warmup50") -> str:
             raise ValueError(f"run {record['name']}: trained under rule {name!r}, not one of {sorted(RULES)}")
         return name
     command = record.get("command", [])
-    for flag in ("--early_stopping.patience", "--early_stopping.warmup", "--early_stopping.min_delta",
-                 "--early_stopping.relative_min_delta"):
+    for flag in (f"--early_stopping.{key}" for key in RULE_SETTINGS):
         if flag in command:
             raise ValueError(f"run {record['name']}: trained with {flag} set by number; only named rules are replayed")
     if "--early_stopping.rule" in command:
