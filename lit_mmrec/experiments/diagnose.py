@@ -12,6 +12,9 @@ random rows of cold users do not dilute it):
   1 when every row points the same way;
 * mean pairwise cosine :math:`\frac{1}{n(n-1)}\sum_{u \ne v} \cos(T_u, T_v) = (\lVert \sum_u \hat T_u
   \rVert^2 - n) / (n(n-1))`;
+* nearest-user cosine :math:`\frac{1}{n}\sum_u \max_{v \ne u} \cos(T_u, T_v)`: how close each user's row is
+  to the closest other user's (about :math:`\sqrt{2 \ln n / d}` for random rows, 1 when users share rows),
+  of the table and of the user representations the backbone scores with;
 * mean row norm of the user table and of the final (propagated) user and item representations;
 * drift from the rows at the start of training (after SG-URInit):
   :math:`\frac{1}{n}\sum_u \lVert T_u - T^0_u \rVert / \frac{1}{n}\sum_u \lVert T^0_u \rVert`.
@@ -27,6 +30,7 @@ values at the start of training, once, at step 0), so they land in the run's ``m
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning as L
@@ -65,12 +69,29 @@ def mean_pairwise_cosine(x: Tensor) -> float:
     return float((unit.sum(dim=0).square().sum() - nonzero) / (n * (n - 1)))
 
 
+def nearest_cosine(x: Tensor, chunk_size: int = 4096) -> float:
+    """Mean over rows of the largest cosine with another row (zero rows count as cosine 0), computed
+    ``chunk_size`` rows at a time (never the full ``[n, n]`` matrix); needs >= 2 rows."""
+    n = x.shape[0]
+    if n < 2:
+        raise ValueError("nearest_cosine needs at least two rows")
+    unit = F.normalize(x.double(), dim=1)
+    total = 0.0
+    for start in range(0, n, chunk_size):
+        block = unit[start : start + chunk_size] @ unit.T
+        rows = torch.arange(block.shape[0], device=block.device)
+        block[rows, rows + start] = -math.inf
+        total += float(block.max(dim=1).values.sum())
+    return total / n
+
+
 def table_statistics(table: Tensor, initial: Tensor | None = None) -> dict[str, float]:
     """The statistics above for one table (``initial``: the rows at the start, for the drift)."""
     stats = {
         "effective_rank": effective_rank(table),
         "common_direction": common_direction_ratio(table),
         "mean_cosine": mean_pairwise_cosine(table),
+        "nearest_cosine": nearest_cosine(table),
         "mean_norm": float(table.double().norm(dim=1).mean()),
     }
     if initial is not None:
@@ -82,7 +103,9 @@ def table_statistics(table: Tensor, initial: Tensor | None = None) -> dict[str, 
 class UserTableDiagnostics(L.Callback):
     """Logs :func:`table_statistics` of every user table SG-URInit may initialise (``user_init_targets()``,
     whether or not SG-URInit is on), over the users with training interactions, plus the mean norms of the
-    final user and item representations, as ``diag/<table>/<statistic>`` and ``diag/{user,item}_repr_norm``.
+    final user and item representations and the users' :func:`nearest_cosine` in the representations the
+    backbone scores with, as ``diag/<table>/<statistic>``, ``diag/{user,item}_repr_norm`` and
+    ``diag/user_repr_nearest_cosine``.
 
     Args:
         max_users: statistics on at most this many users (the first ones with interactions; the SVD of the
@@ -111,7 +134,9 @@ class UserTableDiagnostics(L.Callback):
             user_repr, item_repr = pl_module.representations()
         finally:
             pl_module.train(was_training)
-        metrics["diag/user_repr_norm"] = float(user_repr[self.users.to(user_repr.device)].norm(dim=1).mean())
+        active = user_repr[self.users.to(user_repr.device)]
+        metrics["diag/user_repr_norm"] = float(active.norm(dim=1).mean())
+        metrics["diag/user_repr_nearest_cosine"] = nearest_cosine(active)
         metrics["diag/item_repr_norm"] = float(item_repr.norm(dim=1).mean())
         return metrics
 
@@ -137,6 +162,7 @@ class UserTableDiagnostics(L.Callback):
 #: Statistics shown in ``diagnosis.md`` (of the first user table a backbone declares, and its representations).
 REPORTED = {
     "effective_rank": "effective rank", "common_direction": "common direction", "mean_cosine": "mean cosine",
+    "nearest_cosine": "nearest-user cosine", "user_repr_nearest_cosine": "nearest-user cosine of the user repr",
     "mean_norm": "mean row norm", "drift": "drift from start", "user_repr_norm": "user repr norm",
     "item_repr_norm": "item repr norm",
 }

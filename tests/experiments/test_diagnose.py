@@ -12,6 +12,7 @@ from lit_mmrec.experiments.diagnose import (
     common_direction_ratio,
     effective_rank,
     mean_pairwise_cosine,
+    nearest_cosine,
     table_statistics,
 )
 from lit_mmrec.models.lightgcn import LightGCN
@@ -37,6 +38,18 @@ def test_common_direction_and_mean_cosine_by_hand():
     assert mean_pairwise_cosine(torch.tensor([[1.0, 0.0], [-2.0, 0.0]])) == pytest.approx(-1.0)
 
 
+def test_nearest_cosine_by_hand():
+    # nearest other row: (0,1)->(1,1) 1/sqrt2; (1,0)->(1,1) 1/sqrt2; (1,1)->either 1/sqrt2; (-1,0)->(0,1) 0
+    rows = torch.tensor([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [-1.0, 0.0]])
+    expected = (3 / math.sqrt(2) + 0.0) / 4
+    assert nearest_cosine(rows) == pytest.approx(expected)
+    # chunks smaller than the table give the same value (the diagonal excluded in every chunk)
+    assert nearest_cosine(rows, chunk_size=3) == pytest.approx(expected)
+    assert nearest_cosine(torch.tensor([[1.0, 0.0], [2.0, 0.0]])) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="two rows"):
+        nearest_cosine(torch.ones(1, 3))
+
+
 def test_drift_by_hand():
     stats = table_statistics(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), initial=torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
     assert stats["drift"] == pytest.approx(0.5) and stats["mean_norm"] == pytest.approx(1.5)
@@ -60,6 +73,8 @@ def test_callback_logs_statistics_every_epoch(tiny_dataset, tmp_path):
         assert float(metrics[f"diag/user_embedding/{key}"]) == pytest.approx(value, rel=1e-5)
     assert float(metrics["diag/user_embedding/drift"]) > 0
     assert float(metrics["diag/item_repr_norm"]) > 0
+    users, _ = model.representations()
+    assert float(metrics["diag/user_repr_nearest_cosine"]) == pytest.approx(nearest_cosine(users.detach()[active]))
 
 
 def test_diagnostics_read_from_the_logs_and_reported():
