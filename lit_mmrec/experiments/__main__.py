@@ -42,7 +42,7 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--continue_from", type=Path, default=None, metavar="DIR",
                         help="continue every run from the finished run of the same data set, backbone, init and seed "
                              "in the study at DIR (its checkpoints and logs, under the same --workdir and --logs, "
-                             "are copied), e.g. under a longer stopping rule given after --: training is "
+                             "are hard-linked or copied), e.g. under a longer stopping rule given after --: training is "
                              "deterministic, so the result is the run trained that way from the start")
 
 

@@ -23,15 +23,15 @@ which continues exactly where it stopped; anything else starts from scratch (its
 
 Continuation (``Settings.continue_from``, ``--continue_from DIR``): a run of the new study starts from the
 finished run of the same (data set, backbone, variant, seed) in the study at ``DIR``: that run's
-``checkpoints/<name>/`` and logs are copied under the new run's name (same working folder) and training resumes
-from its ``last.ckpt`` with the new study's arguments, e.g. a longer stopping rule. Training is deterministic and
-resumption exact, and a run's training does not depend on its stopping rule, so the continued run is the run
-trained under the new rule from the start, at the cost of its extra epochs only, provided the new rule never
-stops earlier than the earlier run's (a longer patience or warm-up, a larger epoch budget). Its record says
-``continued_from`` and its ``wall_s`` includes the earlier run's. The copied ``last.ckpt`` has its checkpoint
-callbacks' paths moved to the new folder (:func:`retarget_checkpoint`), so the continued run keeps the earlier
-run's best checkpoint (copied with it) as its best until it beats it, and its test reads the best of the whole
-run; the earlier study's folders are only read.
+``checkpoints/<name>/`` (hard-linked where the file system allows) and logs are copied under the new run's name
+(same working folder) and training resumes from its ``last.ckpt`` with the new study's arguments, e.g. a longer
+stopping rule. Training is deterministic and resumption exact, and a run's training does not depend on its
+stopping rule, so the continued run is the run trained under the new rule from the start, at the cost of its extra
+epochs only, provided the new rule never stops earlier than the earlier run's (a longer patience or warm-up, a
+larger epoch budget). Its record says ``continued_from`` and its ``wall_s`` includes the earlier run's. The copied
+``last.ckpt`` has its checkpoint callbacks' paths moved to the new folder (:func:`retarget_checkpoint`), so the
+continued run keeps the earlier run's best checkpoint (copied with it) as its best until it beats it, and its test
+reads the best of the whole run; the earlier study's folders are only read.
 """
 
 from __future__ import annotations
@@ -257,19 +257,31 @@ def stopping_settings(run_logs: Path) -> dict[str, Any] | None:
 
 
 def save_artifacts(spec: RunSpec, settings: Settings) -> None:
-    """Copy the resolved config (the first version's) and the merged metrics into the run's result folder."""
+    """Copy the resolved config and the merged metrics into the run's result folder. The config is the last
+    version's, the session that trained to the stop (as :func:`stopping_settings` reads): a continued run's
+    first version is the earlier study's session, under its stopping rule."""
     target = settings.run_dir(spec)
     target.mkdir(parents=True, exist_ok=True)
     versions = logs.version_dirs(settings.logs_dir / spec.name)
     configs = [v / "config.yaml" for v in versions if (v / "config.yaml").is_file()]
     if configs:
-        (target / "config.yaml").write_text(relative_text(configs[0].read_text(), [settings.workdir.resolve(), ROOT]))
+        (target / "config.yaml").write_text(relative_text(configs[-1].read_text(), [settings.workdir.resolve(), ROOT]))
     rows = logs.read_rows(settings.logs_dir / spec.name)
     columns = sorted({k for row in rows for k in row}, key=lambda k: (k not in ("epoch", "step"), k))
     with open(target / "metrics.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
+
+
+def link_or_copy(source: str, target: str) -> None:
+    """Hard-link ``source`` at ``target`` (a continued run's copy of an earlier run's checkpoints costs no disk:
+    checkpoints are written atomically, by replacing the file, so neither run can change the other's), or copy
+    it where the file system cannot link."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def retarget_checkpoint(source: Path, target: Path, old: Path, new: Path) -> None:
@@ -353,7 +365,7 @@ def execute(
             shutil.copytree(settings.logs_dir / old, settings.logs_dir / spec.name)
             # last.ckpt written last (atomically): until it exists, a crash here leaves a run that starts over
             source = settings.workdir / "checkpoints" / old
-            shutil.copytree(source, last.parent, ignore=shutil.ignore_patterns("last.ckpt"))
+            shutil.copytree(source, last.parent, ignore=shutil.ignore_patterns("last.ckpt"), copy_function=link_or_copy)
             retarget_checkpoint(source / "last.ckpt", last, source, last.parent)
             resume = True
     settings.run_dir(spec).mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,11 @@
 """One real ``table`` run: 2 initialisations x 2 seeds of 3-epoch LightGCN on the tiny data set."""
 
 import json
+import os
 
 import pytest
 import torch
+import yaml
 
 from lit_mmrec.callbacks.early_stopping import DEFAULT_RULE
 from lit_mmrec.experiments.__main__ import main
@@ -83,9 +85,16 @@ def test_continue_from_an_earlier_study_equals_training_longer(tiny_configs, tmp
     frozen = json.loads((results / "frozen" / "runs.json").read_text())["runs"][0]
     # the continuation's own session's stopping rule is recorded, not the earlier run's (copied logs)
     assert recorded_rule(frozen) == "mmrec" and recorded_rule(short) == DEFAULT_RULE
+    # and the config copied beside its metrics is that session's too
+    config = yaml.safe_load((results / "frozen" / "runs" / frozen["name"] / "config.yaml").read_text())
+    assert config["early_stopping"]["rule"] == "mmrec"
     state = next(v for k, v in torch.load(tmp_path / "checkpoints" / frozen["name"] / "last.ckpt",
                                           weights_only=False)["callbacks"].items()
                  if k.startswith("ModelCheckpoint{'monitor': 'val/recall@20'"))
     assert float(state["best_model_score"]) == pytest.approx(short["best_val_recall@20"])
     assert state["best_model_path"].endswith(f"{frozen['name']}/best-epoch={short['epochs_to_best'] - 1:03d}.ckpt")
     assert frozen["test"] == short["test"] and frozen["epochs_to_best"] == short["epochs_to_best"]
+    # the earlier run's checkpoints are hard-linked, not copied (atomic writes replace files, never rewrite them)
+    best = f"best-epoch={short['epochs_to_best'] - 1:03d}.ckpt"
+    assert os.path.samefile(tmp_path / "checkpoints" / frozen["name"] / best,
+                            tmp_path / "checkpoints" / short["name"] / best)
