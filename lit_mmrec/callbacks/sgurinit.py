@@ -70,6 +70,8 @@ class SGURInit(L.Callback):
             row norm of the item representations the table is compared with: the backbone's item ID
             table for an ID user table, the item features in the table's space otherwise).
         residual: None: replace the rows; alpha > 0: random row + alpha x the rescaled semantic row.
+        residual_rescale: with ``residual``: rescale each such row to the norm of the semantic rows, so the
+            start keeps the random table's row norm whatever alpha.
         align_items: ID tables only: also write the items' reduced features (rescaled to the item table's
             mean norm) into the backbone's item ID table, so both sides start in one space. The item
             table is the target's ``item_table``, else the module's ``item_embedding`` when its shape is
@@ -96,13 +98,14 @@ class SGURInit(L.Callback):
         decorrelate: bool = False,
         scale: str = "table",
         residual: float | None = None,
+        residual_rescale: bool = False,
         align_items: bool = False,
     ) -> None:
         self.recipe = SGURInitOptions(
             n_clusters=n_clusters, cluster_on=cluster_on, fusion=fusion, weight=weight, local_weight=local_weight,
             blend=blend, temperature=temperature, user_repr=user_repr, local_norm=local_norm,
             preprocess=preprocess, metric=metric, centre=centre, decorrelate=decorrelate, scale=scale, residual=residual,
-            align_items=align_items,
+            residual_rescale=residual_rescale, align_items=align_items,
         )
         #: the options as a dict (logged, kept in checkpoints)
         self.options = dataclasses.asdict(self.recipe)

@@ -69,6 +69,9 @@ class SGURInitOptions:
         residual: ``None``: the row is replaced (the specification); a float :math:`\alpha > 0`: the row
             becomes :math:`T_u + \alpha\,\rho\,\bar e_u / \lVert \bar e_u \rVert` (random start plus a
             semantic offset).
+        residual_rescale: with ``residual``: rescale each new row to :math:`\rho`, so the start keeps the
+            random table's row norm whatever :math:`\alpha` (without it the rows grow to about
+            :math:`\rho\sqrt{1 + \alpha^2}`; cosine losses then take smaller angular steps).
         align_items: for ID tables (no feature space, PCA reduction): also write the items' reduced
             features, rescaled row by row to the item table's mean norm, into the item ID table, so users
             and items start in the same space.
@@ -89,6 +92,7 @@ class SGURInitOptions:
     decorrelate: bool = False
     scale: str = "table"
     residual: float | None = None
+    residual_rescale: bool = False
     align_items: bool = False
 
     def __post_init__(self) -> None:
@@ -114,6 +118,8 @@ class SGURInitOptions:
             raise ValueError("fusion='attention' weighs the items by attention: local_norm must be 'mean'")
         if self.residual is not None and not self.residual > 0:
             raise ValueError(f"residual must be None (replace the rows) or > 0, got {self.residual}")
+        if self.residual_rescale and self.residual is None:
+            raise ValueError("residual_rescale rescales a residual start: set residual (> 0) too")
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

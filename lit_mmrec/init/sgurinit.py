@@ -54,7 +54,8 @@ leave these open and independent re-implementations chose differently (``shared/
 * ``centre``: remove the component shared by all users before rescaling; ``decorrelate``: ZCA-whiten the
   users' vectors (:func:`zca_whiten`) before rescaling; ``scale="items"``: rescale to
   the item representations' mean norm; ``residual`` :math:`\alpha`: :math:`T_u + \alpha s_u` instead of
-  :math:`s_u` (:func:`initialise_user_table`); ``align_items``: write the reduced features into an ID
+  :math:`s_u` (:func:`initialise_user_table`), with ``residual_rescale`` brought back to the norm of
+  :math:`s_u`; ``align_items``: write the reduced features into an ID
   backbone's item table (:func:`aligned_item_table`).
 """
 
@@ -398,9 +399,9 @@ def initialise_user_table(
     \bar e_u \rVert`. ``scale="table"``: :math:`\rho = \frac{1}{n_{users}} \sum_u \lVert T_u \rVert`,
     the mean row norm of ``table``, so the optimiser starts in the regime of the random initialisation;
     ``scale="items"``: the mean row norm of ``item_reference`` (averaged over its tensors). The new row is
-    :math:`s_u`, or :math:`T_u + \alpha s_u` with ``residual`` :math:`= \alpha`. Users without training
-    interactions, and users whose :math:`\bar e_u` is exactly zero (nothing to point along), keep their
-    row of ``table``.
+    :math:`s_u`, or :math:`T_u + \alpha s_u` with ``residual`` :math:`= \alpha` (rescaled to the norm
+    :math:`\rho` with ``residual_rescale``). Users without training interactions, and users whose
+    :math:`\bar e_u` is exactly zero (nothing to point along), keep their row of ``table``.
 
     Args:
         table: ``[n_users, d]`` freshly (randomly) initialised user table; not modified.
@@ -465,6 +466,8 @@ def initialise_user_table(
     rescaled = (semantic * (target_norm / norms.clamp_min(torch.finfo(norms.dtype).tiny))[:, None]).to(table.dtype)
     if opts.residual is not None:
         rescaled = table + opts.residual * rescaled
+        if opts.residual_rescale:
+            rescaled = rescaled * (target_norm / rescaled.norm(dim=1).clamp_min(torch.finfo(rescaled.dtype).tiny))[:, None]
     return torch.where(replace[:, None], rescaled, table)
 
 

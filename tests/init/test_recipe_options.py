@@ -116,6 +116,13 @@ def test_scale_to_the_items_and_residual_start():
     residual = initialise_user_table(table, [ITEMS], interactions, n_clusters=2, weight=0.0, residual=0.5)
     torch.testing.assert_close(residual[:3], table[:3] + 0.5 * table.norm(dim=1).mean() * direction)
     torch.testing.assert_close(residual[3], table[3])
+    # residual_rescale: the same rows brought back to the semantic rows' norm (the table's mean row norm)
+    kept = initialise_user_table(table, [ITEMS], interactions, n_clusters=2, weight=0.0, residual=0.5,
+                                 residual_rescale=True)
+    norm = table.norm(dim=1).mean()
+    torch.testing.assert_close(kept[:3], residual[:3] / residual[:3].norm(dim=1, keepdim=True) * norm)
+    torch.testing.assert_close(kept[:3].norm(dim=1), norm.expand(3))
+    torch.testing.assert_close(kept[3], table[3])
     with pytest.raises(ValueError, match="item_reference"):
         initialise_user_table(table, [ITEMS], interactions, scale="items")
 
@@ -148,6 +155,7 @@ def test_defaults_are_the_committed_recipe():
         (dict(metric="manhattan"), "metric must be one of"),
         (dict(scale="unit"), "scale must be one of"),
         (dict(residual=0.0), "residual must be None"),
+        (dict(residual_rescale=True), "set residual"),
         (dict(weight=0.0, local_weight=0.0), "both 0"),
         (dict(n_clusters=2.5), "n_clusters must be >= 1"),
     ],
