@@ -159,6 +159,38 @@ class UserTableDiagnostics(L.Callback):
         self.initial = dict(state_dict.get("initial", {}))
 
 
+class ScaledUserTables(L.Callback):
+    """A control for diagnoses, not a recipe: multiplies every user table the backbone declares
+    (``user_init_targets()``) by ``factor`` once, before the first epoch of a fresh fit (never on resume), to
+    separate the effect of a start's row norm from that of its direction (e.g. a ``residual`` start without
+    ``residual_rescale`` has rows about ``sqrt(1 + alpha^2)`` times a random row's norm).
+
+    Args:
+        factor: the multiplier (> 0).
+    """
+
+    def __init__(self, factor: float = 1.0) -> None:
+        if not factor > 0:
+            raise ValueError(f"factor must be > 0, got {factor}")
+        self.factor = factor
+        self.done = False
+
+    @torch.no_grad()
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.done or trainer.ckpt_path is not None:
+            return
+        declare = getattr(pl_module, "user_init_targets", None)
+        for target in declare() if callable(declare) else []:
+            target.table.mul_(self.factor)
+        self.done = True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"done": self.done}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.done = bool(state_dict.get("done", False))
+
+
 #: Statistics shown in ``diagnosis.md`` (of the first user table a backbone declares, and its representations).
 REPORTED = {
     "effective_rank": "effective rank", "common_direction": "common direction", "mean_cosine": "mean cosine",
