@@ -1,6 +1,8 @@
 """Round 4's report (plan: ``docs/results/sgurinit_selection_rule.md``, "Round 4"), run from the repository root:
 
-    PYTHONPATH=. python docs/results/round4_bm3/analyse.py > docs/results/round4_bm3/round4.md
+    PYTHONPATH=. python docs/results/round4_bm3/analyse.py round4_bm3 round4_lightgcn > docs/results/round4_bm3/round4.md
+    PYTHONPATH=. python docs/results/round4_bm3/analyse.py round4b_bm3 round4b_scaled141 round4b_scaled224 \
+        > docs/results/round4b_bm3/round4b.md
 
 Per (backbone, init): best validation Recall@20 (mean ± sample std over seeds) against random's six seeds under
 the same rule (``rule2_synthetic/`` 999 / 1 / 2 and ``null2_synthetic/`` 3 / 4 / 5), the nearest-user cosine of
@@ -11,10 +13,10 @@ committed run) must reproduce that run's validation curve and stop exactly.
 
 import json
 import statistics
+import sys
 from pathlib import Path
 
 RESULTS = Path("docs/results")
-ROUND = ["round4_bm3", "round4_lightgcn"]
 RANDOM = ["rule2_synthetic", "null2_synthetic"]
 #: where the committed run that a replay reproduces lives (same init and seed)
 REPLAYED = {"random": "rule2_synthetic", "item-sum": "rule2_synthetic",
@@ -33,6 +35,12 @@ def diagnostic(run: dict, name: str, moment: str) -> float | None:
     return values[-1] if values else None
 
 
+def label(run: dict) -> str:
+    """The run's init, with the factor of a ``ScaledUserTables`` control when its command has one."""
+    factor = [a.split("=", 1)[1] for a in run["command"] if a.startswith("--trainer.callbacks.init_args.factor=")]
+    return f"{run['variant']} x {factor[0]} (ScaledUserTables)" if factor else run["variant"]
+
+
 def mean_std(values: list[float]) -> str:
     if not values:
         return "n/a"
@@ -40,11 +48,11 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {spread:.3f}"
 
 
-def main() -> None:
-    new = [r for folder in ROUND if (RESULTS / folder / "runs.json").is_file() for r in runs(folder)]
-    print("# Round 4: BM3 on the generated data, user distinctness\n")
-    print("Produced by `PYTHONPATH=. python docs/results/round4_bm3/analyse.py` (this folder); the runs: "
-          "`README.md` here and in `../round4_lightgcn/`. Validation decides, test is read for the report only.\n")
+def main(folders: list[str]) -> None:
+    new = [r for folder in folders if (RESULTS / folder / "runs.json").is_file() for r in runs(folder)]
+    print("# BM3 on the generated data: best validation and the nearest-user cosine per init\n")
+    print(f"Produced by `PYTHONPATH=. python docs/results/round4_bm3/analyse.py {' '.join(folders)}`; the runs: "
+          "each folder's `README.md`. Validation decides, test is read for the report only.\n")
     print("| backbone | init | seeds | best val R@20 | vs random (6 seeds) | in random's stds | "
           "nearest cos, table: start / last | nearest cos, scored users: start / last | test R@20 |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -54,8 +62,8 @@ def main() -> None:
         centre, spread = statistics.mean(reference), statistics.stdev(reference)
         print(f"| {model} | random (reference) | {len(reference)} | "
               f"{centre:.4f} ± {spread:.4f} | | | | | |")
-        for variant in dict.fromkeys(r["variant"] for r in new if r["model"] == model):
-            group = [r for r in new if r["model"] == model and r["variant"] == variant]
+        for variant in dict.fromkeys(label(r) for r in new if r["model"] == model):
+            group = [r for r in new if r["model"] == model and label(r) == variant]
             best = [r["best_val_recall@20"] for r in group]
             cos = {(what, moment): [v for r in group if (v := diagnostic(r, name, moment)) is not None]
                    for what, name in (("table", "user_embedding/nearest_cosine"),
@@ -70,7 +78,7 @@ def main() -> None:
     print("\n## Replays\n")
     checked, differing = 0, []
     for run in new:
-        source = REPLAYED.get(run["variant"])
+        source = REPLAYED.get(label(run))
         if source is None:
             continue
         earlier = {(r["model"], r["variant"], r["seed"]): r for r in runs(source)}
@@ -86,4 +94,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
