@@ -69,20 +69,24 @@ def mean_pairwise_cosine(x: Tensor) -> float:
     return float((unit.sum(dim=0).square().sum() - nonzero) / (n * (n - 1)))
 
 
-def nearest_cosine(x: Tensor, chunk_size: int = 4096) -> float:
-    """Mean over rows of the largest cosine with another row (zero rows count as cosine 0), computed
-    ``chunk_size`` rows at a time (never the full ``[n, n]`` matrix); needs >= 2 rows."""
+def nearest_cosine(x: Tensor, max_rows: int = 4096, chunk_size: int = 1024) -> float:
+    """Mean over rows of the largest cosine with another row (zero rows count as cosine 0); needs >= 2 rows.
+
+    The mean is over the first ``max_rows`` rows (all of them when there are fewer), each compared with every
+    row, ``chunk_size`` rows at a time in float32: never the full ``[n, n]`` matrix, and ``O(max_rows n d)`` per
+    call, so it stays a small part of an epoch on large user sets."""
     n = x.shape[0]
     if n < 2:
         raise ValueError("nearest_cosine needs at least two rows")
-    unit = F.normalize(x.double(), dim=1)
+    unit = F.normalize(x.float(), dim=1)
+    queries = min(n, max_rows)
     total = 0.0
-    for start in range(0, n, chunk_size):
-        block = unit[start : start + chunk_size] @ unit.T
+    for start in range(0, queries, chunk_size):
+        block = unit[start : min(start + chunk_size, queries)] @ unit.T
         rows = torch.arange(block.shape[0], device=block.device)
         block[rows, rows + start] = -math.inf
-        total += float(block.max(dim=1).values.sum())
-    return total / n
+        total += float(block.max(dim=1).values.double().sum())
+    return total / queries
 
 
 def table_statistics(table: Tensor, initial: Tensor | None = None) -> dict[str, float]:
@@ -163,7 +167,8 @@ class ScaledUserTables(L.Callback):
     """A control for diagnoses, not a recipe: multiplies every user table the backbone declares
     (``user_init_targets()``) by ``factor`` once, before the first epoch of a fresh fit (never on resume), to
     separate the effect of a start's row norm from that of its direction (e.g. a ``residual`` start without
-    ``residual_rescale`` has rows about ``sqrt(1 + alpha^2)`` times a random row's norm).
+    ``residual_rescale`` has rows about ``sqrt(1 + alpha^2)`` times a random row's norm). With SG-URInit, it scales
+    what the callbacks listed before it wrote (list it after SG-URInit to scale the semantic start).
 
     Args:
         factor: the multiplier (> 0).

@@ -46,6 +46,9 @@ def test_nearest_cosine_by_hand():
     assert nearest_cosine(rows) == pytest.approx(expected)
     # chunks smaller than the table give the same value (the diagonal excluded in every chunk)
     assert nearest_cosine(rows, chunk_size=3) == pytest.approx(expected)
+    # max_rows: the mean over the first rows only, each still compared with every row
+    assert nearest_cosine(rows, max_rows=3, chunk_size=2) == pytest.approx(1 / math.sqrt(2))
+    assert nearest_cosine(rows[[3, 0, 1, 2]], max_rows=1) == pytest.approx(0.0)
     assert nearest_cosine(torch.tensor([[1.0, 0.0], [2.0, 0.0]])) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="two rows"):
         nearest_cosine(torch.ones(1, 3))
