@@ -22,6 +22,10 @@ def runs(folder: str) -> list[dict]:
             if r.get("status") == "done" and r["dataset"] == "ml100k"]
 
 
+def sd(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 def main() -> None:
     new = runs("round5_ml100k")
     print("# Round 5: where item-sum starts behind on ml100k (centre, decorrelate)\n")
@@ -43,7 +47,7 @@ def main() -> None:
             e95 = [r["epochs_to_95"] for r in group]
             gap = statistics.mean(best) - centre
             print(f"| {model} | `{variant}` | {len(group)} | {shares} | {statistics.mean(e95):.0f} ± "
-                  f"{statistics.stdev(e95):.0f} | {statistics.mean(best):.4f} ± {statistics.stdev(best):.4f} | "
+                  f"{sd(e95):.0f} | {statistics.mean(best):.4f} ± {sd(best):.4f} | "
                   f"{100 * gap / centre:+.1f}% ({gap / spread:+.1f} std) | "
                   f"{statistics.mean(r['test']['recall@20'] for r in group):.4f} |")
 
