@@ -463,11 +463,11 @@ def initialise_user_table(
     target_norm = target_norm.to(device=semantic.device, dtype=semantic.dtype)
     norms = semantic.norm(dim=1)
     replace = has_interactions & (norms > 0)
-    rescaled = (semantic * (target_norm / norms.clamp_min(torch.finfo(norms.dtype).tiny))[:, None]).to(table.dtype)
+    rescaled = rows_to_norm(semantic, target_norm).to(table.dtype)
     if opts.residual is not None:
         rescaled = table + opts.residual * rescaled
         if opts.residual_rescale:
-            rescaled = rescaled * (target_norm / rescaled.norm(dim=1).clamp_min(torch.finfo(rescaled.dtype).tiny))[:, None]
+            rescaled = rows_to_norm(rescaled, target_norm)
     return torch.where(replace[:, None], rescaled, table)
 
 
@@ -490,8 +490,13 @@ def aligned_item_table(item_table: Tensor, modal_features: Sequence[Tensor]) -> 
     if mean.shape != item_table.shape:
         raise ValueError(f"features are {tuple(mean.shape)}, the item table {tuple(item_table.shape)}")
     norms = mean.norm(dim=1)
-    rescaled = mean * (item_table.norm(dim=1).mean() / norms.clamp_min(torch.finfo(norms.dtype).tiny))[:, None]
+    rescaled = rows_to_norm(mean, item_table.norm(dim=1).mean())
     return torch.where((norms > 0)[:, None], rescaled, item_table)
+
+
+def rows_to_norm(rows: Tensor, norm: Tensor | float) -> Tensor:
+    """``rows`` each rescaled to the norm ``norm`` (an all-zero row stays zero)."""
+    return rows * (norm / rows.norm(dim=1).clamp_min(torch.finfo(rows.dtype).tiny))[:, None]
 
 
 def mean_row_norm(tensors: Tensor | Sequence[Tensor]) -> Tensor:
