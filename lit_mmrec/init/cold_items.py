@@ -39,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lit_mmrec.init.sgurinit import rows_to_norm
+
 WEIGHTINGS = ("mean", "similarity")
 
 
@@ -69,8 +71,7 @@ class ColdItemNeighbours:
         rows = item_repr[neighbours]
         filled = (rows * weights[..., None]).sum(dim=1)
         if self.keep_norm:
-            target = (rows.norm(dim=-1) * weights).sum(dim=1, keepdim=True)
-            filled = filled * target / filled.norm(dim=1, keepdim=True).clamp_min(torch.finfo(filled.dtype).tiny)
+            filled = rows_to_norm(filled, (rows.norm(dim=-1) * weights).sum(dim=1))
         cold = self.cold.to(device)
         if self.own:
             learned = item_repr[cold]
