@@ -10,6 +10,7 @@ import pytest
 
 from lit_mmrec.experiments.convergence import anytime_relative
 from lit_mmrec.experiments.rules import (
+    RULE_SETTINGS,
     check_recorded,
     main,
     recorded_rule,
@@ -17,6 +18,7 @@ from lit_mmrec.experiments.rules import (
     verdict_markdown,
     verdicts,
 )
+from lit_mmrec.experiments.runner import STOPPING_KEYS
 from lit_mmrec.experiments.variants import RANDOM
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
@@ -140,6 +142,11 @@ def test_the_recorded_stopping_settings_name_the_rule_before_command_and_default
     record["stopping"]["rule"] = "unheard_of"
     with pytest.raises(ValueError, match="'unheard_of', not one of"):
         recorded_rule(record)
+
+
+def test_the_runner_records_every_setting_a_named_rule_fixes():
+    # the runner cannot import Lightning, so it lists the keys itself; a preset gaining a setting must reach it
+    assert STOPPING_KEYS == ("rule", *RULE_SETTINGS)
 
 
 def test_cli_refuses_mixed_rules_and_missing_files(tmp_path, capsys):
