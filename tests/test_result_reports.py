@@ -22,6 +22,7 @@ REPORTS = [
     ("round5_ml100k/analyse.py", [], "round5_ml100k/round5.md"),
     ("round6_ml100k/analyse.py", [], "round6_ml100k/round6.md"),
     ("round7_synthetic/analyse.py", [], "round7_synthetic/round7.md"),
+    ("six_centre_synthetic/analyse.py", [], "six_centre_synthetic/six.md"),
 ]
 
 
