@@ -66,6 +66,8 @@ class SGURInit(L.Callback):
         centre: remove the mean over users (the component shared by all users) before rescaling.
         decorrelate: ZCA-whiten the users' vectors (covariance to the identity, same basis) before rescaling;
             raises the table's effective rank (implies centre).
+        centre_tables: which user tables centre / decorrelate apply to: ``all``, ``id`` (ID tables only) or
+            ``features`` (only tables compared with item features); matters for VBPR and GRCN, which have both.
         scale: rescale rows to ``table`` (the user table's initial mean row norm) or ``items`` (the mean
             row norm of the item representations the table is compared with: the backbone's item ID
             table for an ID user table, the item features in the table's space otherwise).
@@ -96,6 +98,7 @@ class SGURInit(L.Callback):
         metric: str = "euclidean",
         centre: bool = False,
         decorrelate: bool = False,
+        centre_tables: str = "all",
         scale: str = "table",
         residual: float | None = None,
         residual_rescale: bool = False,
@@ -104,7 +107,8 @@ class SGURInit(L.Callback):
         self.recipe = SGURInitOptions(
             n_clusters=n_clusters, cluster_on=cluster_on, fusion=fusion, weight=weight, local_weight=local_weight,
             blend=blend, temperature=temperature, user_repr=user_repr, local_norm=local_norm,
-            preprocess=preprocess, metric=metric, centre=centre, decorrelate=decorrelate, scale=scale, residual=residual,
+            preprocess=preprocess, metric=metric, centre=centre, decorrelate=decorrelate,
+            centre_tables=centre_tables, scale=scale, residual=residual,
             residual_rescale=residual_rescale, align_items=align_items,
         )
         #: the options as a dict (logged, kept in checkpoints)
@@ -175,7 +179,6 @@ class SGURInit(L.Callback):
         missing = [m for m in chosen if m not in available]
         if missing:
             raise ValueError(f"SG-URInit: modalities {missing} are not in the data set (it has {available})")
-        options = {k: v for k, v in self.options.items() if k != "align_items"}
         results: dict[str, torch.Tensor] = {}
         for target in targets:
             modalities = [m for m in chosen if target.modalities is None or m in target.modalities]
@@ -195,7 +198,8 @@ class SGURInit(L.Callback):
             reference = item_table if item_table is not None else features
             report: list[dict[str, Any]] = []
             new = initialise_user_table(
-                table, features, interactions, report, item_reference=reference, generator=generator, **options
+                table, features, interactions, report, item_reference=reference, generator=generator,
+                **self.recipe.table_options(id_table=target.item_space == "none"),
             )
             results[target.name] = new.cpu()
             for modality, details in zip(modalities, report, strict=True):

@@ -27,6 +27,9 @@ LOCAL_NORMS = ("mean", "symmetric")
 PREPROCESS = ("none", "standardise", "whiten")
 METRICS = ("euclidean", "cosine")
 SCALES = ("table", "items")
+CENTRE_TABLES = ("all", "id", "features")
+#: options the callback applies per table itself (not arguments of ``initialise_user_table``)
+CALLBACK_ONLY = ("align_items", "centre_tables")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,12 @@ class SGURInitOptions:
             the identity, in the same basis so the rows stay comparable with the items) before rescaling:
             the diagnosis found SG-URInit's table at half the effective rank of a random one (ml100k
             LightGCN: 32 vs 63 of 64), and still lower after training. Implies ``centre``.
+        centre_tables: the user tables ``centre`` / ``decorrelate`` apply to: ``"all"``; ``"id"``, only ID
+            tables (scored against item ID embeddings; SG-URInit reduces the raw features by PCA for them);
+            ``"features"``, only tables compared with item features (raw or through the backbone's own
+            projection). The other tables get the uncentred rows. Backbones with both kinds: VBPR (ID part and
+            visual preference), GRCN (ID table and per-modality preferences). Needs ``centre`` or
+            ``decorrelate`` when not ``"all"``.
         scale: the row norm the rows are rescaled to: ``"table"``, the user table's initial mean row norm;
             ``"items"``, the mean row norm of the item representations the table is compared with.
         residual: ``None``: the row is replaced (the specification); a float :math:`\alpha > 0`: the row
@@ -90,6 +99,7 @@ class SGURInitOptions:
     metric: str = "euclidean"
     centre: bool = False
     decorrelate: bool = False
+    centre_tables: str = "all"
     scale: str = "table"
     residual: float | None = None
     residual_rescale: bool = False
@@ -99,6 +109,7 @@ class SGURInitOptions:
         for name, allowed in (
             ("cluster_on", CLUSTER_ON), ("fusion", FUSIONS), ("blend", BLENDS), ("user_repr", USER_REPRS),
             ("local_norm", LOCAL_NORMS), ("preprocess", PREPROCESS), ("metric", METRICS), ("scale", SCALES),
+            ("centre_tables", CENTRE_TABLES),
         ):
             value = getattr(self, name)
             if value not in allowed:
@@ -120,6 +131,10 @@ class SGURInitOptions:
             raise ValueError(f"residual must be None (replace the rows) or > 0, got {self.residual}")
         if self.residual_rescale and self.residual is None:
             raise ValueError("residual_rescale rescales a residual start: set residual (> 0) too")
+        if self.centre_tables != "all" and not (self.centre or self.decorrelate):
+            raise ValueError(
+                f"centre_tables={self.centre_tables!r} chooses the tables centre applies to: set centre=true too"
+            )
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -129,6 +144,14 @@ class SGURInitOptions:
     def per_modality(self) -> dict[str, Any]:
         """The options that shape :math:`e_u` (keyword arguments of ``user_semantic_embeddings``)."""
         return {name: getattr(self, name) for name in PER_MODALITY}
+
+    def table_options(self, id_table: bool) -> dict[str, Any]:
+        """Keyword options of ``initialise_user_table`` for one user table (an ID table or not):
+        ``centre`` / ``decorrelate`` switched off where ``centre_tables`` excludes that kind."""
+        options = {n: getattr(self, n) for n in self.names() if n not in CALLBACK_ONLY}
+        if self.centre_tables != ("id" if id_table else "features") and self.centre_tables != "all":
+            options.update(centre=False, decorrelate=False)
+        return options
 
     def changed(self) -> dict[str, Any]:
         """The options that differ from the defaults (for logs)."""

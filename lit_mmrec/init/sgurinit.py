@@ -71,7 +71,7 @@ from torch import Tensor
 from torch_geometric.utils import softmax as segment_softmax
 
 from lit_mmrec.init.kmeans import kmeans
-from lit_mmrec.init.options import PER_MODALITY, SGURInitOptions
+from lit_mmrec.init.options import CALLBACK_ONLY, PER_MODALITY, SGURInitOptions
 
 #: Largest rank of the truncated SVD of the user-item matrix for ``user_repr="behaviour"`` (our choice).
 BEHAVIOUR_DIM = 64
@@ -412,8 +412,8 @@ def initialise_user_table(
             modality); needed by ``scale="items"`` only.
         generator: one generator (seed 0 when none is given) shared by the modalities, in order.
         chunk_size: see :func:`user_semantic_embeddings`.
-        **options: :class:`~lit_mmrec.init.options.SGURInitOptions` (all but ``align_items``, which the
-            callback applies to the item table).
+        **options: :class:`~lit_mmrec.init.options.SGURInitOptions` (all but ``align_items`` and
+            ``centre_tables``, which the callback applies per table: see ``SGURInitOptions.table_options``).
 
     Returns:
         ``[n_users, d]`` tensor on ``table``'s device with ``table``'s dtype.
@@ -507,7 +507,7 @@ def mean_row_norm(tensors: Tensor | Sequence[Tensor]) -> Tensor:
 
 def _validated(options: dict[str, Any], per_modality: bool) -> SGURInitOptions:
     """:class:`SGURInitOptions` from keyword ``options``; unknown names are a ``ValueError``."""
-    allowed = PER_MODALITY if per_modality else tuple(n for n in SGURInitOptions.names() if n != "align_items")
+    allowed = PER_MODALITY if per_modality else tuple(n for n in SGURInitOptions.names() if n not in CALLBACK_ONLY)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ValueError(f"unknown SG-URInit options {unknown}; known: {', '.join(allowed)}")

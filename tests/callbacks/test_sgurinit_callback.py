@@ -176,3 +176,38 @@ def test_align_items_needs_an_item_table(tiny_dataset):
     model.item_embedding = torch.nn.Parameter(torch.zeros(3, 8))  # not [num_items, d]: not the item table
     with pytest.raises(ValueError, match="align_items needs the item ID table"):
         SGURInit(align_items=True).compute(model, datamodule.dataset, model.user_init_targets())
+
+
+def test_centre_tables_centres_only_the_chosen_kind_of_table(tiny_dataset):
+    # VBPR has an ID table (PCA-reduced features) and a preference table (its projected features): with
+    # centre_tables=features the ID table is exactly the uncentred one and the preference table exactly the
+    # centred one, and the reverse with centre_tables=id; an ID-only backbone is then exactly item-sum's.
+    from lit_mmrec.models.vbpr import VBPR
+
+    datamodule = MMRecDataModule(str(tiny_dataset), batch_size=8)
+    data = datamodule.dataset
+    torch.manual_seed(0)
+    model = VBPR(data.num_users, data.num_items, data.feature_dims, embedding_dim=8)
+    model.attach(data)
+    targets = model.user_init_targets()
+    assert [t.item_space == "none" for t in targets] == [True, False]
+
+    def tables(**options):
+        return SGURInit(n_clusters=2, seed=3, **options).compute(model, data, targets)
+
+    plain, centred = tables(), tables(centre=True)
+    features_only, id_only = tables(centre=True, centre_tables="features"), tables(centre=True, centre_tables="id")
+    assert not torch.allclose(plain["user_embedding"], centred["user_embedding"])
+    assert not torch.allclose(plain["user_preference"], centred["user_preference"])
+    assert torch.equal(features_only["user_embedding"], plain["user_embedding"])
+    assert torch.equal(features_only["user_preference"], centred["user_preference"])
+    assert torch.equal(id_only["user_embedding"], centred["user_embedding"])
+    assert torch.equal(id_only["user_preference"], plain["user_preference"])
+    lightgcn = make(datamodule)
+    lightgcn.attach(data)
+    lightgcn_targets = lightgcn.user_init_targets()
+    assert torch.equal(
+        SGURInit(n_clusters=2, centre=True, centre_tables="features").compute(lightgcn, data, lightgcn_targets)[
+            "user_embedding"],
+        SGURInit(n_clusters=2).compute(lightgcn, data, lightgcn_targets)["user_embedding"],
+    )

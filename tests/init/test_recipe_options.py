@@ -197,3 +197,25 @@ def test_decorrelate_whitens_the_users_then_rescales():
     centred_only = initialise_user_table(table, [ITEMS], _interactions(TRAINING), n_clusters=2, weight=0.0,
                                          centre=True)
     assert not torch.allclose(initialised, centred_only)
+
+
+@pytest.mark.parametrize(
+    "centre_tables,id_centred,features_centred", [("all", True, True), ("id", True, False), ("features", False, True)]
+)
+def test_centre_tables_chooses_the_tables_centre_applies_to(centre_tables, id_centred, features_centred):
+    for decorrelate in (False, True):
+        recipe = SGURInitOptions(centre=not decorrelate, decorrelate=decorrelate, centre_tables=centre_tables)
+        id_options, feature_options = recipe.table_options(id_table=True), recipe.table_options(id_table=False)
+        assert (id_options["centre"] or id_options["decorrelate"]) is id_centred
+        assert (feature_options["centre"] or feature_options["decorrelate"]) is features_centred
+        # everything else is the recipe's; the per-table choices are the callback's, not the function's
+        assert {k: v for k, v in id_options.items() if k not in ("centre", "decorrelate")} == {
+            k: v for k, v in feature_options.items() if k not in ("centre", "decorrelate")
+        }
+        assert "centre_tables" not in id_options and "align_items" not in id_options
+    with pytest.raises(ValueError, match="centre_tables must be one of"):
+        SGURInitOptions(centre=True, centre_tables="ids")
+    with pytest.raises(ValueError, match="set centre=true too"):
+        SGURInitOptions(centre_tables="features")
+    with pytest.raises(ValueError, match="unknown SG-URInit options \\['centre_tables'\\]"):
+        initialise_user_table(torch.ones(4, 2), [ITEMS], _interactions(TRAINING), centre=True, centre_tables="all")
