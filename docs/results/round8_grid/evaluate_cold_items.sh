@@ -1,0 +1,31 @@
+#!/bin/bash
+# ColdItemsComparison on the best-validation checkpoints of the new default recipe (item-sum with centre on the
+# feature-space tables, round 8) and of random, ml100k, seed 999 (MGCN: seed 3, whose item-sum checkpoint is
+# kept), the 11 backbones that carry item features. The default's runs: its own (VBPR, GRCN: round8_grid), the
+# `centre` runs that compute its tables (feature-space tables only: round5/6), item-sum's (ID tables only:
+# rule2, six_ml100k_mgcn). Run from the repository root:
+#   bash docs/results/round8_grid/evaluate_cold_items.sh CHECKPOINTS   (the folder holding checkpoints/<run>/)
+checkpoints=${1:-checkpoints}
+out=docs/results/round8_grid/cold_items
+mkdir -p $out
+runs="round5_ml100k_ml100k_bm3_item-sum-centretrue_s999 round5_ml100k_ml100k_dragon_item-sum-centretrue_s999
+round5_ml100k_ml100k_dualgnn_item-sum-centretrue_s999 round6_ml100k_ml100k_freedom_item-sum-centretrue_s999
+round6_ml100k_ml100k_mmgcn_item-sum-centretrue_s999 round6_ml100k_ml100k_slmrec_item-sum-centretrue_s999
+round8_grid_ml100k_vbpr_item-sum-centretrue-centre_tablesfeatures_s999
+round8_grid_ml100k_grcn_item-sum-centretrue-centre_tablesfeatures_s999
+rule2_ml100k_ml100k_lattice_item-sum_s999 rule2_ml100k_ml100k_lgmrec_item-sum_s999
+six_ml100k_mgcn_ml100k_mgcn_item-sum_s3"
+for model in bm3 dragon dualgnn freedom mmgcn slmrec vbpr grcn lattice lgmrec; do
+  runs="$runs rule2_ml100k_ml100k_${model}_random_s999"
+done
+runs="$runs six_ml100k_mgcn_ml100k_mgcn_random_s3"
+for run in $runs; do
+  [ -f $out/$run.json ] && continue
+  model=$(echo $run | sed -E 's/.*_ml100k_([a-z0-9]+)_(random|item-sum[a-z_-]*)_s[0-9]+$/\1/')
+  ckpt=$(ls $checkpoints/$run/best-epoch=*.ckpt | head -1)
+  OMP_NUM_THREADS=1 python train.py test --config configs/ml100k/$model.yaml --ckpt_path $ckpt \
+    --trainer.logger false --trainer.enable_progress_bar false --trainer.default_root_dir /tmp/cold_items_eval \
+    "--trainer.callbacks+=lit_mmrec.experiments.cold_items_compare.ColdItemsComparison" \
+    --trainer.callbacks.init_args.output $out/ > /tmp/cold_items_eval_$run.log 2>&1
+  echo "$run rc=$?"
+done
