@@ -23,6 +23,7 @@ REPORTS = [
     ("round6_ml100k/analyse.py", [], "round6_ml100k/round6.md"),
     ("round7_synthetic/analyse.py", [], "round7_synthetic/round7.md"),
     ("six_centre_synthetic/analyse.py", [], "six_centre_synthetic/six.md"),
+    ("round8_grid/analyse.py", [], "round8_grid/round8.md"),
 ]
 
 
