@@ -5,11 +5,13 @@ One parser serves every case (building LightningCLI's parser costs more than par
 ``main(... --print_config)`` runs the real command line once per fragment.
 """
 
+import inspect
 from pathlib import Path
 
 import pytest
 import yaml
 
+from lit_mmrec.callbacks import SGURInit
 from lit_mmrec.cli import MMRecCLI, main
 from lit_mmrec.data.datamodule import MMRecDataModule
 from lit_mmrec.models.base import RecommenderModule
@@ -56,11 +58,19 @@ def fragment_callback(fragment: Path) -> dict:
     return callbacks[0]
 
 
-def test_the_fragments_are_the_public_forms():
-    assert {f.stem for f in FRAGMENTS} == {"item-sum", "item-attention", "user-sum", "user-attention"}
+def test_the_fragments_are_the_public_forms_and_the_default():
+    assert {f.stem for f in FRAGMENTS} == {"item-sum", "item-attention", "user-sum", "user-attention", "default"}
     for fragment in FRAGMENTS:
         options = fragment_callback(fragment)["init_args"]
-        assert f"{options['cluster_on']}-{options['fusion']}" == fragment.stem
+        if fragment.stem == "default":
+            # the callback's own defaults, written out
+            defaults = {k: v.default for k, v in inspect.signature(SGURInit).parameters.items()}
+            assert options == {k: defaults[k] for k in options}
+            assert options["centre"] is True and options["centre_tables"] == "features"
+        else:
+            # the authors' forms, without centring, as every result before round 8
+            assert f"{options['cluster_on']}-{options['fusion']}" == fragment.stem
+            assert options["centre"] is False and options["centre_tables"] == "all"
 
 
 def test_no_copied_sgurinit_configs_are_left():

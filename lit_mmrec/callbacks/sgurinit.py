@@ -42,7 +42,11 @@ class SGURInit(L.Callback):
 
     Every argument but ``modalities`` and ``seed`` is a field of
     :class:`lit_mmrec.init.options.SGURInitOptions` (validated there; maths in :mod:`lit_mmrec.init.sgurinit`).
-    The defaults are the recipe of every committed result (the figure's ``item-sum``).
+    The defaults are the product's recipe, chosen on validation by round 8 (``docs/results/round8_grid/``): the
+    figure's ``item-sum`` with the tables that meet item features centred (``centre=True``,
+    ``centre_tables="features"``). The authors' forms, without centring, are the fragments
+    ``configs/sgurinit/{item,user}-{sum,attention}.yaml``, which pin ``centre: false``; the results committed
+    before round 8 were computed with them.
 
     Args:
         n_clusters: K of the K-Means over item features (``cluster_on=item``) or users (``cluster_on=user``).
@@ -96,9 +100,9 @@ class SGURInit(L.Callback):
         local_norm: str = "mean",
         preprocess: str = "none",
         metric: str = "euclidean",
-        centre: bool = False,
+        centre: bool = True,
         decorrelate: bool = False,
-        centre_tables: str = "all",
+        centre_tables: str = "features",
         scale: str = "table",
         residual: float | None = None,
         residual_rescale: bool = False,

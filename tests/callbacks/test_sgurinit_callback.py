@@ -107,6 +107,13 @@ def test_validation_and_test_rows_do_not_leak(tmp_path):
     assert torch.equal(results[0]["user_embedding"], results[1]["user_embedding"])
 
 
+def test_the_default_recipe_centres_the_feature_space_tables_only():
+    # round 8's choice (docs/results/round8_grid/): item-sum with centre on the tables that meet item features
+    recipe = SGURInit().recipe
+    assert (recipe.cluster_on, recipe.fusion, recipe.centre, recipe.centre_tables) == ("item", "sum", True, "features")
+    assert recipe.table_options(id_table=False)["centre"] and not recipe.table_options(id_table=True)["centre"]
+
+
 def test_invalid_options():
     with pytest.raises(ValueError, match="cluster_on"):
         SGURInit(cluster_on="items")
@@ -151,7 +158,8 @@ def test_aligned_start_and_item_scale_reach_an_id_backbone(tiny_dataset, tmp_pat
     datamodule = MMRecDataModule(str(tiny_dataset), batch_size=8)
     model = make(datamodule)
     probe = ItemProbe()
-    init = SGURInit(n_clusters=2, seed=3, align_items=True, scale="items", centre=True, preprocess="standardise")
+    init = SGURInit(n_clusters=2, seed=3, align_items=True, scale="items", centre=True, centre_tables="all",
+                    preprocess="standardise")
     trainer([probe, init], tmp_path).fit(model, datamodule=datamodule)
     data = datamodule.dataset
     generator = torch.Generator().manual_seed(3)
@@ -195,7 +203,7 @@ def test_centre_tables_centres_only_the_chosen_kind_of_table(tiny_dataset):
     def tables(**options):
         return SGURInit(n_clusters=2, seed=3, **options).compute(model, data, targets)
 
-    plain, centred = tables(), tables(centre=True)
+    plain, centred = tables(centre=False), tables(centre=True, centre_tables="all")
     features_only, id_only = tables(centre=True, centre_tables="features"), tables(centre=True, centre_tables="id")
     assert not torch.allclose(plain["user_embedding"], centred["user_embedding"])
     assert not torch.allclose(plain["user_preference"], centred["user_preference"])
@@ -209,5 +217,5 @@ def test_centre_tables_centres_only_the_chosen_kind_of_table(tiny_dataset):
     assert torch.equal(
         SGURInit(n_clusters=2, centre=True, centre_tables="features").compute(lightgcn, data, lightgcn_targets)[
             "user_embedding"],
-        SGURInit(n_clusters=2).compute(lightgcn, data, lightgcn_targets)["user_embedding"],
+        SGURInit(n_clusters=2, centre=False).compute(lightgcn, data, lightgcn_targets)["user_embedding"],
     )

@@ -215,7 +215,8 @@ def test_centre_tables_chooses_the_tables_centre_applies_to(centre_tables, id_ce
         assert "centre_tables" not in id_options and "align_items" not in id_options
     with pytest.raises(ValueError, match="centre_tables must be one of"):
         SGURInitOptions(centre=True, centre_tables="ids")
-    with pytest.raises(ValueError, match="set centre=true too"):
-        SGURInitOptions(centre_tables="features")
+    # without centre or decorrelate it chooses nothing: every table keeps the uncentred rows
+    plain = SGURInitOptions(centre_tables="features")
+    assert not any(plain.table_options(id_table=t)["centre"] for t in (True, False))
     with pytest.raises(ValueError, match="unknown SG-URInit options \\['centre_tables'\\]"):
         initialise_user_table(torch.ones(4, 2), [ITEMS], _interactions(TRAINING), centre=True, centre_tables="all")
