@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--datasets", nargs="+", required=True, help="config folders, e.g. ml100k synthetic")
     table.add_argument("--models", nargs="+", required=True, help="backbones, e.g. lightgcn freedom")
     table.add_argument("--inits", nargs="+", default=["random", "item-sum"],
-                       help="random or <cluster_on>-<fusion>[,key=value...], e.g. item-sum user-attention")
+                       help="random or <cluster_on>-<fusion>[,key=value...], e.g. item-sum user-attention; the "
+                            "callback's default recipe is item-sum,centre=true,centre_tables=features")
     add_common(table)
     sweep = commands.add_parser("sweep", help="one SG-URInit option over several values, plus random")
     sweep.add_argument("--dataset", required=True)

@@ -40,7 +40,8 @@ training items :math:`N_u`:
 norm of the freshly initialised table; users without training interactions keep their random rows.
 
 Recipe options (:class:`~lit_mmrec.init.options.SGURInitOptions`, one function per strategy below; the
-defaults are the recipe above, with which every committed result was computed). The public descriptions
+defaults are the recipe above, the figure's item-sum, with which every result before round 8 was computed; the
+callback's default adds ``centre`` on the feature-space tables, chosen on validation by round 8). The public descriptions
 leave these open and independent re-implementations chose differently (``shared/reference/SG-URINIT.md``):
 
 * ``blend="convex"``: :math:`e_u = (1 - \lambda)\,\text{local}_u + \lambda\,\text{global}_u`
@@ -51,7 +52,8 @@ leave these open and independent re-implementations chose differently (``shared/
   For ID tables ``standardise`` also z-scores the raw features before the PCA (done by the callback).
   Deviation: the issue asks for preprocessing "before PCA/K-Means"; whitening the PCA output itself would
   change the space the user rows live in, so whitening only shapes the clustering.
-* ``centre``: remove the component shared by all users before rescaling; ``decorrelate``: ZCA-whiten the
+* ``centre``: remove the component shared by all users before rescaling (the callback applies it to the
+  tables ``centre_tables`` names: all, ID tables, or those compared with item features); ``decorrelate``: ZCA-whiten the
   users' vectors (:func:`zca_whiten`) before rescaling; ``scale="items"``: rescale to
   the item representations' mean norm; ``residual`` :math:`\alpha`: :math:`T_u + \alpha s_u` instead of
   :math:`s_u` (:func:`initialise_user_table`), with ``residual_rescale`` brought back to the norm of
