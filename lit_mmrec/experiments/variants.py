@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from lit_mmrec.init.options import SGURInitOptions
+from lit_mmrec.init.options import AUTHORS_FORM, SGURInitOptions
 
 RANDOM = "random"
 #: SG-URInit options a variant may set (``cluster_on`` and ``fusion`` come from its head).
@@ -48,8 +48,9 @@ class Variant:
         if self.options is None:
             return []
         if fragments is None:
+            # the fragments pin the authors' values where the callback's defaults differ: so does the class path
             args = ["--trainer.callbacks+=lit_mmrec.callbacks.SGURInit"]
-            options = self.options
+            options = {**{k: str(v).lower() for k, v in AUTHORS_FORM.items()}, **self.options}
         else:
             args = ["--config", f"{fragments}/{self.fragment}.yaml"]
             options = {k: v for k, v in self.options.items() if k not in ("cluster_on", "fusion")}

@@ -7,6 +7,7 @@ from helpers import tiny_rows, write_inter
 
 from lit_mmrec.callbacks import SGURInit
 from lit_mmrec.data.datamodule import MMRecDataModule
+from lit_mmrec.init.options import AUTHORS_FORM, SGURInitOptions
 from lit_mmrec.init.sgurinit import aligned_item_table, initialise_user_table, pca_reduce, standardise_columns
 from lit_mmrec.models.lightgcn import LightGCN
 
@@ -112,6 +113,10 @@ def test_the_default_recipe_centres_the_feature_space_tables_only():
     recipe = SGURInit().recipe
     assert (recipe.cluster_on, recipe.fusion, recipe.centre, recipe.centre_tables) == ("item", "sum", True, "features")
     assert recipe.table_options(id_table=False)["centre"] and not recipe.table_options(id_table=True)["centre"]
+    # the callback's defaults differ from the authors' forms exactly where AUTHORS_FORM says
+    authors = SGURInitOptions()
+    assert {k for k in recipe.names() if getattr(recipe, k) != getattr(authors, k)} == set(AUTHORS_FORM)
+    assert all(getattr(authors, k) == v for k, v in AUTHORS_FORM.items())
 
 
 def test_invalid_options():

@@ -13,7 +13,12 @@ def test_random_and_sgurinit_variants():
     assert pairs == {
         "--trainer.callbacks.init_args.cluster_on": "user", "--trainer.callbacks.init_args.fusion": "attention",
         "--trainer.callbacks.init_args.n_clusters": "5", "--trainer.callbacks.init_args.seed": "7",
+        # the authors' form, as the fragments pin it (the callback's defaults centre the feature-space tables)
+        "--trainer.callbacks.init_args.centre": "false", "--trainer.callbacks.init_args.centre_tables": "all",
     }
+    # a variant's own value wins
+    pairs = dict(zip(*[iter(parse_variant("item-sum,centre=true").callback_args(1)[1:])] * 2, strict=True))
+    assert pairs["--trainer.callbacks.init_args.centre"] == "true"
 
 
 def test_sweeping_cluster_on_changes_the_head():
