@@ -24,6 +24,7 @@ REPORTS = [
     ("round7_synthetic/analyse.py", [], "round7_synthetic/round7.md"),
     ("six_centre_synthetic/analyse.py", [], "six_centre_synthetic/six.md"),
     ("round8_grid/analyse.py", [], "round8_grid/round8.md"),
+    ("round8_mmrec/analyse.py", [], "round8_mmrec/mmrec.md"),
 ]
 
 
