@@ -123,6 +123,7 @@ def cell(dataset: str, model: str, candidate: str, seeds: tuple[int, ...]) -> di
     return {
         "groups": groups, "ref": ref, "spread": spread,
         "change": {v: 100 * g / ref for v, g in gaps.items()},
+        "stds": {v: g / spread for v, g in gaps.items()},
         "failed": {v: g < -spread for v, g in gaps.items()},
         "e95": {v: mean(g, "epochs_to_95") for v, g in groups.items()},
     }
@@ -143,7 +144,7 @@ def table(dataset: str, candidate: str, seeds: tuple[int, ...], missing: list[st
         g, v = c["groups"], (ITEM_SUM, candidate)
         print(f"| {model} | {c['ref']:.4f} ± {c['spread']:.4f} | "
               + " | ".join(f"{statistics.mean(best(g[x])):.4f}" for x in v) + " | "
-              + " / ".join(f"{c['change'][x]:+.1f}% ({c['change'][x] * c['ref'] / 100 / c['spread']:+.1f})" for x in v)
+              + " / ".join(f"{c['change'][x]:+.1f}% ({c['stds'][x]:+.1f})" for x in v)
               + " | " + " / ".join(f"{c['e95'][x]:.0f}" for x in (RANDOM, *v)) + " | "
               + " / ".join(f"{test(g[x]):.4f}" for x in (RANDOM, *v)) + " |")
     print()
