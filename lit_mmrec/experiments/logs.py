@@ -62,7 +62,7 @@ DIAGNOSTICS = "diag/"
 
 
 def diagnostics(rows: list[dict[str, str]]) -> dict[str, Any] | None:
-    """The ``diag/*`` columns of :class:`~lit_mmrec.experiments.diagnose.UserTableDiagnostics`:
+    """The ``diag/*`` columns of :class:`~lit_mmrec.callbacks.user_table_diagnostics.UserTableDiagnostics`:
     ``{"start": {name: value}, "by_epoch": {name: [value per epoch index]}}`` (names without the ``diag/``
     prefix; the last row logged for an epoch wins, as for the validation curve), or None when not logged."""
     start: dict[str, float] = {}

@@ -16,7 +16,7 @@ from lit_mmrec.experiments.convergence import (
     convergence_markdown,
     mean_curve,
 )
-from lit_mmrec.experiments.diagnose import PLOTTED, REPORTED, diagnosis_markdown, statistic_series
+from lit_mmrec.experiments.diagnosis import PLOTTED, REPORTED, diagnosis_markdown, statistic_series
 from lit_mmrec.experiments.runner import RunSpec, RunStore
 from lit_mmrec.experiments.sweep import sweep_markdown, sweep_plot
 

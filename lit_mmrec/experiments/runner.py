@@ -15,7 +15,7 @@ shortened to ``site-packages/...`` (:func:`relative_text`): a study's records me
 Threads: ``jobs`` runs at a time each get ``max(1, cores // jobs)`` threads (``OMP_NUM_THREADS`` and
 ``MKL_NUM_THREADS`` of the child, which torch reads at start for its intra-op pool) unless the user set
 ``OMP_NUM_THREADS``: with torch's default (one thread per core in every child) two FREEDOM runs on 2 cores
-took 5.2 s per epoch instead of 1.0 s (issue 14).
+took 5.2 s per epoch instead of 1.0 s.
 
 Resumption: a run recorded as ``done`` in ``runs.json`` is never run again; a run that was
 interrupted (its ``checkpoints/<name>/last.ckpt`` exists) is restarted with ``--ckpt_path last``,

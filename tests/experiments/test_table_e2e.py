@@ -7,9 +7,8 @@ import pytest
 import torch
 import yaml
 
-from lit_mmrec.callbacks.early_stopping import DEFAULT_RULE
+from lit_mmrec.callbacks.early_stopping import DEFAULT_RULE, RULES
 from lit_mmrec.experiments.__main__ import main
-from lit_mmrec.experiments.rules import recorded_rule
 
 
 @pytest.mark.slow
@@ -31,7 +30,7 @@ def test_table_end_to_end(tiny_configs, tmp_path, monkeypatch, capsys):
         assert (run["sgurinit_s"] is None) == (run["variant"] == "random")
         # train.py's default, as its config resolved it (by number: no rule named on the command line)
         assert run["stopping"] == {"rule": None, "patience": 50, "warmup": 50, "min_delta": 0.0, "relative_min_delta": 0.0}
-        assert recorded_rule(run, default="mmrec") == DEFAULT_RULE
+        assert {key: run["stopping"][key] for key in RULES[DEFAULT_RULE]} == RULES[DEFAULT_RULE]
         cold = run["cold_start"]
         # both protocols: ranking over all items ("N") and within the cold items only ("cold/N")
         assert set(cold) == {"0", "1", "cold/0", "cold/1"} and cold["0"]["users"] <= cold["1"]["users"]
@@ -84,7 +83,8 @@ def test_continue_from_an_earlier_study_equals_training_longer(tiny_configs, tmp
                  "--early_stopping.rule", "mmrec") == 0
     frozen = json.loads((results / "frozen" / "runs.json").read_text())["runs"][0]
     # the continuation's own session's stopping rule is recorded, not the earlier run's (copied logs)
-    assert recorded_rule(frozen) == "mmrec" and recorded_rule(short) == DEFAULT_RULE
+    assert frozen["stopping"]["rule"] == "mmrec"
+    assert {key: short["stopping"][key] for key in RULES[DEFAULT_RULE]} == RULES[DEFAULT_RULE]
     # and the config copied beside its metrics is that session's too
     config = yaml.safe_load((results / "frozen" / "runs" / frozen["name"] / "config.yaml").read_text())
     assert config["early_stopping"]["rule"] == "mmrec"

@@ -11,7 +11,7 @@ the study ran, on VALIDATION only (each run's best validation Recall@20; no test
    within ``tie`` (0.5 percentage points) of the best that comes earlier in ``candidates`` (simpler) wins the tie;
 4. no eligible candidate: nothing is chosen (the current default stays), and the failing cells are listed.
 
-``python -m lit_mmrec.experiments.selection --runs docs/results/selection_ml100k/runs.json ... --out F.md``
+``python -m studies.selection --runs docs/results/selection_ml100k/runs.json ... --out F.md``
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def selection_markdown(found: list[Cell], candidates: tuple[str, ...], expected_
     return (
         "# SG-URInit default recipe: the selection rule applied (validation only)\n\n"
         "Rule: `docs/results/sgurinit_selection_rule.md` (written before the runs), implemented in "
-        "`lit_mmrec/experiments/selection.py`. Per run its best validation Recall@20; per cell mean ± sample std "
+        "`studies/selection.py`. Per run its best validation Recall@20; per cell mean ± sample std "
         "over seeds; change of each candidate's mean over random's (✗: below random's mean by more than random's "
         "std, the guard).\n\n"
         f"Produced by:\n\n```bash\n{command}\n```\n\n{status}\n\n" + "\n".join(lines) + "\n\n"
@@ -113,7 +113,7 @@ def selection_markdown(found: list[Cell], candidates: tuple[str, ...], expected_
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lit_mmrec.experiments.selection", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m studies.selection", description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=Path, nargs="+", required=True, help="runs.json files of the selection grid")
     parser.add_argument("--out", type=Path, required=True, help="Markdown file to write")
     parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), help="in order of simplicity")
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     if not found:
         parser.error(f"{', '.join(map(str, args.runs))}: no complete cell yet (random and every candidate of "
                      f"{list(candidates)} with {args.seeds} finished runs)")
-    shown = "python -m lit_mmrec.experiments.selection " + " ".join(
+    shown = "python -m studies.selection " + " ".join(
         ["--runs", *map(str, args.runs), "--out", str(args.out)])
     args.out.write_text(selection_markdown(found, candidates, args.expected_cells, shown))
     print(f"{args.out}: {len(found)} complete cells, chosen: {choose(found, candidates)['chosen'] or 'none'}")

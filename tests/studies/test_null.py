@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lit_mmrec.experiments.null import backbones, count_distribution, main, outcome, split_rates
 from lit_mmrec.experiments.variants import RANDOM
+from studies.null import backbones, count_distribution, main, outcome, split_rates
 
 
 def run(value: float, e95: int, seed: int, variant: str = RANDOM, model: str = "lightgcn") -> dict:

@@ -17,7 +17,7 @@ measures what that test says when the "candidate" is random:
   random over 6, by the done-when's tests and by the gap in standard errors of the difference of the two means
   (Welch's, ``sqrt(s_c^2 / n_c + s_r^2 / n_r)``).
 
-``python -m lit_mmrec.experiments.null --reference docs/results/selection_synthetic/runs.json
+``python -m studies.null --reference docs/results/selection_synthetic/runs.json
 --draw docs/results/null_synthetic/runs.json --out docs/results/null_synthetic/null.md``
 """
 
@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from lit_mmrec.experiments.aggregate import mean_std
-from lit_mmrec.experiments.rules import first_runs
 from lit_mmrec.experiments.variants import RANDOM
+from studies.rules import first_runs
 
 METRIC = "recall@20"
 
@@ -94,7 +94,7 @@ class Backbone:
 def backbones(reference: list[dict[str, Any]], draw: list[dict[str, Any]], candidate: str,
               seeds: int = 3, candidate_draw: list[dict[str, Any]] | None = None) -> list[Backbone]:
     """Per (data set, backbone) with ``seeds`` finished runs of random and ``candidate`` in ``reference`` and of
-    random in ``draw``, on seeds the reference does not use (:func:`~lit_mmrec.experiments.rules.first_runs`). ValueError
+    random in ``draw``, on seeds the reference does not use (:func:`~studies.rules.first_runs`). ValueError
     when the draw repeats one of the reference's seeds: it would be the same run, not a second draw. With
     ``candidate_draw``, each backbone also gets the candidate's first ``seeds`` runs there (none where it has fewer),
     on seeds the reference's candidate runs do not use."""
@@ -222,7 +222,7 @@ def null_markdown(found: list[Backbone], candidate: str, command: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lit_mmrec.experiments.null", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m studies.null", description=__doc__.split("\n")[0])
     parser.add_argument("--reference", type=Path, nargs="+", required=True,
                         help="runs.json files of the study (random and the candidate)")
     parser.add_argument("--draw", type=Path, nargs="+", required=True, help="runs.json files of random on new seeds")
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     if not found:
         parser.error(f"no backbone with {args.seeds} finished runs of random and {args.candidate} in --reference "
                      f"and of random in --draw")
-    shown = "python -m lit_mmrec.experiments.null " + " ".join(
+    shown = "python -m studies.null " + " ".join(
         ["--reference", *map(str, args.reference), "--draw", *map(str, args.draw)]
         + (["--candidate_draw", *map(str, args.candidate_draw)] if args.candidate_draw else [])
         + ["--out", str(args.out), "--candidate", args.candidate])

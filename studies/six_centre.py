@@ -1,7 +1,7 @@
 """Six seeds for ``item-sum,centre=true`` on the generated data (plan: ``docs/results/sgurinit_selection_rule.md``,
 "Six seeds for `centre` on the generated data"; report only), run from the repository root:
 
-    PYTHONPATH=. python docs/results/six_centre_synthetic/analyse.py > docs/results/six_centre_synthetic/six.md
+    python -m studies.six_centre > docs/results/six_centre_synthetic/six.md
 
 Per backbone, ``centre`` (seeds 999 / 1 / 2: ``round3_bm3/``, ``round3b_grcn/``, ``round7_synthetic/``; seeds
 3 / 4 / 5: ``round7b_vbpr/``, ``six_centre_synthetic/``) and item-sum (``rule2_synthetic/``, ``six_synthetic/``)
@@ -49,7 +49,7 @@ def compare(base: list[float], other: list[float]) -> tuple[float, float, float]
 def main() -> None:
     groups = {v: [r for f in folders for r in runs(f, v)] for v, folders in SOURCES.items()}
     print("# Six seeds for `centre` on the generated data (issue 14; report only)\n")
-    print("Produced by `PYTHONPATH=. python docs/results/six_centre_synthetic/analyse.py`; the runs: `README.md`. "
+    print("Produced by `python -m studies.six_centre`; the runs: `README.md`. "
           "Validation but the last column (test, for the report only). Gaps: relative change (random's stds, "
           "standard errors of the difference).\n")
     print("| backbone | best val R@20 random | item-sum | centre | item-sum vs random | centre vs random | "

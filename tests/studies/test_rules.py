@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from lit_mmrec.experiments.convergence import anytime_relative
-from lit_mmrec.experiments.rules import (
+from lit_mmrec.experiments.runner import STOPPING_KEYS
+from lit_mmrec.experiments.variants import RANDOM
+from studies.rules import (
     RULE_SETTINGS,
     check_recorded,
     main,
@@ -18,8 +20,6 @@ from lit_mmrec.experiments.rules import (
     verdict_markdown,
     verdicts,
 )
-from lit_mmrec.experiments.runner import STOPPING_KEYS
-from lit_mmrec.experiments.variants import RANDOM
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results"
 

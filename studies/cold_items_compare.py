@@ -6,13 +6,13 @@ given, on the validation AND the test items, under both protocols (all items / w
 in one process (the representations are computed once per setting), and writes one JSON::
 
     python train.py test --config configs/ml100k/vbpr.yaml --ckpt_path checkpoints/<run>/best-epoch=N.ckpt \\
-        "--trainer.callbacks+=lit_mmrec.experiments.cold_items_compare.ColdItemsComparison" \\
+        "--trainer.callbacks+=studies.cold_items_compare.ColdItemsComparison" \\
         --trainer.callbacks.init_args.output cold_items/
 
 (a folder: the file is ``cold_items/<run>.json``; the same arguments after a runner's ``--`` make every run of a
 study write its own file after the fit's test.)
 
-``python -m lit_mmrec.experiments.cold_items_compare report --inputs DIR --runs runs.json ...`` reads those
+``python -m studies.cold_items_compare report --inputs DIR --runs runs.json ...`` reads those
 JSON files and writes ``cold_items.md``: every setting's validation numbers, the setting the selection
 rule picks, and that setting's test numbers beside ``off`` per backbone and init.
 
@@ -186,7 +186,7 @@ def comparison_markdown(records: list[dict[str, Any]], command: str) -> str:
         "Recall@20 on items with at most N training interactions, mean ± sample std over the evaluated "
         "checkpoints; *all*: ranked among every item (training items excluded), *within*: among the cold items "
         f"only. {len(records)} checkpoints; test: {sizes}.\n\n"
-        "Selection rule (written before the runs, `lit_mmrec/experiments/cold_items_compare.py`): highest mean "
+        "Selection rule (written before the runs, `studies/cold_items_compare.py`): highest mean "
         "validation Recall@20 at N = 0 ranked over all items; within 0.001, the simpler setting (earlier in the "
         f"list) wins; `off` competes. Chosen: **{chosen}** (mean {means[chosen]:.4f}; off {means.get(OFF, 0):.4f}).\n\n"
         "## Every setting, validation only\n\n" + _table(rows, head) + "\n\n"
@@ -215,7 +215,7 @@ def load_records(inputs: list[Path], runs: list[Path]) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lit_mmrec.experiments.cold_items_compare",
+    parser = argparse.ArgumentParser(prog="python -m studies.cold_items_compare",
                                      description="Report ColdItemsComparison results and apply the selection rule.")
     sub = parser.add_subparsers(dest="command", required=True)
     report = sub.add_parser("report", help="write the Markdown report")

@@ -1,6 +1,6 @@
 r"""Diagnosing an initialisation: the user table's geometry per epoch, logged beside validation Recall@20.
 
-Issue 14 asks why SG-URInit's head start does not become a better optimum. What we look at, for a
+Why does SG-URInit's head start not become a better optimum? What this callback looks at, for a
 table :math:`T \in \mathbb{R}^{n \times d}` (users with a training interaction only, so the untouched
 random rows of cold users do not dilute it):
 
@@ -25,7 +25,7 @@ values at the start of training, once, at step 0), so they land in the run's ``m
 
     python -m lit_mmrec.experiments table --datasets ml100k --models lightgcn --inits random item-sum \
         --seeds 999 --out docs/results/diagnosis -- \
-        "--trainer.callbacks+=lit_mmrec.experiments.diagnose.UserTableDiagnostics"
+        "--trainer.callbacks+=lit_mmrec.callbacks.user_table_diagnostics.UserTableDiagnostics"
 """
 
 from __future__ import annotations
@@ -37,8 +37,6 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-
-from lit_mmrec.experiments.aggregate import markdown_table, summarise_columns
 
 
 def effective_rank(x: Tensor) -> float:
@@ -161,99 +159,3 @@ class UserTableDiagnostics(L.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.initial = dict(state_dict.get("initial", {}))
-
-
-class ScaledUserTables(L.Callback):
-    """A control for diagnoses, not a recipe: multiplies every user table the backbone declares
-    (``user_init_targets()``) by ``factor`` once, before the first epoch of a fresh fit (never on resume), to
-    separate the effect of a start's row norm from that of its direction (e.g. a ``residual`` start without
-    ``residual_rescale`` has rows about ``sqrt(1 + alpha^2)`` times a random row's norm). With SG-URInit, it scales
-    what the callbacks listed before it wrote (list it after SG-URInit to scale the semantic start).
-
-    Args:
-        factor: the multiplier (> 0).
-    """
-
-    def __init__(self, factor: float = 1.0) -> None:
-        if not factor > 0:
-            raise ValueError(f"factor must be > 0, got {factor}")
-        self.factor = factor
-        self.done = False
-
-    @torch.no_grad()
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.done or trainer.ckpt_path is not None:
-            return
-        declare = getattr(pl_module, "user_init_targets", None)
-        for target in declare() if callable(declare) else []:
-            target.table.mul_(self.factor)
-        self.done = True
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"done": self.done}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.done = bool(state_dict.get("done", False))
-
-
-#: Statistics shown in ``diagnosis.md`` (of the first user table a backbone declares, and its representations).
-REPORTED = {
-    "effective_rank": "effective rank", "common_direction": "common direction", "mean_cosine": "mean cosine",
-    "nearest_cosine": "nearest-user cosine", "user_repr_nearest_cosine": "nearest-user cosine of the user repr",
-    "mean_norm": "mean row norm", "drift": "drift from start", "user_repr_norm": "user repr norm",
-    "item_repr_norm": "item repr norm",
-}
-#: When: at the start of training (after any initialisation), after epochs 1, 10, 50, and after the last epoch.
-MOMENTS = {"start": "start", "1": "epoch 1", "10": "epoch 10", "50": "epoch 50", "last": "last epoch"}
-
-
-def _table_name(found: dict[str, Any], statistic: str) -> str | None:
-    """The logged name of ``statistic`` for the first table declared (e.g. ``user_embedding/<statistic>``), or
-    the representation norms' plain name; None when not logged."""
-    names = [n for n in list(found["by_epoch"]) + list(found["start"]) if n.split("/")[-1] == statistic]
-    return names[0] if names else None
-
-
-def _statistic(record: dict[str, Any], statistic: str, moment: str) -> float | None:
-    found = record.get("diagnostics")
-    name = _table_name(found, statistic) if found else None
-    if name is None:
-        return None
-    if moment == "start":
-        return found["start"].get(name)
-    values = found["by_epoch"].get(name, [])
-    index = len(values) - 1 if moment == "last" else int(moment) - 1
-    return values[index] if 0 <= index < len(values) else None
-
-
-def diagnosis_markdown(records: list[dict[str, Any]], command: str) -> str:
-    """``diagnosis.md``: per statistic, its value at the start, after epochs 1 / 10 / 50 and at the end, mean ±
-    std over seeds, per (data set, backbone, init); runs without :class:`UserTableDiagnostics` are left out."""
-    sections = []
-    for statistic, title in REPORTED.items():
-        summary = summarise_columns(records, MOMENTS, lambda r, moment, s=statistic: _statistic(r, s, moment))
-        if summary:
-            sections.append(f"## {title}\n\n" + markdown_table(summary, MOMENTS, digits=3, compare=False))
-    return (
-        "# Diagnosis: the user table during training\n\n"
-        "Statistics of the first user table each backbone declares (users with training interactions), and "
-        "the mean norms of the final user and item representations, logged by "
-        "`lit_mmrec.experiments.diagnose.UserTableDiagnostics` (definitions there); mean ± sample std over seeds.\n\n"
-        f"Produced by:\n\n```bash\n{command}\n```\n\n" + "\n".join(sections)
-    )
-
-
-#: The statistics drawn in ``diagnosis_<dataset>_<backbone>.png`` (beside validation Recall@20).
-PLOTTED = ("effective_rank", "common_direction", "drift")
-
-
-def statistic_series(record: dict[str, Any], statistic: str) -> list[float] | None:
-    """``statistic`` of the run's first declared table per epoch, its value at the start first (index 0 =
-    before training, index e = after epoch e); None when the run has no diagnostics for it."""
-    found = record.get("diagnostics")
-    name = _table_name(found, statistic) if found else None
-    if name is None or name not in found["by_epoch"]:
-        return None
-    values = found["by_epoch"][name]
-    start = found["start"].get(name)
-    return ([start] if start is not None else [values[0]]) + values

@@ -1,6 +1,6 @@
 """Round 8 (plan: ``docs/results/sgurinit_selection_rule.md``, "Round 8"), run from the repository root:
 
-    PYTHONPATH=. python docs/results/round8_grid/analyse.py > docs/results/round8_grid/round8.md
+    python -m studies.round8_grid > docs/results/round8_grid/round8.md
 
 8a: on VBPR (generated data), six seeds each of ``centre_tables=id`` and ``centre_tables=features`` against
 random, item-sum and ``centre`` (all tables); the one with the higher mean best validation Recall@20 is the
@@ -18,7 +18,7 @@ import statistics
 from pathlib import Path
 
 from lit_mmrec.callbacks.early_stopping import RULES
-from lit_mmrec.experiments.rules import replay
+from studies.rules import replay
 
 RESULTS = Path("docs/results")
 RANDOM, ITEM_SUM, CENTRE = "random", "item-sum", "item-sum,centre=true"
@@ -160,7 +160,7 @@ def verdict(cells: dict[str, dict], candidate: str) -> tuple[list[str], list[str
 
 def main() -> None:
     print("# Round 8: centre one kind of user table only? (issue 14)\n")
-    print("Produced by `PYTHONPATH=. python docs/results/round8_grid/analyse.py`; plan: "
+    print("Produced by `python -m studies.round8_grid`; plan: "
           "`../sgurinit_selection_rule.md`, \"Round 8\". Validation decides; test columns are for the report only.\n")
     candidate = diagnosis()
     if candidate is None:
@@ -228,7 +228,7 @@ def report_only(candidate: str) -> None:
         print(f"- {dataset}: new default {counts[candidate]}; item-sum {counts[ITEM_SUM]}.")
     print("\n## Report only: MMRec's rule (patience 20 from the first epoch), replayed on the same curves\n")
     print("Training does not depend on the rule, so a run's curve up to MMRec's stop is the run MMRec's rule would "
-          "have trained (`lit_mmrec/experiments/rules.py`); test under it is not measured here. Best validation "
+          "have trained (`studies/rules.py`); test under it is not measured here. Best validation "
           "change over random (six seeds) and epochs to 95% of each run's own best; seeds 999 / 1 / 2.\n")
     print("| data set | backbone | item-sum vs random | new default vs random | epochs to 95%: random / item-sum / "
           "new default |")

@@ -1,6 +1,6 @@
 """Round 7's decision (plan: ``docs/results/sgurinit_selection_rule.md``, "Round 7"), run from the repository root:
 
-    PYTHONPATH=. python docs/results/round7_synthetic/analyse.py > docs/results/round7_synthetic/round7.md
+    python -m studies.round7 > docs/results/round7_synthetic/round7.md
 
 Over the 24 cells (12 backbones x ml100k, generated data), ``item-sum,centre=true`` (seeds 999 / 1 / 2) against the
 current default ``item-sum`` (the same seeds, ``rule2_*``), both measured against random's six seeds under the same
@@ -49,7 +49,7 @@ def mean(rows: list[dict], key: str) -> float:
 
 def main() -> None:
     print("# Round 7: can `centre` be the default? (issue 14)\n")
-    print("Produced by `PYTHONPATH=. python docs/results/round7_synthetic/analyse.py`; plan: "
+    print("Produced by `python -m studies.round7`; plan: "
           "`../sgurinit_selection_rule.md`, \"Round 7\". Validation decides; test columns are for the report only.\n")
     changes = {"item-sum": [], "item-sum,centre=true": []}
     new_failures, sooner, missing = [], {}, []

@@ -1,6 +1,6 @@
 """Round 5's report (plan: ``docs/results/sgurinit_selection_rule.md``, "Round 5"), run from the repository root:
 
-    PYTHONPATH=. python docs/results/round5_ml100k/analyse.py > docs/results/round5_ml100k/round5.md
+    python -m studies.round5 > docs/results/round5_ml100k/round5.md
 
 Per (backbone, init) on ml100k: the best validation Recall@20 within the first 1 / 5 / 10 / 25 epochs as a share of
 random's mean best (random's six seeds: ``rule2_ml100k/`` + ``null2_ml100k/``), epochs to 95% of the run's own
@@ -29,7 +29,7 @@ def sd(values: list[float]) -> float:
 def main() -> None:
     new = runs("round5_ml100k")
     print("# Round 5: where item-sum starts behind on ml100k (centre, decorrelate)\n")
-    print("Produced by `PYTHONPATH=. python docs/results/round5_ml100k/analyse.py`; the runs: `README.md`. "
+    print("Produced by `python -m studies.round5`; the runs: `README.md`. "
           "Validation only but the last column (test, for the report).\n")
     heads = " | ".join(f"≤ {e} epochs" for e in BUDGETS)
     print(f"| backbone | init | seeds | {heads} | epochs to 95% | best val R@20 | vs random (6 seeds) | test R@20 |")

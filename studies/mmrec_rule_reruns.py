@@ -6,15 +6,15 @@ epoch IS the MMRec-rule run (same curve, same stop, same best checkpoint, same t
 selection_synthetic whose MMRec-rule replay stops earlier and that no earlier MMRec-rule study already holds
 (diagnosis_ml100k, lightgcn_ml100k_mmrec_rule on ml100k). Resumable (the runner skips finished runs).
 
-    OMP_NUM_THREADS=1 PYTHONPATH=. python docs/results/mmrec_rule_reruns/reruns.py
+    OMP_NUM_THREADS=1 python -m studies.mmrec_rule_reruns
 """
 
 import json
 from pathlib import Path
 
-from lit_mmrec.experiments.rules import compared_runs, replay
 from lit_mmrec.experiments.runner import RunSpec, RunStore, Settings, run_all
 from lit_mmrec.experiments.variants import parse_variant
+from studies.rules import compared_runs, replay
 
 RESULTS = Path("docs/results")
 OUT = RESULTS / "mmrec_rule_reruns"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lit_mmrec.experiments.selection import cells, choose, main
+from studies.selection import cells, choose, main
 
 CANDIDATES = ("a", "b", "c")
 

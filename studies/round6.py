@@ -1,6 +1,6 @@
 """Round 6's report (plan: ``docs/results/sgurinit_selection_rule.md``, "Round 6"), run from the repository root:
 
-    PYTHONPATH=. python docs/results/round6_ml100k/analyse.py > docs/results/round6_ml100k/round6.md
+    python -m studies.round6 > docs/results/round6_ml100k/round6.md
 
 ``item-sum,centre=true`` on all 12 ml100k backbones (``round5_ml100k/`` for DRAGON, DualGNN, BM3; ``round6_ml100k/``
 for the nine others) against random's six seeds under the same rule (``rule2_ml100k/``, ``rule2_ml100k_mgcn/``,
@@ -31,7 +31,7 @@ def main() -> None:
     variant, folders = CANDIDATE
     candidate = [r for f in folders for r in runs(f) if r["variant"] == variant]
     print(f"# Round 6: `{variant}` on the 12 ml100k backbones, epochs to 95% and the validation guard\n")
-    print("Produced by `PYTHONPATH=. python docs/results/round6_ml100k/analyse.py`; the runs: `README.md` here and "
+    print("Produced by `python -m studies.round6`; the runs: `README.md` here and "
           "in `../round5_ml100k/`. Validation only but the last column (test, for the report).\n")
     print("| backbone | seeds random / centre | epochs to 95%: random | centre | best val R@20: random | centre | "
           "vs random (in random's stds) | test R@20 random / centre |")

@@ -9,7 +9,9 @@ import torch
 
 from lit_mmrec.callbacks.cold_items import dataset_neighbours
 from lit_mmrec.data.datamodule import MMRecDataModule
-from lit_mmrec.experiments.cold_items_compare import (
+from lit_mmrec.metrics.cold_start import cold_start_from_module
+from lit_mmrec.models.lightgcn import LightGCN
+from studies.cold_items_compare import (
     OFF,
     ColdItemsComparison,
     comparison_markdown,
@@ -17,8 +19,6 @@ from lit_mmrec.experiments.cold_items_compare import (
     parse_setting,
     select,
 )
-from lit_mmrec.metrics.cold_start import cold_start_from_module
-from lit_mmrec.models.lightgcn import LightGCN
 
 
 def test_parse_setting():

@@ -14,7 +14,7 @@ validation improves when it is strictly above the best so far; during the warm-u
 the patience counter is held at 0; training stops after the validation at which the counter reaches
 ``patience``. The best is the first epoch with the highest value (the best-validation checkpoint).
 
-``python -m lit_mmrec.experiments.rules --runs docs/results/selection_ml100k/runs.json ... --out F.md``
+``python -m studies.rules --runs docs/results/selection_ml100k/runs.json ... --out F.md``
 writes the verdict of issue 14's done-when per (data set, backbone): the candidate's test Recall@20 against
 random's under the rule the runs were trained with and under every ``--measured`` rule (measured), its best
 validation Recall@20 and epochs to 95% under every rule asked for (replayed).
@@ -292,7 +292,7 @@ def verdict_markdown(found: list[Verdict], candidate: str, rules: tuple[str, ...
         f"# {candidate} against random, per backbone, under each stopping rule\n\n"
         f"The runs were trained under `{recorded}`; their test Recall@20 is measured (best-validation checkpoint). "
         "Best validation Recall@20 and epochs to 95% of it under each rule are replayed on the runs' recorded "
-        "validation curves (`lit_mmrec/experiments/rules.py`: training does not depend on the rule, so the curve "
+        "validation curves (`studies/rules.py`: training does not depend on the rule, so the curve "
         "up to an earlier stop is the same). Test Recall@20 under another rule is measured where given "
         "(`--measured`): a run whose replay stops where it stopped is that rule's run; any other is the run "
         "trained under that rule, checked to stop where the replay says. "
@@ -304,7 +304,7 @@ def verdict_markdown(found: list[Verdict], candidate: str, rules: tuple[str, ...
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lit_mmrec.experiments.rules", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m studies.rules", description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=Path, nargs="+", required=True, help="runs.json files of the study")
     parser.add_argument("--out", type=Path, required=True, help="Markdown file to write")
     parser.add_argument("--candidate", default="item-sum", help="the init compared with random")
@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(error))
     if not found:
         parser.error(f"no backbone with {args.seeds} finished runs of both random and {args.candidate}")
-    shown = "python -m lit_mmrec.experiments.rules " + " ".join(
+    shown = "python -m studies.rules " + " ".join(
         ["--runs", *map(str, args.runs), "--out", str(args.out), "--candidate", args.candidate, "--rules", *args.rules,
          *(["--measured", *args.measured] if args.measured else []),
          "--trained_with", args.trained_with])

@@ -4,7 +4,7 @@
 # kept), the 11 backbones that carry item features. The default's runs: its own (VBPR, GRCN: round8_grid), the
 # `centre` runs that compute its tables (feature-space tables only: round5/6), item-sum's (ID tables only:
 # rule2, six_ml100k_mgcn). Run from the repository root:
-#   bash docs/results/round8_grid/evaluate_cold_items.sh CHECKPOINTS   (the folder holding checkpoints/<run>/)
+#   bash studies/round8_evaluate_cold_items.sh CHECKPOINTS   (the folder holding checkpoints/<run>/)
 checkpoints=${1:-checkpoints}
 out=docs/results/round8_grid/cold_items
 mkdir -p $out
@@ -20,5 +20,5 @@ for model in bm3 dragon dualgnn freedom mmgcn slmrec vbpr grcn lattice lgmrec; d
 done
 runs="$runs six_ml100k_mgcn_ml100k_mgcn_random_s3"
 for run in $runs; do
-  bash docs/results/cold_items_all/evaluate_run.sh $checkpoints $out $run
+  bash studies/cold_items_evaluate_run.sh $checkpoints $out $run
 done

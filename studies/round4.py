@@ -1,7 +1,7 @@
 """Round 4's report (plan: ``docs/results/sgurinit_selection_rule.md``, "Round 4"), run from the repository root:
 
-    PYTHONPATH=. python docs/results/round4_bm3/analyse.py round4_bm3 round4_lightgcn > docs/results/round4_bm3/round4.md
-    PYTHONPATH=. python docs/results/round4_bm3/analyse.py round4b_bm3 round4b_scaled141 round4b_scaled224 \
+    python -m studies.round4 round4_bm3 round4_lightgcn > docs/results/round4_bm3/round4.md
+    python -m studies.round4 round4b_bm3 round4b_scaled141 round4b_scaled224 \
         > docs/results/round4b_bm3/round4b.md
 
 Per (backbone, init): best validation Recall@20 (mean ± sample std over seeds) against random's six seeds under
@@ -51,7 +51,7 @@ def mean_std(values: list[float]) -> str:
 def main(folders: list[str]) -> None:
     new = [r for folder in folders if (RESULTS / folder / "runs.json").is_file() for r in runs(folder)]
     print("# BM3 on the generated data: best validation and the nearest-user cosine per init\n")
-    print(f"Produced by `PYTHONPATH=. python docs/results/round4_bm3/analyse.py {' '.join(folders)}`; the runs: "
+    print(f"Produced by `python -m studies.round4 {' '.join(folders)}`; the runs: "
           "each folder's `README.md`. Validation decides, test is read for the report only.\n")
     print("| backbone | init | seeds | best val R@20 | vs random (6 seeds) | in random's stds | "
           "nearest cos, table: start / last | nearest cos, scored users: start / last | test R@20 |")

@@ -1,7 +1,7 @@
 """How long SG-URInit's head start lasts (issue 14, the done-when's second criterion), over six seeds a side, run
 from the repository root:
 
-    PYTHONPATH=. python docs/results/headstart/headstart.py > docs/results/headstart/README.md
+    python -m studies.headstart > docs/results/headstart/README.md
 
 Reads the committed runs under the default rule (``warmup50_patience50``): random = ``rule2_*`` (999 / 1 / 2) +
 ``null2_*`` (3 / 4 / 5), plus ``six_ml100k_more/`` (LGMRec, SLMRec on ml100k) and, for MGCN on ml100k,
@@ -36,7 +36,7 @@ def mean_std(values: list[float]) -> str:
 def main() -> None:
     print("# How long the head start lasts (six seeds a side, default rule)\n")
     print(__doc__.split("\n\n", 2)[2].strip() + "\n")
-    print("Produced by `PYTHONPATH=. python docs/results/headstart/headstart.py > docs/results/headstart/README.md`.\n")
+    print("Produced by `python -m studies.headstart > docs/results/headstart/README.md`.\n")
     for dataset, folders in FOLDERS.items():
         found = [r for f in folders for r in runs(f) if r["dataset"] == dataset]
         print(f"## {dataset}\n")

@@ -1,7 +1,7 @@
 """The new default recipe under MMRec's rule, test measured (report only; issue 14, done-when: "the same grid under
 MMRec's rule is reported beside it"). Run from the repository root:
 
-    PYTHONPATH=. python docs/results/round8_mmrec/analyse.py > docs/results/round8_mmrec/mmrec.md
+    python -m studies.round8_mmrec > docs/results/round8_mmrec/mmrec.md
 
 Random and item-sum under MMRec's rule (patience 20 from the first epoch), seeds 999 / 1 / 2, test measured as in
 ``selection_*/rules.md``: a run trained under ``warmup50`` whose replayed MMRec stop is its own stop is the
@@ -12,13 +12,13 @@ backbones it computes item-sum's tables, so item-sum's runs stand for it. Each o
 epoch for epoch, the validation curve of the same run under the default rule (round 8's), up to its stop.
 """
 
-import importlib.util
 import json
 import statistics
 from pathlib import Path
 
 from lit_mmrec.callbacks.early_stopping import RULES
-from lit_mmrec.experiments.rules import check_recorded, measured_test, replay
+from studies import round8_grid as round8
+from studies.rules import check_recorded, measured_test, replay
 
 RESULTS = Path("docs/results")
 RECORDS = {"ml100k": ["selection_ml100k", "diagnosis_ml100k_warmup50"], "synthetic": ["selection_synthetic"]}
@@ -27,9 +27,6 @@ SEEDS = (999, 1, 2)
 MAX_EPOCHS = 1000
 MMREC = RULES["mmrec"]
 
-_spec = importlib.util.spec_from_file_location("round8", RESULTS / "round8_grid" / "analyse.py")
-round8 = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(round8)
 DEFAULT = round8.CANDIDATES["features"]
 
 
@@ -45,7 +42,7 @@ def main() -> None:
             others.setdefault((r["dataset"], r["model"], r["variant"], r["seed"]), r)
     own = {(r["dataset"], r["model"], r["seed"]): r for r in load("round8_mmrec") if r["variant"] == DEFAULT}
     print("# The new default under MMRec's rule, test measured (issue 14; report only)\n")
-    print("Produced by `PYTHONPATH=. python docs/results/round8_mmrec/analyse.py`. Test Recall@20 under MMRec's rule, "
+    print("Produced by `python -m studies.round8_mmrec`. Test Recall@20 under MMRec's rule, "
           "mean over seeds 999 / 1 / 2; change over random's mean; ✗ below random's mean by more than random's "
           "seed-to-seed std.\n")
     print("| data set | backbone | test R@20 random | item-sum | new default | epochs (mean): random / item-sum / "

@@ -1,0 +1,44 @@
+"""The committed study reports under ``docs/results/`` are what their scripts print from the committed runs.
+
+Each report names the command that produced it (``python -m studies.<script> [folders]``); running it again on the
+committed ``runs.json`` files must give the committed file byte for byte, so a report cannot drift from its runs
+(or a script from its report) unnoticed.
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+from studies import rule2_check_continued
+
+ROOT = Path(__file__).resolve().parents[2]
+#: (script under studies/, its arguments, the report it writes under docs/results/), as each report's command gives them
+REPORTS = [
+    ("headstart", [], "headstart/README.md"),
+    ("round4", ["round4_bm3", "round4_lightgcn"], "round4_bm3/round4.md"),
+    ("round4", ["round4b_bm3", "round4b_scaled141", "round4b_scaled224"], "round4b_bm3/round4b.md"),
+    ("round5", [], "round5_ml100k/round5.md"),
+    ("round6", [], "round6_ml100k/round6.md"),
+    ("round7", [], "round7_synthetic/round7.md"),
+    ("six_centre", [], "six_centre_synthetic/six.md"),
+    ("round8_grid", [], "round8_grid/round8.md"),
+    ("round8_mmrec", [], "round8_mmrec/mmrec.md"),
+]
+
+
+@pytest.mark.parametrize(("script", "args", "report"), REPORTS, ids=[r[2] for r in REPORTS])
+def test_report_is_what_its_script_prints(script, args, report, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)  # the scripts read docs/results/ relative to the repository root
+    monkeypatch.setattr(sys, "argv", [f"studies/{script}.py", *args])
+    runpy.run_module(f"studies.{script}", run_name="__main__")
+    assert capsys.readouterr().out == (ROOT / "docs" / "results" / report).read_text()
+
+
+def test_every_continued_run_replays_its_earlier_run(monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    assert rule2_check_continued.main() == 0, capsys.readouterr().out
+    assert " 0 of them with a different test" in capsys.readouterr().out
