@@ -14,7 +14,7 @@ data set's item features and TRAINING interactions; the module's ``item_repr_ove
 representations. Removing the callback switches it off.
 
 The defaults (``k=20, keep_norm=True, own=True``) were chosen on validation by a rule written before the runs
-(``studies/cold_items_compare.py``; ``docs/results/cold_items_all/cold_items.md``: 40
+(``lit_mmrec/experiments/cold_items_compare.py``; ``docs/results/cold_items_all/cold_items.md``: 40
 checkpoints of the 12 backbones on ml100k, 12 settings; validation Recall@20 on never-seen items ranked over
 all items .142 against .0003 without ColdItems).
 """
