@@ -3,7 +3,8 @@
 ``ColdItemsComparison`` is a test-time callback: after ``train.py test`` has loaded a checkpoint it
 measures cold-item Recall/NDCG with the items as learned (``off``) and with every ColdItems setting
 given, on the validation AND the test items, under both protocols (all items / within the cold items),
-in one process (the representations are computed once per setting), and writes one JSON::
+in one process (the representations are computed once per setting), and writes one compact JSON (per setting,
+split and threshold: the sizes and the four reported metrics, :func:`~lit_mmrec.experiments.runner.cold_start_record`)::
 
     python train.py test --config configs/ml100k/vbpr.yaml --ckpt_path checkpoints/<run>/best-epoch=N.ckpt \\
         "--trainer.callbacks+=studies.cold_items_compare.ColdItemsComparison" \\
@@ -37,6 +38,8 @@ import torch
 
 from lit_mmrec.callbacks.cold_items import dataset_neighbours
 from lit_mmrec.experiments.aggregate import fmt, mean_std
+from lit_mmrec.experiments.runner import cold_start_record
+from lit_mmrec.experiments.runs_json import read_runs
 from lit_mmrec.init.cold_items import WEIGHTINGS
 from lit_mmrec.metrics.cold_start import cold_start_metrics
 
@@ -113,7 +116,7 @@ class ColdItemsComparison(L.Callback):
             if output.suffix != ".json":
                 output = output / f"{record['run'] or 'model'}.json"
             output.parent.mkdir(parents=True, exist_ok=True)
-            output.write_text(json.dumps(record, indent=1) + "\n")
+            output.write_text(json.dumps(record, separators=(",", ":")) + "\n")
 
     def _measure(
         self, pl_module: L.LightningModule, user_repr: torch.Tensor, item_repr: torch.Tensor, split: str,
@@ -123,7 +126,7 @@ class ColdItemsComparison(L.Callback):
             found = cold_start_metrics(user_repr, item_repr, pl_module.index("train"), pl_module.index(split),
                                        self.thresholds, pl_module.test_metrics.ks, self.chunk_size, protocol)
             values.update({(str(n) if protocol == "all" else f"cold/{n}"): v for n, v in found.items()})
-        return values
+        return cold_start_record(values)
 
 
 def _value(record: dict[str, Any], setting: str, split: str, key: str, metric: str = "recall@20") -> float | None:
@@ -200,7 +203,7 @@ def load_records(inputs: list[Path], runs: list[Path]) -> list[dict[str, Any]]:
     (``runs.json`` files of the studies whose checkpoints were evaluated) by run name."""
     known = {}
     for path in runs:
-        known.update({r["name"]: r for r in json.loads(path.read_text())["runs"]})
+        known.update({r["name"]: r for r in read_runs(path)})
     records = []
     for folder in inputs:
         for path in sorted(folder.glob("*.json")):

@@ -13,10 +13,11 @@ and the difference in standard errors of the difference of the two means; then t
 validation Recall@20 within the first E epochs, as a fraction of random's mean best, mean over seeds per init.
 """
 
-import json
 import math
 import statistics
 from pathlib import Path
+
+from lit_mmrec.experiments.runs_json import read_runs
 
 RESULTS = Path("docs/results")
 FOLDERS = {"ml100k": ["rule2_ml100k", "null2_ml100k", "six_ml100k", "six_ml100k_more", "rule2_ml100k_mgcn",
@@ -26,7 +27,7 @@ BUDGETS = (1, 5, 10, 25, 50, 100)
 
 
 def runs(folder: str) -> list[dict]:
-    return [r for r in json.loads((RESULTS / folder / "runs.json").read_text())["runs"] if r.get("status") == "done"]
+    return [r for r in read_runs(RESULTS / folder / "runs.json") if r.get("status") == "done"]
 
 
 def mean_std(values: list[float]) -> str:

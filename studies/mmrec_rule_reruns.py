@@ -9,10 +9,10 @@ selection_synthetic whose MMRec-rule replay stops earlier and that no earlier MM
     OMP_NUM_THREADS=1 python -m studies.mmrec_rule_reruns
 """
 
-import json
 from pathlib import Path
 
 from lit_mmrec.experiments.runner import RunSpec, RunStore, Settings, run_all
+from lit_mmrec.experiments.runs_json import read_runs
 from lit_mmrec.experiments.variants import parse_variant
 from studies.rules import compared_runs, replay
 
@@ -21,7 +21,7 @@ OUT = RESULTS / "mmrec_rule_reruns"
 
 
 def load(*folders: str) -> list[dict]:
-    return [r for f in folders for r in json.loads((RESULTS / f / "runs.json").read_text())["runs"]]
+    return [r for f in folders for r in read_runs(RESULTS / f / "runs.json")]
 
 
 def needed() -> list[tuple[str, str, str, int, float]]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from lit_mmrec.experiments.aggregate import mean_std
+from lit_mmrec.experiments.runs_json import read_runs
 from lit_mmrec.experiments.variants import RANDOM
 from studies.rules import first_runs
 
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
         for path in getattr(args, name):
             if not path.is_file():
                 parser.error(f"{path}: no such runs.json")
-            loaded[name] += json.loads(path.read_text())["runs"]
+            loaded[name] += read_runs(path)
     try:
         found = backbones(loaded["reference"], loaded["draw"], args.candidate, args.seeds, loaded["candidate_draw"])
     except ValueError as error:

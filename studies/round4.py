@@ -11,10 +11,11 @@ the user table and of the scored user representations at the start and after the
 committed run) must reproduce that run's validation curve and stop exactly.
 """
 
-import json
 import statistics
 import sys
 from pathlib import Path
+
+from lit_mmrec.experiments.runs_json import read_runs
 
 RESULTS = Path("docs/results")
 RANDOM = ["rule2_synthetic", "null2_synthetic"]
@@ -24,7 +25,7 @@ REPLAYED = {"random": "rule2_synthetic", "item-sum": "rule2_synthetic",
 
 
 def runs(folder: str) -> list[dict]:
-    return [r for r in json.loads((RESULTS / folder / "runs.json").read_text())["runs"] if r.get("status") == "done"]
+    return [r for r in read_runs(RESULTS / folder / "runs.json") if r.get("status") == "done"]
 
 
 def diagnostic(run: dict, name: str, moment: str) -> float | None:
@@ -36,8 +37,8 @@ def diagnostic(run: dict, name: str, moment: str) -> float | None:
 
 
 def label(run: dict) -> str:
-    """The run's init, with the factor of a ``ScaledUserTables`` control when its command has one."""
-    factor = [a.split("=", 1)[1] for a in run["command"] if a.startswith("--trainer.callbacks.init_args.factor=")]
+    """The run's init, with the factor of a ``ScaledUserTables`` control when its options have one."""
+    factor = [a.split("=", 1)[1] for a in run["options"] if a.startswith("--trainer.callbacks.init_args.factor=")]
     return f"{run['variant']} x {factor[0]} (ScaledUserTables)" if factor else run["variant"]
 
 

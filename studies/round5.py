@@ -8,9 +8,10 @@ best, best validation Recall@20 against random's six seeds (relative change and 
 Recall@20 (read for the report only). Item-sum's six seeds (``rule2_ml100k/`` + ``six_ml100k/``) are shown beside.
 """
 
-import json
 import statistics
 from pathlib import Path
+
+from lit_mmrec.experiments.runs_json import read_runs
 
 RESULTS = Path("docs/results")
 SOURCES = {"random": ["rule2_ml100k", "null2_ml100k"], "item-sum": ["rule2_ml100k", "six_ml100k"]}
@@ -18,7 +19,7 @@ BUDGETS = (1, 5, 10, 25)
 
 
 def runs(folder: str) -> list[dict]:
-    return [r for r in json.loads((RESULTS / folder / "runs.json").read_text())["runs"]
+    return [r for r in read_runs(RESULTS / folder / "runs.json")
             if r.get("status") == "done" and r["dataset"] == "ml100k"]
 
 

@@ -9,9 +9,10 @@ validation Recall@20 (relative change, in random's stds), and test Recall@20 (re
 whose ``centre`` runs are not all in yet are listed as missing.
 """
 
-import json
 import statistics
 from pathlib import Path
+
+from lit_mmrec.experiments.runs_json import read_runs
 
 RESULTS = Path("docs/results")
 RANDOM = ["rule2_ml100k", "rule2_ml100k_mgcn", "null2_ml100k", "six_ml100k_more", "six_ml100k_mgcn"]
@@ -23,7 +24,7 @@ def runs(folder: str) -> list[dict]:
     path = RESULTS / folder / "runs.json"
     if not path.is_file():
         return []
-    return [r for r in json.loads(path.read_text())["runs"] if r.get("status") == "done" and r["dataset"] == "ml100k"]
+    return [r for r in read_runs(path) if r.get("status") == "done" and r["dataset"] == "ml100k"]
 
 
 def main() -> None:

@@ -10,9 +10,10 @@ backbones per data set). Test Recall@20 is printed for the report only. Cells no
 the decision is withheld.
 """
 
-import json
 import statistics
 from pathlib import Path
+
+from lit_mmrec.experiments.runs_json import read_runs
 
 RESULTS = Path("docs/results")
 DATASETS = {
@@ -38,7 +39,7 @@ def runs(folder: str, dataset: str, variant: str) -> list[dict]:
         return []
     return [
         r
-        for r in json.loads(path.read_text())["runs"]
+        for r in read_runs(path)
         if r.get("status") == "done" and r["dataset"] == dataset and r["variant"] == variant
     ]
 

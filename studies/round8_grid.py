@@ -12,12 +12,12 @@ item-sum (otherwise), so those runs stand for it. Test Recall@20 is printed for 
 withheld until every cell it needs is in.
 """
 
-import json
 import math
 import statistics
 from pathlib import Path
 
 from lit_mmrec.callbacks.early_stopping import RULES
+from lit_mmrec.experiments.runs_json import read_runs
 from studies.rules import replay
 
 RESULTS = Path("docs/results")
@@ -51,7 +51,7 @@ def runs(folder: str, dataset: str, variant: str, model: str) -> list[dict]:
     if not path.is_file():
         return []
     return [
-        r for r in json.loads(path.read_text())["runs"]
+        r for r in read_runs(path)
         if r.get("status") == "done" and (r["dataset"], r["variant"], r["model"]) == (dataset, variant, model)
     ]
 

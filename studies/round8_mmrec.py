@@ -12,11 +12,11 @@ backbones it computes item-sum's tables, so item-sum's runs stand for it. Each o
 epoch for epoch, the validation curve of the same run under the default rule (round 8's), up to its stop.
 """
 
-import json
 import statistics
 from pathlib import Path
 
 from lit_mmrec.callbacks.early_stopping import RULES
+from lit_mmrec.experiments.runs_json import read_runs
 from studies import round8_grid as round8
 from studies.rules import check_recorded, measured_test, replay
 
@@ -32,7 +32,7 @@ DEFAULT = round8.CANDIDATES["features"]
 
 def load(folder: str) -> list[dict]:
     path = RESULTS / folder / "runs.json"
-    return [r for r in json.loads(path.read_text())["runs"] if r.get("status") == "done"] if path.is_file() else []
+    return [r for r in read_runs(path) if r.get("status") == "done"] if path.is_file() else []
 
 
 def main() -> None:

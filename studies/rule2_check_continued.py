@@ -7,9 +7,9 @@ replayed on it must stop where the earlier run stopped with the same best epoch 
 that never beat the earlier best must have the earlier run's test metrics (the best checkpoint is the same).
 """
 
-import json
 from pathlib import Path
 
+from lit_mmrec.experiments.runs_json import read_runs
 from studies.rules import replay
 
 RESULTS = Path("docs/results")
@@ -24,8 +24,8 @@ def main() -> int:
     for new, old in PAIRS:
         if not (RESULTS / new / "runs.json").is_file():
             continue
-        earlier = {r["name"]: r for r in json.loads((RESULTS / old / "runs.json").read_text())["runs"]}
-        for run in json.loads((RESULTS / new / "runs.json").read_text())["runs"]:
+        earlier = {r["name"]: r for r in read_runs(RESULTS / old / "runs.json")}
+        for run in read_runs(RESULTS / new / "runs.json"):
             if run.get("status") != "done":
                 continue
             before = earlier[run["continued_from"]]

@@ -23,7 +23,6 @@ validation Recall@20 and epochs to 95% under every rule asked for (replayed).
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 from lit_mmrec.callbacks.early_stopping import DEFAULT_RULE, RULES
 from lit_mmrec.experiments.aggregate import mean_std
 from lit_mmrec.experiments.convergence import PLOT_BUDGETS, anytime_relative, convergence
+from lit_mmrec.experiments.runs_json import read_runs
 from lit_mmrec.experiments.variants import RANDOM
 
 
@@ -82,10 +82,10 @@ RULE_SETTINGS = tuple(RULES[DEFAULT_RULE])
 
 
 def recorded_rule(record: dict[str, Any], default: str = "warmup50") -> str:
-    """The named rule a run was trained with: its record's ``stopping`` settings (written by the runner since
-    2026-11-30: the rule's name, or the named rule its numbers equal), else its command's
-    ``--early_stopping.rule``, else ``default`` (``train.py``'s default when the run was made). A run trained with
-    a patience or warm-up set by number that no named rule has cannot be replayed (ValueError)."""
+    """The named rule a run was trained with: its record's ``stopping`` settings (the rule's name, or the named
+    rule its numbers equal), else its ``options``' ``--early_stopping.rule`` (records without ``stopping``), else
+    ``default`` (``train.py``'s default when the run was made). A run trained with a patience or warm-up set by
+    number that no named rule has cannot be replayed (ValueError)."""
     stopping = record.get("stopping")
     if stopping is not None:
         name = stopping.get("rule")
@@ -98,12 +98,12 @@ def recorded_rule(record: dict[str, Any], default: str = "warmup50") -> str:
         if name not in RULES:
             raise ValueError(f"run {record['name']}: trained under rule {name!r}, not one of {sorted(RULES)}")
         return name
-    command = record.get("command", [])
+    options = record.get("options", [])
     for flag in (f"--early_stopping.{key}" for key in RULE_SETTINGS):
-        if flag in command:
+        if flag in options:
             raise ValueError(f"run {record['name']}: trained with {flag} set by number; only named rules are replayed")
-    if "--early_stopping.rule" in command:
-        return command[command.index("--early_stopping.rule") + 1]
+    if "--early_stopping.rule" in options:
+        return options[options.index("--early_stopping.rule") + 1]
     return default
 
 
@@ -125,13 +125,13 @@ class Verdict:
 
 def check_recorded(record: dict[str, Any], trained_with: str, max_epochs: int) -> None:
     """ValueError unless replaying the rule ``record`` was trained with reproduces its recorded stop and best
-    (a wrong ``trained_with``, or a run trained under a different rule than its command says, shows here)."""
+    (a wrong ``trained_with``, or a run trained under a different rule than its options say, shows here)."""
     rule = recorded_rule(record, trained_with)
     preset = RULES[rule]
     replayed = replay(record["curve"], preset["patience"], preset["warmup"], max_epochs)
     if replayed is None or (replayed.epochs, replayed.best_epoch) != (record["epochs"], record["epochs_to_best"]):
         why = ("its record's stopping settings name it: the record does not match its own run" if "stopping" in record
-               else "a run whose command names no rule ran under train.py's default of its day: 'mmrec' before "
+               else "a run whose options name no rule ran under train.py's default of its day: 'mmrec' before "
                "2026-11-29, 'warmup50' until 2026-11-30, 'warmup50_patience50' since; --trained_with names it")
         raise ValueError(
             f"run {record['name']}: replaying {rule!r} on its curve gives {replayed}, but the run trained "
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--measured", nargs="+", default=[], metavar="RULE=RUNS.json",
                         help="runs trained under another rule, for that rule's measured test Recall@20")
     parser.add_argument("--trained_with", default="warmup50", choices=sorted(RULES),
-                        help="the rule of runs whose record and command name none (records written before the runner "
+                        help="the rule of runs whose record and options name none (records written before the runner "
                              "recorded it): train.py's default when they ran (mmrec before 2026-11-29, warmup50 "
                              "until 2026-11-30, warmup50_patience50 since)")
     args = parser.parse_args(argv)
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> None:
     for path in args.runs:
         if not path.is_file():
             parser.error(f"{path}: no such runs.json")
-        records += json.loads(path.read_text())["runs"]
+        records += read_runs(path)
     compared = [r for r in records if r.get("status") == "done" and r["variant"] in (RANDOM, args.candidate)]
     try:
         used = {recorded_rule(r, args.trained_with) for r in compared}
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> None:
             if rule not in RULES or not Path(path).is_file():
                 raise ValueError(f"--measured {item}: expected RULE=RUNS.json with RULE in {sorted(RULES)} and an "
                                  "existing file")
-            measured.setdefault(rule, []).extend(json.loads(Path(path).read_text())["runs"])
+            measured.setdefault(rule, []).extend(read_runs(Path(path)))
         found = verdicts(records, args.candidate, tuple(args.rules), args.seeds, args.max_epochs, args.trained_with,
                          measured)
     except ValueError as error:

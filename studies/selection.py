@@ -17,7 +17,6 @@ the study ran, on VALIDATION only (each run's best validation Recall@20; no test
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from lit_mmrec.experiments.aggregate import mean_std
+from lit_mmrec.experiments.runs_json import read_runs
 from lit_mmrec.experiments.variants import RANDOM
 
 CANDIDATES = ("item-sum", "item-sum,residual=1.0", "item-sum,decorrelate=true")
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=3, help="runs per init a cell needs")
     parser.add_argument("--expected_cells", type=int, default=24, help="cells of the full grid")
     args = parser.parse_args(argv)
-    records = [r for path in args.runs for r in json.loads(path.read_text())["runs"]]
+    records = [r for path in args.runs for r in read_runs(path)]
     candidates = tuple(args.candidates)
     found = cells(records, candidates, args.seeds)
     if not found:

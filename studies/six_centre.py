@@ -11,10 +11,11 @@ of each run's best, and test Recall@20 (for the report only). Backbones without 
 as missing.
 """
 
-import json
 import math
 import statistics
 from pathlib import Path
+
+from lit_mmrec.experiments.runs_json import read_runs
 
 RESULTS = Path("docs/results")
 DATASET = "synthetic"
@@ -33,7 +34,7 @@ def runs(folder: str, variant: str) -> list[dict]:
         return []
     return [
         r
-        for r in json.loads(path.read_text())["runs"]
+        for r in read_runs(path)
         if r.get("status") == "done" and r["dataset"] == DATASET and r["variant"] == variant
     ]
 

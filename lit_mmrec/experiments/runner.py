@@ -55,6 +55,7 @@ import yaml
 
 from lit_mmrec.experiments import logs
 from lit_mmrec.experiments.convergence import convergence
+from lit_mmrec.experiments.runs_json import read_runs, write_runs
 from lit_mmrec.experiments.variants import Variant
 
 #: The repository root, where ``train.py`` and ``configs/`` live.
@@ -162,12 +163,13 @@ def child_environment(jobs: int, environ: dict[str, str] | None = None, cores: i
     return env
 
 
-def command(spec: RunSpec, settings: Settings, resume: bool) -> list[str]:
-    """The ``train.py fit`` command line of ``spec``, its paths relative to ``settings.workdir`` (its cwd)."""
-    config = spec.config(settings.configs)
+def runner_arguments(spec: RunSpec, settings: Settings) -> list[str]:
+    """The ``train.py fit`` arguments the runner derives from ``spec`` and ``settings`` alone (config, run name,
+    seeds, logger, :class:`~lit_mmrec.experiments.timing.EpochTimer`, cold start), paths relative to
+    ``settings.workdir`` (its cwd); a record does not repeat them."""
     here = settings.workdir
     args = [
-        sys.executable, relative_to(ROOT / "train.py", here), "fit", "--config", relative_to(config, here),
+        relative_to(ROOT / "train.py", here), "fit", "--config", relative_to(spec.config(settings.configs), here),
         "--experiment", spec.name, "--seed_everything", str(spec.seed), "--data.init_args.seed", str(spec.seed),
         "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
         "--trainer.logger", "lightning.pytorch.loggers.CSVLogger",
@@ -182,8 +184,15 @@ def command(spec: RunSpec, settings: Settings, resume: bool) -> list[str]:
             "--trainer.callbacks.init_args.thresholds", json.dumps(list(settings.cold_start)),
             "--trainer.callbacks.init_args.output", relative_to(settings.run_dir(spec) / "cold_start.json", here),
         ]
+    return args
+
+
+def run_options(spec: RunSpec, settings: Settings, resume: bool) -> list[str]:
+    """The ``train.py fit`` arguments that set a run apart beyond :func:`runner_arguments` (what its record keeps
+    as ``options``): SG-URInit's fragment and options, ``--trainer.max_epochs``, ``settings.extra`` and, when
+    resuming, ``--ckpt_path last``."""
     # SG-URInit from its configs/sgurinit/ fragment, composed after the backbone config as a user would
-    args += spec.variant.callback_args(spec.seed, relative_to(settings.configs / "sgurinit", here))
+    args = spec.variant.callback_args(spec.seed, relative_to(settings.configs / "sgurinit", settings.workdir))
     if settings.max_epochs is not None:
         args += ["--trainer.max_epochs", str(settings.max_epochs)]
     args += list(settings.extra)
@@ -192,15 +201,21 @@ def command(spec: RunSpec, settings: Settings, resume: bool) -> list[str]:
     return args
 
 
+def command(spec: RunSpec, settings: Settings, resume: bool) -> list[str]:
+    """The ``train.py fit`` command line of ``spec``, its paths relative to ``settings.workdir`` (its cwd)."""
+    return [sys.executable, *runner_arguments(spec, settings), *run_options(spec, settings, resume)]
+
+
 class RunStore:
-    """``runs.json``: one record per run name, rewritten atomically after every change (thread-safe)."""
+    """``runs.json`` (:mod:`~lit_mmrec.experiments.runs_json`): one record per run name, sorted by name, rewritten
+    atomically after every change (thread-safe)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         self.records: dict[str, dict[str, Any]] = {}
         if path.is_file():
-            self.records = {r["name"]: r for r in json.loads(path.read_text())["runs"]}
+            self.records = {r["name"]: r for r in read_runs(path)}
 
     def done(self, name: str) -> bool:
         return self.records.get(name, {}).get("status") == "done"
@@ -208,11 +223,7 @@ class RunStore:
     def put(self, record: dict[str, Any]) -> None:
         with self._lock:
             self.records[record["name"]] = record
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_suffix(".json.tmp")
-            runs = sorted(self.records.values(), key=lambda r: r["name"])
-            temporary.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
-            os.replace(temporary, self.path)
+            write_runs(self.path, sorted(self.records.values(), key=lambda r: r["name"]))
 
     def select(self, specs: Iterable[RunSpec]) -> list[dict[str, Any]]:
         """The finished records of ``specs``, in their order."""
@@ -254,6 +265,17 @@ def stopping_settings(run_logs: Path) -> dict[str, Any] | None:
     if not isinstance(section, dict):
         return None
     return {key: section.get(key) for key in STOPPING_KEYS}
+
+
+#: The sizes a record's ``cold_start`` keeps beside :data:`~lit_mmrec.experiments.logs.TEST_METRICS`.
+COLD_START_SIZES = ("cold_items", "candidates", "test_interactions", "users")
+
+
+def cold_start_record(found: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """What a record keeps of a run's ``cold_start.json``: per threshold key, the sizes and the test metrics the
+    reports read (:data:`~lit_mmrec.experiments.logs.TEST_METRICS`); the run's folder keeps the whole file."""
+    keep = (*COLD_START_SIZES, *logs.TEST_METRICS)
+    return {key: {name: value for name, value in entry.items() if name in keep} for key, entry in found.items()}
 
 
 def save_artifacts(spec: RunSpec, settings: Settings) -> None:
@@ -372,8 +394,8 @@ def execute(
     args = command(spec, settings, resume)
     record: dict[str, Any] = {
         "name": spec.name, "dataset": spec.dataset, "model": spec.model, "variant": spec.variant.name,
-        "seed": spec.seed, "config": relative_to(spec.config(settings.configs), ROOT), "command": args[1:],
-        "threads": env.get("OMP_NUM_THREADS"),
+        "seed": spec.seed, "config": relative_to(spec.config(settings.configs), ROOT),
+        "options": run_options(spec, settings, resume), "threads": env.get("OMP_NUM_THREADS"),
     }
     workdir = relative_to(settings.workdir, ROOT)
     if workdir != ".":
@@ -396,7 +418,7 @@ def execute(
     record.update(status="done", **read_result(spec, settings))
     cold = settings.run_dir(spec) / "cold_start.json"
     if settings.cold_start and cold.is_file():
-        record["cold_start"] = json.loads(cold.read_text())
+        record["cold_start"] = cold_start_record(json.loads(cold.read_text()))
     store.put(record)
     echo(f"done   {spec.name}: test recall@20 {record['test']['recall@20']:.4f} in {record['wall_s']:.0f} s")
     return record

@@ -3,6 +3,7 @@ import subprocess
 
 from lit_mmrec.experiments import runner
 from lit_mmrec.experiments.runner import RunSpec, RunStore, Settings, command, run_all
+from lit_mmrec.experiments.runs_json import read_runs
 from lit_mmrec.experiments.variants import parse_variant
 
 
@@ -25,6 +26,10 @@ def test_command_resolves_config_and_variant(tiny_configs, tmp_path):
     assert args[sgurinit - 1] == "--config" and args[sgurinit + 1:sgurinit + 3] == ["--trainer.callbacks.init_args.seed", "3"]
     assert args[-2:] == ["--x", "1"]
     assert "--ckpt_path" not in args
+    # the command is the runner's own arguments, then the options a record keeps
+    options = runner.run_options(spec("item-sum", 3), settings, resume=False)
+    assert options[:2] == ["--config", "configs/sgurinit/item-sum.yaml"] and args[-len(options):] == options
+    assert args[1:-len(options)] == runner.runner_arguments(spec("item-sum", 3), settings)
     assert command(spec(), settings, resume=True)[-2:] == ["--ckpt_path", "last"]
 
 
@@ -36,7 +41,7 @@ def test_finished_runs_are_skipped(tiny_configs, tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "execute", lambda s, *a, **k: started.append(s.name))
     run_all([spec(), spec(seed=2)], Settings(out=tmp_path / "out", configs=tiny_configs), RunStore(store.path))
     assert started == [spec(seed=2).name]  # the failed one is retried, the done one is not
-    assert {r["name"] for r in json.loads(store.path.read_text())["runs"]} == {spec().name, spec(seed=2).name}
+    assert {r["name"] for r in read_runs(store.path)} == {spec().name, spec(seed=2).name}
 
 
 def test_interrupted_run_resumes_from_last_checkpoint(tiny_configs, tmp_path, monkeypatch):
@@ -53,6 +58,8 @@ def test_interrupted_run_resumes_from_last_checkpoint(tiny_configs, tmp_path, mo
     record = runner.execute(spec(), settings, RunStore(settings.out / "runs.json"), echo=lambda m: None)
     assert calls[0][-2:] == ["--ckpt_path", "last"]
     assert record["status"] == "failed" and record["error"] == ["error: stopped"]
+    # the record keeps the options beyond those the runner derives from the record itself
+    assert record["options"] == ["--ckpt_path", "last"] and "command" not in record
 
 
 def test_each_job_gets_its_share_of_the_cores_unless_the_user_set_threads():

@@ -9,6 +9,8 @@ import yaml
 
 from lit_mmrec.callbacks.early_stopping import DEFAULT_RULE, RULES
 from lit_mmrec.experiments.__main__ import main
+from lit_mmrec.experiments.runner import cold_start_record
+from lit_mmrec.experiments.runs_json import read_runs
 
 
 @pytest.mark.slow
@@ -19,7 +21,7 @@ def test_table_end_to_end(tiny_configs, tmp_path, monkeypatch, capsys):
             "--seeds", "1", "2", "--configs", str(tiny_configs), "--workdir", str(tmp_path), "--out", str(out),
             "--jobs", "2", "--cold_start", "0", "1"]
     assert main(args) == 0
-    runs = json.loads((out / "runs.json").read_text())["runs"]
+    runs = read_runs(out / "runs.json")
     assert len(runs) == 4 and all(r["status"] == "done" for r in runs)
     for run in runs:
         folder = out / "runs" / run["name"]
@@ -35,7 +37,10 @@ def test_table_end_to_end(tiny_configs, tmp_path, monkeypatch, capsys):
         # both protocols: ranking over all items ("N") and within the cold items only ("cold/N")
         assert set(cold) == {"0", "1", "cold/0", "cold/1"} and cold["0"]["users"] <= cold["1"]["users"]
         assert cold["cold/1"]["users"] == cold["1"]["users"]
-        assert cold == json.loads((folder / "cold_start.json").read_text())
+        # the record keeps the sizes and the reported metrics of the run's cold_start.json
+        assert cold == cold_start_record(json.loads((folder / "cold_start.json").read_text()))
+        assert set(cold["0"]) == {"cold_items", "test_interactions", "users", "recall@10", "recall@20", "ndcg@10",
+                                  "ndcg@20"}
     table = (out / "table.md").read_text()
     assert "| lightgcn | random | 2 |" in table and "*item-sum,n_clusters=2 vs random*" in table
     assert "| lightgcn | random | 2 |" in (out / "convergence.md").read_text()
@@ -69,7 +74,7 @@ def test_continue_from_an_earlier_study_equals_training_longer(tiny_configs, tmp
     assert table("short", 2) == 0 and table("fresh", 4) == 0
     assert table("longer", 4, "--continue_from", str(results / "short")) == 0
     assert "continue longer_tiny_lightgcn_random_s1" in capsys.readouterr().out
-    short, fresh, longer = (json.loads((results / s / "runs.json").read_text())["runs"][0]
+    short, fresh, longer = (read_runs(results / s / "runs.json")[0]
                             for s in ("short", "fresh", "longer"))
     assert longer["continued_from"] == "short_tiny_lightgcn_random_s1" and longer["epochs"] == 4
     assert longer["curve"] == pytest.approx(fresh["curve"], abs=1e-6) and longer["curve"][:2] == short["curve"]
@@ -81,7 +86,7 @@ def test_continue_from_an_earlier_study_equals_training_longer(tiny_configs, tmp
     # earlier run's best checkpoint as the best of the whole run, in its own folder; its test is the earlier one's
     assert table("frozen", 4, "--continue_from", str(results / "short"), "--", "--model.init_args.learning_rate", "1e-30",
                  "--early_stopping.rule", "mmrec") == 0
-    frozen = json.loads((results / "frozen" / "runs.json").read_text())["runs"][0]
+    frozen = read_runs(results / "frozen" / "runs.json")[0]
     # the continuation's own session's stopping rule is recorded, not the earlier run's (copied logs)
     assert frozen["stopping"]["rule"] == "mmrec"
     assert {key: short["stopping"][key] for key in RULES[DEFAULT_RULE]} == RULES[DEFAULT_RULE]

@@ -65,9 +65,9 @@ def test_a_curve_that_ends_before_the_rule_stops_is_not_replayed():
 
 def _record(model: str, variant: str, seed: int, curve: list[float], test: float, rule: str | None = None) -> dict:
     found = replay(curve, 20, 0 if rule == "mmrec" else 50, max_epochs=len(curve) + 1000) or replay(curve, 1)
-    command = ["train.py", "fit"] + (["--early_stopping.rule", rule] if rule else [])
+    options = ["--early_stopping.rule", rule] if rule else []
     return {"name": f"{model}_{variant}_{seed}", "dataset": "d", "model": model, "variant": variant, "seed": seed,
-            "status": "done", "command": command, "curve": curve, "epochs": found.epochs,
+            "status": "done", "options": options, "curve": curve, "epochs": found.epochs,
             "epochs_to_best": found.best_epoch, "best_val_recall@20": found.best, "test": {"recall@20": test}}
 
 
@@ -122,8 +122,8 @@ def test_a_run_not_trained_under_the_named_rule_is_refused():
     check_recorded(record, "mmrec", 1000)
 
 
-def test_the_recorded_stopping_settings_name_the_rule_before_command_and_default():
-    record = _record("m", RANDOM, 0, [0.1] * 80, 0.1)  # its command names no rule
+def test_the_recorded_stopping_settings_name_the_rule_before_options_and_default():
+    record = _record("m", RANDOM, 0, [0.1] * 80, 0.1)  # its options name no rule
     assert recorded_rule(record, "warmup50") == "warmup50" and recorded_rule(record, "mmrec") == "mmrec"
     # what the runner writes: the resolved settings of the last session (a named rule overrides the numbers)
     record["stopping"] = {"rule": "warmup50_patience50", "patience": 20, "warmup": 50, "min_delta": 0.0,
@@ -178,7 +178,7 @@ def test_replayed_mmrec_rule_matches_runs_trained_under_it():
         found = replay(warmup[key]["curve"], patience=20, max_epochs=1000)
         assert (found.epochs, found.best) == (mmrec[key]["epochs"], mmrec[key]["best_val_recall@20"]), key
         check_recorded(mmrec[key], "mmrec", 1000)
-        check_recorded(warmup[key], "mmrec", 1000)  # its command names warmup50
+        check_recorded(warmup[key], "mmrec", 1000)  # its options name warmup50
 
 
 def test_measured_test_under_another_rule():
