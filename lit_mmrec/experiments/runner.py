@@ -132,7 +132,7 @@ def relative_text(text: str, roots: Iterable[Path | str]) -> str:
 
 def relativise_study(out: Path, roots: Iterable[Path | str]) -> list[Path]:
     """Rewrite a study folder's ``runs.json`` and every ``runs/*/config.yaml`` and ``runs/*/train.log`` with
-    :func:`relative_text` (for studies recorded before paths were relative); returns the files changed."""
+    :func:`relative_text` (for studies whose records hold absolute paths); returns the files changed."""
     changed = []
     files = [out / "runs.json", *sorted(out.glob("runs/*/config.yaml")), *sorted(out.glob("runs/*/train.log"))]
     for path in files:

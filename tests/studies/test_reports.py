@@ -42,3 +42,26 @@ def test_every_continued_run_replays_its_earlier_run(monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     assert rule2_check_continued.main() == 0, capsys.readouterr().out
     assert " 0 of them with a different test" in capsys.readouterr().out
+
+
+RESULTS = "docs/results"
+#: the cold-item comparison reports: (--inputs, --runs folders, the report, the command it shows)
+COLD_ITEMS = [
+    (["cold_items_all/cold_items", "cold_items_all/cold_items_study"], ["cold_items_all", "diagnosis_ml100k"],
+     "cold_items_all/cold_items.md",
+     "python -m studies.cold_items_compare report --inputs docs/results/cold_items_all/cold_items "
+     "docs/results/cold_items_all/cold_items_study --runs docs/results/cold_items_all/runs.json "
+     "docs/results/diagnosis_ml100k/runs.json --out docs/results/cold_items_all/cold_items.md"),
+    (["round8_grid/cold_items"], ["round5_ml100k", "round6_ml100k", "round8_grid", "rule2_ml100k", "six_ml100k_mgcn"],
+     "round8_grid/cold_items.md", "bash studies/round8_evaluate_cold_items.sh /work/grid/checkpoints"),
+]
+
+
+@pytest.mark.parametrize(("inputs", "runs", "report", "shown"), COLD_ITEMS, ids=[c[2] for c in COLD_ITEMS])
+def test_cold_items_report_is_what_its_script_writes(inputs, runs, report, shown, monkeypatch, tmp_path):
+    from studies.cold_items_compare import main
+
+    monkeypatch.chdir(ROOT)
+    main(["report", "--inputs", *(f"{RESULTS}/{i}" for i in inputs), "--runs", *(f"{RESULTS}/{r}/runs.json" for r in runs),
+          "--out", str(tmp_path / "cold_items.md"), "--command", shown])
+    assert (tmp_path / "cold_items.md").read_text() == (ROOT / RESULTS / report).read_text()
