@@ -426,7 +426,7 @@ def execute(
 
 def run_all(specs: list[RunSpec], settings: Settings, store: RunStore, jobs: int = 1) -> list[dict[str, Any]]:
     """Run every spec not yet done, ``jobs`` at a time, each with its share of the cores
-    (:func:`child_environment`); returns the records of the runs made now."""
+    (:func:`child_environment`); returns the records of the runs this call made."""
     todo = [s for s in specs if not store.done(s.name)]
     for spec in todo:
         if not spec.config(settings.configs).is_file():
