@@ -15,7 +15,8 @@ What it does, once, at ``on_fit_start`` (after ``setup``, with the module on its
    initialised projection, or a PCA reduction of the raw features for ID tables);
 2. computes the tables with :func:`lit_mmrec.init.sgurinit.initialise_user_table` from the
    TRAINING interactions only, on the module's device (the GPU when training on one);
-3. under DDP, rank 0 computes and broadcasts; every rank copies the result into its parameters.
+3. under DDP, rank 0 computes and broadcasts; every rank copies the result into its parameters;
+4. says on the console (rank 0) which tables it initialised, how many rows of each, and how long it took.
 
 When the fit resumes from a checkpoint (``--ckpt_path``), or this callback's own restored state
 says it already ran, nothing is recomputed: the checkpoint's weights win.
@@ -30,6 +31,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 
 from lit_mmrec.init.options import SGURInitOptions
 from lit_mmrec.init.sgurinit import aligned_item_table, initialise_user_table, pca_reduce, standardise_columns
@@ -139,23 +141,31 @@ class SGURInit(L.Callback):
     # ------------------------------------------------------------------ hooks
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.done or trainer.ckpt_path is not None:
-            log.info("SG-URInit: resuming from a checkpoint, its user tables are kept")
+            rank_zero_info("SG-URInit: resuming from a checkpoint, its user tables are kept")
             self.done = True
             return
         targets = self._targets(pl_module)
         start = time.perf_counter()
         tables = self.compute(pl_module, trainer.datamodule.dataset, targets) if trainer.is_global_zero else None
         tables = trainer.strategy.broadcast(tables, src=0)
+        written = []
         with torch.no_grad():
             for target in targets:
-                target.table.copy_(tables[target.name].to(target.table.device, target.table.dtype))
+                new = tables[target.name].to(target.table.device, target.table.dtype)
+                written.append(f"{target.name} ({_rows_changed(target.table, new)})")
+                target.table.copy_(new)
                 item_table = self._item_table(pl_module, target)
                 if ITEM_KEY + target.name in tables and item_table is not None:
-                    item_table.copy_(tables[ITEM_KEY + target.name].to(item_table.device, item_table.dtype))
+                    new = tables[ITEM_KEY + target.name].to(item_table.device, item_table.dtype)
+                    written.append(f"the item table of {target.name} ({_rows_changed(item_table, new)})")
+                    item_table.copy_(new)
         self.seconds = time.perf_counter() - start
         self.done = True
-        log.info("SG-URInit: initialised %s in %.3f s (%s)", [t.name for t in targets], self.seconds,
-                 self.options.changed() or "default recipe")
+        changed = ", ".join(f"{k}={v}" for k, v in self.options.changed().items())
+        rank_zero_info(
+            f"SG-URInit: initialised user tables {', '.join(written)} in {self.seconds:.2f} s "
+            f"({'options ' + changed if changed else 'default options'})"
+        )
         for name, sizes in self.cluster_sizes.items():
             log.info("SG-URInit: %s cluster sizes %s", name, sizes)
         if trainer.logger is not None and trainer.is_global_zero:
@@ -249,3 +259,9 @@ class SGURInit(L.Callback):
 
 #: key prefix of the aligned item tables in :meth:`SGURInit.compute`'s result
 ITEM_KEY = "item_table:"
+
+
+def _rows_changed(old: torch.Tensor, new: torch.Tensor) -> str:
+    """``"N rows"`` when every row of ``old`` changes, else ``"n of N rows"``."""
+    changed = int((old != new).any(dim=1).sum())
+    return f"{changed} rows" if changed == old.shape[0] else f"{changed} of {old.shape[0]} rows"

@@ -2,6 +2,8 @@
 
 import dataclasses
 import inspect
+import logging
+import re
 from pathlib import Path
 
 import lightning as L
@@ -146,6 +148,27 @@ def test_fragments_set_only_what_differs_from_the_default():
         assert {k: options[k] for k in AUTHORS_FORM} == AUTHORS_FORM
         assert set(options) - {"cluster_on", "fusion"} == set(AUTHORS_FORM)
         assert all(getattr(defaults, k) != v for k, v in AUTHORS_FORM.items())
+
+
+def test_the_console_says_which_tables_in_how_long(tiny_dataset, tmp_path):
+    # rank_zero_info writes through Lightning's logger, which prints to the console at INFO
+    messages = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    console = logging.getLogger("lightning.pytorch")
+    console.addHandler(handler)
+    try:
+        datamodule = MMRecDataModule(str(tiny_dataset), batch_size=8)
+        trainer([SGURInit(n_clusters=2)], tmp_path).fit(make(datamodule), datamodule=datamodule)
+    finally:
+        console.removeHandler(handler)
+    lines = [m for m in messages if m.startswith("SG-URInit")]
+    assert len(lines) == 1
+    users = datamodule.dataset.num_users
+    active = int((datamodule.dataset.train_csr().to_dense().sum(1) > 0).sum())
+    rows = f"{users} rows" if active == users else f"{active} of {users} rows"
+    assert re.fullmatch(rf"SG-URInit: initialised user tables user_embedding \({rows}\) in \d+\.\d\d s "
+                        r"\(options n_clusters=2\)", lines[0]), lines[0]
 
 
 def test_invalid_options():
