@@ -52,6 +52,7 @@ def generate(users: int, items: int, per_user: int, seed: int = 0):
 def stage(name: str, users: int, items: int, per_user: int, chunk: int, dim: int = 64) -> dict:
     """Run one stage in this process and return its figures."""
     from lit_mmrec.data.pairs import pairs_to_csr
+    from lit_mmrec.init.options import SGURInitOptions
     from lit_mmrec.init.sgurinit import initialise_user_table
     from lit_mmrec.metrics.recall_ndcg import TopKMetrics
     from lit_mmrec.metrics.retrieval import UserItemIndex, rank_top_k
@@ -77,7 +78,7 @@ def stage(name: str, users: int, items: int, per_user: int, chunk: int, dim: int
         table, features = torch.randn(users, dim, generator=generator), torch.randn(items, dim, generator=generator)
         before = rss_mb()
         start = time.perf_counter()
-        initialise_user_table(table, [features], csr, n_clusters=20, cluster_on="item", fusion="sum")
+        initialise_user_table(table, [features], csr, SGURInitOptions(n_clusters=20, cluster_on="item", fusion="sum"))
     seconds = time.perf_counter() - start
     peak = peak_mb()
     return {"stage": name, "users": users, "items": items, "seconds": seconds, "rss_before_mb": before,

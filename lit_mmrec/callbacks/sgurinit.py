@@ -1,11 +1,12 @@
 """The SG-URInit Callback: writes semantically initialised user tables into any backbone before epoch zero.
 
-Configure it as a trainer callback::
+Configure it as a trainer callback (``configs/sgurinit/default.yaml``: the default recipe; the other fragments
+there: the authors' published forms)::
 
     trainer:
       callbacks:
         - class_path: lit_mmrec.callbacks.SGURInit
-          init_args: {n_clusters: 20, cluster_on: item, fusion: sum, weight: 1.0}
+          init_args: {n_clusters: 50}
 
 What it does, once, at ``on_fit_start`` (after ``setup``, with the module on its training device):
 
@@ -14,7 +15,8 @@ What it does, once, at ``on_fit_start`` (after ``setup``, with the module on its
    initialised projection, or a PCA reduction of the raw features for ID tables);
 2. computes the tables with :func:`lit_mmrec.init.sgurinit.initialise_user_table` from the
    TRAINING interactions only, on the module's device (the GPU when training on one);
-3. under DDP, rank 0 computes and broadcasts; every rank copies the result into its parameters.
+3. under DDP, rank 0 computes and broadcasts; every rank copies the result into its parameters;
+4. says on the console (rank 0) which tables it initialised, how many rows of each, and how long it took.
 
 When the fit resumes from a checkpoint (``--ckpt_path``), or this callback's own restored state
 says it already ran, nothing is recomputed: the checkpoint's weights win.
@@ -29,6 +31,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 
 from lit_mmrec.init.options import SGURInitOptions
 from lit_mmrec.init.sgurinit import aligned_item_table, initialise_user_table, pca_reduce, standardise_columns
@@ -41,12 +44,16 @@ class SGURInit(L.Callback):
     """Semantically guaranteed user representation initialisation (training-free, model-agnostic).
 
     Every argument but ``modalities`` and ``seed`` is a field of
-    :class:`lit_mmrec.init.options.SGURInitOptions` (validated there; maths in :mod:`lit_mmrec.init.sgurinit`).
-    The defaults are the product's recipe, chosen on validation by round 8 (``docs/results/round8_grid/``): the
-    figure's ``item-sum`` with the tables that meet item features centred (``centre=True``,
-    ``centre_tables="features"``). The authors' forms, without centring, are the fragments
-    ``configs/sgurinit/{item,user}-{sum,attention}.yaml``, which pin ``centre: false``; the results committed
-    before round 8 were computed with them.
+    :class:`lit_mmrec.init.options.SGURInitOptions`, which holds its default and validates it (maths in
+    :mod:`lit_mmrec.init.sgurinit`). The arguments are spelt out here, each defaulting to
+    ``SGURInitOptions.<field>``, so that LightningCLI shows every option, typed and documented, in ``--help``
+    and ``--print_config`` and accepts ``--trainer.callbacks.init_args.<option>``; the constructor builds
+    :attr:`options` from them, and nothing restates a default.
+
+    The defaults are the product's recipe (chosen on validation, see ``docs/decisions.md``): the authors'
+    ``item-sum`` with the tables that meet item features centred (``centre=True``,
+    ``centre_tables="features"``). The authors' published forms, without centring, are the fragments
+    ``configs/sgurinit/{item,user}-{sum,attention}.yaml``.
 
     Args:
         n_clusters: K of the K-Means over item features (``cluster_on=item``) or users (``cluster_on=user``).
@@ -87,36 +94,35 @@ class SGURInit(L.Callback):
 
     def __init__(
         self,
-        n_clusters: int = 20,
-        cluster_on: str = "item",
-        fusion: str = "sum",
-        weight: float = 1.0,
-        local_weight: float = 1.0,
-        temperature: float = 1.0,
+        n_clusters: int = SGURInitOptions.n_clusters,
+        cluster_on: str = SGURInitOptions.cluster_on,
+        fusion: str = SGURInitOptions.fusion,
+        weight: float = SGURInitOptions.weight,
+        local_weight: float = SGURInitOptions.local_weight,
+        temperature: float = SGURInitOptions.temperature,
         modalities: list[str] | None = None,
-        user_repr: str = "behaviour",
+        user_repr: str = SGURInitOptions.user_repr,
         seed: int = 999,
-        blend: str = "add",
-        local_norm: str = "mean",
-        preprocess: str = "none",
-        metric: str = "euclidean",
-        centre: bool = True,
-        decorrelate: bool = False,
-        centre_tables: str = "features",
-        scale: str = "table",
-        residual: float | None = None,
-        residual_rescale: bool = False,
-        align_items: bool = False,
+        blend: str = SGURInitOptions.blend,
+        local_norm: str = SGURInitOptions.local_norm,
+        preprocess: str = SGURInitOptions.preprocess,
+        metric: str = SGURInitOptions.metric,
+        centre: bool = SGURInitOptions.centre,
+        decorrelate: bool = SGURInitOptions.decorrelate,
+        centre_tables: str = SGURInitOptions.centre_tables,
+        scale: str = SGURInitOptions.scale,
+        residual: float | None = SGURInitOptions.residual,
+        residual_rescale: bool = SGURInitOptions.residual_rescale,
+        align_items: bool = SGURInitOptions.align_items,
     ) -> None:
-        self.recipe = SGURInitOptions(
+        #: the recipe (logged, kept in checkpoints)
+        self.options = SGURInitOptions(
             n_clusters=n_clusters, cluster_on=cluster_on, fusion=fusion, weight=weight, local_weight=local_weight,
             blend=blend, temperature=temperature, user_repr=user_repr, local_norm=local_norm,
             preprocess=preprocess, metric=metric, centre=centre, decorrelate=decorrelate,
             centre_tables=centre_tables, scale=scale, residual=residual,
             residual_rescale=residual_rescale, align_items=align_items,
         )
-        #: the options as a dict (logged, kept in checkpoints)
-        self.options = dataclasses.asdict(self.recipe)
         self.modalities = modalities
         self.seed = seed
         self.done = False
@@ -126,7 +132,7 @@ class SGURInit(L.Callback):
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        return {"done": self.done, "seconds": self.seconds, "options": dict(self.options)}
+        return {"done": self.done, "seconds": self.seconds, "options": dataclasses.asdict(self.options)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.done = bool(state_dict.get("done", False))
@@ -135,23 +141,31 @@ class SGURInit(L.Callback):
     # ------------------------------------------------------------------ hooks
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.done or trainer.ckpt_path is not None:
-            log.info("SG-URInit: resuming from a checkpoint, its user tables are kept")
+            rank_zero_info("SG-URInit: resuming from a checkpoint, its user tables are kept")
             self.done = True
             return
         targets = self._targets(pl_module)
         start = time.perf_counter()
         tables = self.compute(pl_module, trainer.datamodule.dataset, targets) if trainer.is_global_zero else None
         tables = trainer.strategy.broadcast(tables, src=0)
+        written = []
         with torch.no_grad():
             for target in targets:
-                target.table.copy_(tables[target.name].to(target.table.device, target.table.dtype))
+                new = tables[target.name].to(target.table.device, target.table.dtype)
+                written.append(f"{target.name} ({_rows_changed(target.table, new)})")
+                target.table.copy_(new)
                 item_table = self._item_table(pl_module, target)
                 if ITEM_KEY + target.name in tables and item_table is not None:
-                    item_table.copy_(tables[ITEM_KEY + target.name].to(item_table.device, item_table.dtype))
+                    new = tables[ITEM_KEY + target.name].to(item_table.device, item_table.dtype)
+                    written.append(f"the item table of {target.name} ({_rows_changed(item_table, new)})")
+                    item_table.copy_(new)
         self.seconds = time.perf_counter() - start
         self.done = True
-        log.info("SG-URInit: initialised %s in %.3f s (%s)", [t.name for t in targets], self.seconds,
-                 self.recipe.changed() or "default recipe")
+        changed = ", ".join(f"{k}={v}" for k, v in self.options.changed().items())
+        rank_zero_info(
+            f"SG-URInit: initialised user tables {', '.join(written)} in {self.seconds:.2f} s "
+            f"({'options ' + changed if changed else 'default options'})"
+        )
         for name, sizes in self.cluster_sizes.items():
             log.info("SG-URInit: %s cluster sizes %s", name, sizes)
         if trainer.logger is not None and trainer.is_global_zero:
@@ -193,7 +207,7 @@ class SGURInit(L.Callback):
             features = [self._item_space(target, m, dataset.item_features[m].to(device), table.shape[1], generator)
                         for m in modalities]
             item_table = self._item_table(pl_module, target)
-            if self.recipe.align_items and target.item_space == "none":
+            if self.options.align_items and target.item_space == "none":
                 if item_table is None:
                     raise ValueError(f"SG-URInit: align_items needs the item ID table of {target.name}; declare "
                                      "it as the target's item_table")
@@ -202,8 +216,8 @@ class SGURInit(L.Callback):
             reference = item_table if item_table is not None else features
             report: list[dict[str, Any]] = []
             new = initialise_user_table(
-                table, features, interactions, report, item_reference=reference, generator=generator,
-                **self.recipe.table_options(id_table=target.item_space == "none"),
+                table, features, interactions, self.options.for_table(id_table=target.item_space == "none"),
+                report=report, item_reference=reference, generator=generator,
             )
             results[target.name] = new.cpu()
             for modality, details in zip(modalities, report, strict=True):
@@ -238,10 +252,16 @@ class SGURInit(L.Callback):
                     "declare a projection or 'none' (PCA) as its item space"
                 )
             return raw
-        if self.recipe.preprocess == "standardise":
+        if self.options.preprocess == "standardise":
             raw = standardise_columns(raw.float() if raw.dtype not in (torch.float32, torch.float64) else raw)
         return pca_reduce(raw, dim, generator=generator)
 
 
 #: key prefix of the aligned item tables in :meth:`SGURInit.compute`'s result
 ITEM_KEY = "item_table:"
+
+
+def _rows_changed(old: torch.Tensor, new: torch.Tensor) -> str:
+    """``"N rows"`` when every row of ``old`` changes, else ``"n of N rows"``."""
+    changed = int((old != new).any(dim=1).sum())
+    return f"{changed} rows" if changed == old.shape[0] else f"{changed} of {old.shape[0]} rows"

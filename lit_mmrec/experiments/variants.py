@@ -5,6 +5,11 @@ A variant is written ``random`` or ``<cluster_on>-<fusion>[,<option>=<value>...]
 ``item-sum,local_weight=0`` (cluster only), ``item-sum,blend=convex,weight=0.1,local_norm=symmetric``.
 Options are the fields of :class:`lit_mmrec.init.options.SGURInitOptions` (the callback's arguments); a
 variant's options are checked there when it is parsed, so a typo fails before any run starts.
+
+A variant is the authors' published form its head names (``configs/sgurinit/<cluster_on>-<fusion>.yaml``, no
+centring) with its options on top. Where those switch centring on (``centre=true`` or ``decorrelate=true``)
+without naming ``centre_tables``, centring applies to every user table (``centre_tables=all``): the variant's
+name says ``centre``, not the default recipe's choice of tables.
 """
 
 from __future__ import annotations
@@ -44,16 +49,19 @@ class Variant:
         With ``fragments`` (the folder of ``configs/sgurinit/``, as the run's command line should name it)
         the callback comes from the variant's fragment, as a user composes it
         (``--config configs/sgurinit/item-sum.yaml``), and only the variant's further options and the
-        seed follow it; without, it is added by class path with every option."""
+        seed follow it; without, it is added by class path with the authors' values (:data:`AUTHORS_FORM`),
+        the head's ``cluster_on`` and ``fusion`` and the variant's options."""
         if self.options is None:
             return []
         if fragments is None:
-            # the fragments pin the authors' values where the callback's defaults differ: so does the class path
+            # the fragments set the authors' values where the defaults differ: so does the class path
             args = ["--trainer.callbacks+=lit_mmrec.callbacks.SGURInit"]
             options = {**{k: str(v).lower() for k, v in AUTHORS_FORM.items()}, **self.options}
         else:
             args = ["--config", f"{fragments}/{self.fragment}.yaml"]
             options = {k: v for k, v in self.options.items() if k not in ("cluster_on", "fusion")}
+        if _switches_centring_on(self.options) and "centre_tables" not in options:
+            options["centre_tables"] = "all"
         for key, value in {**options, "seed": str(seed)}.items():
             args += [f"--trainer.callbacks.init_args.{key}", value]
         return args
@@ -96,6 +104,11 @@ def with_option(variant: Variant, key: str, value: str) -> Variant:
     options = {**variant.options, key: value}
     head = f"{options.pop('cluster_on')}-{options.pop('fusion')}"
     return parse_variant(",".join([head, *(f"{k}={v}" for k, v in options.items())]))
+
+
+def _switches_centring_on(options: dict[str, str]) -> bool:
+    """Whether a variant's options set ``centre`` or ``decorrelate`` to true."""
+    return any(options.get(key, "false").lower() == "true" for key in ("centre", "decorrelate"))
 
 
 def _typed(key: str, value: str) -> Any:

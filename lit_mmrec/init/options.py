@@ -1,18 +1,16 @@
-"""SG-URInit's options, validated in one place.
+"""SG-URInit's options: their defaults and their checks, in one place.
 
-:class:`SGURInitOptions` is the single list of SG-URInit's recipe options, their defaults and their checks:
-:func:`lit_mmrec.init.sgurinit.user_semantic_embeddings` and
-:func:`~lit_mmrec.init.sgurinit.initialise_user_table` validate through it, the callback
-(:class:`lit_mmrec.callbacks.SGURInit`) builds one from its arguments, and the experiment variants
+:class:`SGURInitOptions` is the single list of SG-URInit's recipe options, their defaults and their checks. The
+functions of :mod:`lit_mmrec.init.sgurinit` take one; the callback (:class:`lit_mmrec.callbacks.SGURInit`)
+takes its arguments' defaults from its fields and builds one; the experiment variants
 (:mod:`lit_mmrec.experiments.variants`) accept exactly its field names.
 
-The defaults here are the figure's ``item-sum`` (K = 20 item clusters, local + global, mean local term, no
-preprocessing, euclidean K-Means, no centring, rows rescaled to the user table's mean norm, rows replaced), the
-recipe of every result committed before round 8. The callback's defaults differ in one choice, made on
-validation by round 8 (``docs/results/round8_grid/``): ``centre=True`` with ``centre_tables="features"``
-(:data:`AUTHORS_FORM` holds the values the authors' forms keep instead). The paper-faithful forms stay available by name
-as experiment variants (``item-sum``: the figure; ``user-attention``: the brief's description; see
-:mod:`lit_mmrec.experiments.variants`).
+The defaults are the product's recipe: the authors' figure's ``item-sum`` (K = 20 item clusters, local +
+global, mean local term, no preprocessing, euclidean K-Means, rows rescaled to the user table's mean norm,
+rows replaced) with the component shared by all users removed from the tables that meet item features
+(``centre=True``, ``centre_tables="features"``), chosen on validation (see ``docs/decisions.md``). The
+authors' published forms (``configs/sgurinit/{item,user}-{sum,attention}.yaml``) differ from it in
+:data:`AUTHORS_FORM` and in their own ``cluster_on`` / ``fusion``.
 """
 
 from __future__ import annotations
@@ -30,11 +28,10 @@ PREPROCESS = ("none", "standardise", "whiten")
 METRICS = ("euclidean", "cosine")
 SCALES = ("table", "items")
 CENTRE_TABLES = ("all", "id", "features")
-#: options the callback applies per table itself (not arguments of ``initialise_user_table``)
-CALLBACK_ONLY = ("align_items", "centre_tables")
-#: Where the callback's default recipe differs from the authors' forms, the authors' values: the fragments
-#: ``configs/sgurinit/{item,user}-{sum,attention}.yaml`` pin them, and so does an experiment variant.
-AUTHORS_FORM = {"centre": False, "centre_tables": "all"}
+#: Where the authors' forms differ from the default recipe (besides ``cluster_on`` and ``fusion``): they do not
+#: centre. The fragments ``configs/sgurinit/{item,user}-{sum,attention}.yaml`` set it, and so does an
+#: experiment variant added by class path.
+AUTHORS_FORM = {"centre": False}
 
 
 @dataclass(frozen=True)
@@ -77,7 +74,8 @@ class SGURInitOptions:
             ``"features"``, only tables compared with item features (raw or through the backbone's own
             projection). The other tables get the uncentred rows. Backbones with both kinds: VBPR (ID part and
             visual preference), GRCN (ID table and per-modality preferences). No effect without ``centre`` or
-            ``decorrelate``.
+            ``decorrelate``. The pure functions apply ``centre`` / ``decorrelate`` to the table they are given:
+            :meth:`for_table` turns them off for a table that ``centre_tables`` leaves out.
         scale: the row norm the rows are rescaled to: ``"table"``, the user table's initial mean row norm;
             ``"items"``, the mean row norm of the item representations the table is compared with.
         residual: ``None``: the row is replaced (the specification); a float :math:`\alpha > 0`: the row
@@ -102,9 +100,9 @@ class SGURInitOptions:
     local_norm: str = "mean"
     preprocess: str = "none"
     metric: str = "euclidean"
-    centre: bool = False
+    centre: bool = True
     decorrelate: bool = False
-    centre_tables: str = "all"
+    centre_tables: str = "features"
     scale: str = "table"
     residual: float | None = None
     residual_rescale: bool = False
@@ -142,25 +140,14 @@ class SGURInitOptions:
         """Every option's name, in declaration order."""
         return tuple(f.name for f in dataclasses.fields(cls))
 
-    def per_modality(self) -> dict[str, Any]:
-        """The options that shape :math:`e_u` (keyword arguments of ``user_semantic_embeddings``)."""
-        return {name: getattr(self, name) for name in PER_MODALITY}
-
-    def table_options(self, id_table: bool) -> dict[str, Any]:
-        """Keyword options of ``initialise_user_table`` for one user table (an ID table or not):
-        ``centre`` / ``decorrelate`` switched off where ``centre_tables`` excludes that kind."""
-        options = {n: getattr(self, n) for n in self.names() if n not in CALLBACK_ONLY}
-        if self.centre_tables != ("id" if id_table else "features") and self.centre_tables != "all":
-            options.update(centre=False, decorrelate=False)
-        return options
+    def for_table(self, id_table: bool) -> SGURInitOptions:
+        """These options for one user table (an ID table or not): ``centre`` / ``decorrelate`` switched off
+        where ``centre_tables`` leaves that kind of table out."""
+        if self.centre_tables in ("all", "id" if id_table else "features"):
+            return self
+        return dataclasses.replace(self, centre=False, decorrelate=False)
 
     def changed(self) -> dict[str, Any]:
         """The options that differ from the defaults (for logs)."""
         default = SGURInitOptions()
         return {n: getattr(self, n) for n in self.names() if getattr(self, n) != getattr(default, n)}
-
-
-PER_MODALITY = (
-    "n_clusters", "cluster_on", "fusion", "weight", "local_weight", "blend", "temperature", "user_repr",
-    "local_norm", "preprocess", "metric",
-)

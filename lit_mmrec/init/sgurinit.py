@@ -40,9 +40,9 @@ training items :math:`N_u`:
 norm of the freshly initialised table; users without training interactions keep their random rows.
 
 Recipe options (:class:`~lit_mmrec.init.options.SGURInitOptions`, one function per strategy below; the
-defaults are the recipe above, the figure's item-sum, with which every result before round 8 was computed; the
-callback's default adds ``centre`` on the feature-space tables, chosen on validation by round 8). The public descriptions
-leave these open and independent re-implementations chose differently (``shared/reference/SG-URINIT.md``):
+defaults are the recipe above, the figure's item-sum, with ``centre`` on the tables that meet item features,
+chosen on validation: see ``docs/decisions.md``). The public descriptions leave these open and independent
+re-implementations chose differently (``shared/reference/SG-URINIT.md``):
 
 * ``blend="convex"``: :math:`e_u = (1 - \lambda)\,\text{local}_u + \lambda\,\text{global}_u`
   (:func:`fuse`).
@@ -50,12 +50,12 @@ leave these open and independent re-implementations chose differently (``shared/
 * ``preprocess`` (``standardise``, ``whiten``) and ``metric="cosine"``: the space K-Means runs in
   (:func:`clustering_space`); the cluster-level vectors stay means of features in the table's space.
   For ID tables ``standardise`` also z-scores the raw features before the PCA (done by the callback).
-  Deviation: the issue asks for preprocessing "before PCA/K-Means"; whitening the PCA output itself would
+  Deviation: preprocessing is asked for "before PCA/K-Means"; whitening the PCA output itself would
   change the space the user rows live in, so whitening only shapes the clustering.
-* ``centre``: remove the component shared by all users before rescaling (the callback applies it to the
-  tables ``centre_tables`` names: all, ID tables, or those compared with item features); ``decorrelate``: ZCA-whiten the
-  users' vectors (:func:`zca_whiten`) before rescaling; ``scale="items"``: rescale to
-  the item representations' mean norm; ``residual`` :math:`\alpha`: :math:`T_u + \alpha s_u` instead of
+* ``centre``: remove the component shared by all users before rescaling (on the tables ``centre_tables``
+  names: all, ID tables, or those compared with item features; see ``SGURInitOptions.for_table``);
+  ``decorrelate``: ZCA-whiten the users' vectors (:func:`zca_whiten`) before rescaling; ``scale="items"``:
+  rescale to the item representations' mean norm; ``residual`` :math:`\alpha`: :math:`T_u + \alpha s_u` instead of
   :math:`s_u` (:func:`initialise_user_table`), with ``residual_rescale`` brought back to the norm of
   :math:`s_u`; ``align_items``: write the reduced features into an ID
   backbone's item table (:func:`aligned_item_table`).
@@ -73,7 +73,7 @@ from torch import Tensor
 from torch_geometric.utils import softmax as segment_softmax
 
 from lit_mmrec.init.kmeans import kmeans
-from lit_mmrec.init.options import CALLBACK_ONLY, PER_MODALITY, SGURInitOptions
+from lit_mmrec.init.options import SGURInitOptions
 
 #: Largest rank of the truncated SVD of the user-item matrix for ``user_repr="behaviour"`` (our choice).
 BEHAVIOUR_DIM = 64
@@ -176,11 +176,11 @@ def clustering_space(points: Tensor, preprocess: str = "none", metric: str = "eu
 def user_semantic_embeddings(
     interactions: Tensor,
     item_features: Tensor,
+    options: SGURInitOptions | None = None,
     *,
     generator: torch.Generator | None = None,
     chunk_size: int = 8192,
     report: dict[str, Any] | None = None,
-    **options: Any,
 ) -> tuple[Tensor, Tensor]:
     r"""Per-user SG-URInit vectors :math:`e_u` for one modality (see the module docstring for the maths).
 
@@ -189,23 +189,23 @@ def user_semantic_embeddings(
             TRAINING interactions only. Every stored non-zero counts as one interaction (values are
             binarised; duplicate COO entries count once).
         item_features: ``[n_items, d]`` item features of this modality, in the space of the user table.
+        options: the recipe (``None``: the defaults); the options that shape :math:`e_u` are used
+            (``n_clusters``, ``cluster_on``, ``fusion``, ``weight``, ``local_weight``, ``blend``,
+            ``temperature``, ``user_repr``, ``local_norm``, ``preprocess``, ``metric``). ``n_clusters`` is
+            clipped to the number of rows clustered (items for ``cluster_on="item"``, users with interactions
+            for ``"user"``); with ``K`` equal to it every row is its own cluster.
         generator: seeds the K-Means and the randomised SVD; ``None`` means a CPU generator seeded with 0.
         chunk_size: rows per K-Means distance block, and (user, item) pairs per attention-score block
             (memory ``O(chunk_size * K)``).
         report: if given, filled with ``cluster_sizes`` (members per cluster, a list of ints: items for
             ``cluster_on="item"``, users for ``"user"``) for logging.
-        **options: the per-modality options of :class:`~lit_mmrec.init.options.SGURInitOptions`
-            (``n_clusters``, ``cluster_on``, ``fusion``, ``weight``, ``local_weight``, ``blend``,
-            ``temperature``, ``user_repr``, ``local_norm``, ``preprocess``, ``metric``), validated there.
-            ``n_clusters`` is clipped to the number of rows clustered (items for ``cluster_on="item"``,
-            users with interactions for ``"user"``); with ``K`` equal to it every row is its own cluster.
 
     Returns:
         ``(embeddings, has_interactions)``: ``[n_users, d]`` vectors :math:`e_u` (zero rows for users with no
         interaction) on ``item_features``' device, float32 unless ``item_features`` is float64; and the
         ``[n_users]`` bool mask of users with at least one interaction.
     """
-    opts = _validated(options, per_modality=True)
+    opts = options if options is not None else SGURInitOptions()
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if item_features.dim() != 2:
@@ -385,12 +385,12 @@ def initialise_user_table(
     table: Tensor,
     modal_features: Sequence[Tensor],
     interactions: Tensor,
-    report: list[dict[str, Any]] | None = None,
+    options: SGURInitOptions | None = None,
     *,
+    report: list[dict[str, Any]] | None = None,
     item_reference: Tensor | Sequence[Tensor] | None = None,
     generator: torch.Generator | None = None,
     chunk_size: int = 8192,
-    **options: Any,
 ) -> Tensor:
     r"""SG-URInit rows for one user table: a new ``[n_users, d]`` tensor to copy into the embedding.
 
@@ -409,18 +409,19 @@ def initialise_user_table(
         table: ``[n_users, d]`` freshly (randomly) initialised user table; not modified.
         modal_features: one ``[n_items, d]`` tensor per modality, in the table's space.
         interactions: ``[n_users, n_items]`` sparse matrix of TRAINING interactions only.
+        options: the recipe for this table (``None``: the defaults). ``centre`` / ``decorrelate`` apply to
+            this table as given: ``centre_tables`` is applied by ``options.for_table``, and ``align_items`` by
+            the callback.
         report: if given, one dict per modality is appended to it (see :func:`user_semantic_embeddings`).
         item_reference: the item representations the table is compared with (``[n_items, d]``, or one per
             modality); needed by ``scale="items"`` only.
         generator: one generator (seed 0 when none is given) shared by the modalities, in order.
         chunk_size: see :func:`user_semantic_embeddings`.
-        **options: :class:`~lit_mmrec.init.options.SGURInitOptions` (all but ``align_items`` and
-            ``centre_tables``, which the callback applies per table: see ``SGURInitOptions.table_options``).
 
     Returns:
         ``[n_users, d]`` tensor on ``table``'s device with ``table``'s dtype.
     """
-    opts = _validated(options, per_modality=False)
+    opts = options if options is not None else SGURInitOptions()
     if table.dim() != 2:
         raise ValueError(f"table must be 2-D [n_users, d], got shape {tuple(table.shape)}")
     if len(modal_features) == 0:
@@ -445,8 +446,8 @@ def initialise_user_table(
     for features in modal_features:
         details: dict[str, Any] = {}
         embeddings, has_interactions = user_semantic_embeddings(
-            interactions, features.detach().to(table.device), generator=generator, chunk_size=chunk_size,
-            report=details, **opts.per_modality(),
+            interactions, features.detach().to(table.device), opts, generator=generator, chunk_size=chunk_size,
+            report=details,
         )
         if report is not None:
             report.append(details)
@@ -507,15 +508,6 @@ def mean_row_norm(tensors: Tensor | Sequence[Tensor]) -> Tensor:
     return torch.stack([t.detach().norm(dim=1).mean().to(torch.float64) for t in tensors]).mean()
 
 
-def _validated(options: dict[str, Any], per_modality: bool) -> SGURInitOptions:
-    """:class:`SGURInitOptions` from keyword ``options``; unknown names are a ``ValueError``."""
-    allowed = PER_MODALITY if per_modality else tuple(n for n in SGURInitOptions.names() if n not in CALLBACK_ONLY)
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown SG-URInit options {unknown}; known: {', '.join(allowed)}")
-    return SGURInitOptions(**options)
-
-
 def _nonzero_coordinates(interactions: Tensor, device: torch.device) -> tuple[Tensor, Tensor]:
     """Row and column indices (``[nnz]`` long, sorted by row then column) of the non-zeros, on ``device``."""
     matrix = interactions.to(device)
@@ -574,7 +566,7 @@ def _lowrank_svd(matrix: Tensor, q: int, seed: int) -> tuple[Tensor, Tensor, Ten
     step as torch computes it), its random start drawn from a CPU generator seeded with ``seed`` and then
     moved to ``matrix``'s device. torch draws it from the device's own generator, whose CUDA stream differs
     from the CPU's for the same seed, and the result depends on the start (nearly equal trailing singular
-    values: two starts gave PCA features 40% apart on the synthetic data), so SG-URInit on CUDA did not
+    values: two starts give PCA features 40% apart on the synthetic data), so SG-URInit on CUDA would not
     reproduce the CPU's tables. On the CPU the result is bit-identical to torch's under
     ``torch.manual_seed(seed)``."""
     tall = matrix.shape[0] >= matrix.shape[1]

@@ -1,8 +1,15 @@
 """The SG-URInit callback inside real fits: what it writes, when, and what resuming keeps."""
 
+import dataclasses
+import inspect
+import logging
+import re
+from pathlib import Path
+
 import lightning as L
 import pytest
 import torch
+import yaml
 from helpers import tiny_rows, write_inter
 
 from lit_mmrec.callbacks import SGURInit
@@ -10,6 +17,8 @@ from lit_mmrec.data.datamodule import MMRecDataModule
 from lit_mmrec.init.options import AUTHORS_FORM, SGURInitOptions
 from lit_mmrec.init.sgurinit import aligned_item_table, initialise_user_table, pca_reduce, standardise_columns
 from lit_mmrec.models.lightgcn import LightGCN
+
+FRAGMENTS = Path(__file__).resolve().parents[2] / "configs" / "sgurinit"
 
 
 class Probe(L.Callback):
@@ -51,8 +60,10 @@ def test_fit_writes_expected_tables_before_first_step(tiny_dataset, tmp_path, cl
     generator = torch.Generator().manual_seed(3)
     features = [pca_reduce(data.item_features[m], 8, generator=generator) for m in ("image", "text")]
     expected = initialise_user_table(
-        probe.before, features, data.train_csr(), generator=generator, n_clusters=2, cluster_on=cluster_on,
-        fusion=fusion, weight=1.0, temperature=1.0, user_repr="local",
+        probe.before, features, data.train_csr(),
+        # LightGCN's table is an ID table: the default centres only the tables that meet item features
+        SGURInitOptions(n_clusters=2, cluster_on=cluster_on, fusion=fusion, user_repr="local", centre=False),
+        generator=generator,
     )
     assert not torch.allclose(probe.before, probe.first_step)
     assert torch.allclose(probe.first_step, expected, atol=1e-6)
@@ -108,15 +119,56 @@ def test_validation_and_test_rows_do_not_leak(tmp_path):
     assert torch.equal(results[0]["user_embedding"], results[1]["user_embedding"])
 
 
-def test_the_default_recipe_centres_the_feature_space_tables_only():
-    # round 8's choice (docs/results/round8_grid/): item-sum with centre on the tables that meet item features
-    recipe = SGURInit().recipe
-    assert (recipe.cluster_on, recipe.fusion, recipe.centre, recipe.centre_tables) == ("item", "sum", True, "features")
-    assert recipe.table_options(id_table=False)["centre"] and not recipe.table_options(id_table=True)["centre"]
-    # the callback's defaults differ from the authors' forms exactly where AUTHORS_FORM says
-    authors = SGURInitOptions()
-    assert {k for k in recipe.names() if getattr(recipe, k) != getattr(authors, k)} == set(AUTHORS_FORM)
-    assert all(getattr(authors, k) == v for k, v in AUTHORS_FORM.items())
+def test_one_default_per_option():
+    # the callback's arguments default to SGURInitOptions' fields: one default, defined there
+    parameters = inspect.signature(SGURInit).parameters
+    assert set(parameters) == {*SGURInitOptions.names(), "modalities", "seed"}
+    defaults = SGURInitOptions()
+    assert {n: parameters[n].default for n in SGURInitOptions.names()} == dataclasses.asdict(defaults)
+    assert SGURInit().options == defaults
+    # the default recipe centres the tables that meet item features, not the ID tables
+    assert defaults.for_table(id_table=False).centre and not defaults.for_table(id_table=True).centre
+
+
+def fragment_options(path):
+    """The init_args a ``configs/sgurinit/`` fragment gives the SGURInit callback."""
+    callback, = yaml.safe_load(path.read_text())["trainer"]["callbacks+"]
+    assert callback["class_path"] == "lit_mmrec.callbacks.SGURInit"
+    return callback.get("init_args") or {}
+
+
+def test_fragments_set_only_what_differs_from_the_default():
+    assert fragment_options(FRAGMENTS / "default.yaml") == {}
+    defaults = SGURInitOptions()
+    for form in ("item-sum", "item-attention", "user-sum", "user-attention"):
+        options = fragment_options(FRAGMENTS / f"{form}.yaml")
+        assert options == SGURInitOptions(**options).changed(), form  # nothing set to its default
+        recipe = SGURInit(**options).options
+        assert f"{recipe.cluster_on}-{recipe.fusion}" == form
+        assert {k: options[k] for k in AUTHORS_FORM} == AUTHORS_FORM
+        assert set(options) - {"cluster_on", "fusion"} == set(AUTHORS_FORM)
+        assert all(getattr(defaults, k) != v for k, v in AUTHORS_FORM.items())
+
+
+def test_the_console_says_which_tables_in_how_long(tiny_dataset, tmp_path):
+    # rank_zero_info writes through Lightning's logger, which prints to the console at INFO
+    messages = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    console = logging.getLogger("lightning.pytorch")
+    console.addHandler(handler)
+    try:
+        datamodule = MMRecDataModule(str(tiny_dataset), batch_size=8)
+        trainer([SGURInit(n_clusters=2)], tmp_path).fit(make(datamodule), datamodule=datamodule)
+    finally:
+        console.removeHandler(handler)
+    lines = [m for m in messages if m.startswith("SG-URInit")]
+    assert len(lines) == 1
+    users = datamodule.dataset.num_users
+    active = int((datamodule.dataset.train_csr().to_dense().sum(1) > 0).sum())
+    rows = f"{users} rows" if active == users else f"{active} of {users} rows"
+    assert re.fullmatch(rf"SG-URInit: initialised user tables user_embedding \({rows}\) in \d+\.\d\d s "
+                        r"\(options n_clusters=2\)", lines[0]), lines[0]
 
 
 def test_invalid_options():
@@ -136,7 +188,8 @@ def test_local_weight_reaches_the_computation_and_both_zero_is_rejected(tiny_dat
     generator = torch.Generator().manual_seed(3)
     features = [pca_reduce(data.item_features[m], 8, generator=generator) for m in ("image", "text")]
     expected = initialise_user_table(
-        probe.before, features, data.train_csr(), generator=generator, n_clusters=2, local_weight=0.0,
+        probe.before, features, data.train_csr(),
+        SGURInitOptions(n_clusters=2, local_weight=0.0, centre=False), generator=generator,
     )
     assert torch.allclose(probe.first_step, expected, atol=1e-6)
     with pytest.raises(ValueError, match="both 0"):
@@ -172,8 +225,9 @@ def test_aligned_start_and_item_scale_reach_an_id_backbone(tiny_dataset, tmp_pat
                 for m in ("image", "text")]
     items = aligned_item_table(probe.items_before, features)
     expected = initialise_user_table(
-        probe.before, features, data.train_csr(), generator=generator, n_clusters=2, scale="items",
-        item_reference=items, centre=True, preprocess="standardise",
+        probe.before, features, data.train_csr(),
+        SGURInitOptions(n_clusters=2, scale="items", centre=True, preprocess="standardise"),
+        generator=generator, item_reference=items,
     )
     assert torch.allclose(probe.items_first_step, items, atol=1e-6)
     assert torch.allclose(probe.first_step, expected, atol=1e-6)

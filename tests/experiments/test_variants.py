@@ -13,12 +13,25 @@ def test_random_and_sgurinit_variants():
     assert pairs == {
         "--trainer.callbacks.init_args.cluster_on": "user", "--trainer.callbacks.init_args.fusion": "attention",
         "--trainer.callbacks.init_args.n_clusters": "5", "--trainer.callbacks.init_args.seed": "7",
-        # the authors' form, as the fragments pin it (the callback's defaults centre the feature-space tables)
-        "--trainer.callbacks.init_args.centre": "false", "--trainer.callbacks.init_args.centre_tables": "all",
+        # the authors' form, as the fragments set it (the default recipe centres the feature-space tables)
+        "--trainer.callbacks.init_args.centre": "false",
     }
-    # a variant's own value wins
+    # a variant's own value wins; centring switched on by a variant applies to every table unless it names them
     pairs = dict(zip(*[iter(parse_variant("item-sum,centre=true").callback_args(1)[1:])] * 2, strict=True))
     assert pairs["--trainer.callbacks.init_args.centre"] == "true"
+    assert pairs["--trainer.callbacks.init_args.centre_tables"] == "all"
+
+
+@pytest.mark.parametrize("fragments", [None, "configs/sgurinit"])
+@pytest.mark.parametrize("text,centre_tables", [
+    ("item-sum", None), ("item-sum,centre=true", "all"), ("item-sum,decorrelate=true,residual=0.5", "all"),
+    ("item-sum,centre=true,centre_tables=id", "id"), ("item-sum,centre=false", None),
+])
+def test_centre_tables_of_a_variant(text, centre_tables, fragments):
+    args = parse_variant(text).callback_args(1, fragments)
+    named = [value for key, value in zip(args, args[1:], strict=False)
+             if key == "--trainer.callbacks.init_args.centre_tables"]
+    assert named == ([centre_tables] if centre_tables else [])
 
 
 def test_sweeping_cluster_on_changes_the_head():

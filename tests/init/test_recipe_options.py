@@ -1,6 +1,7 @@
-"""SG-URInit's recipe options (issue 14), each against a value computed by hand on the example of
+"""SG-URInit's recipe options, each against a value computed by hand on the example of
 ``test_sgurinit.py``: five 2-d items in two obvious clusters, users 0-2 with training items, user 3 without."""
 
+import dataclasses
 import math
 
 import pytest
@@ -16,8 +17,12 @@ from lit_mmrec.init.sgurinit import (
 )
 
 SQ2, SQ3, SQ6 = math.sqrt(2), math.sqrt(3), math.sqrt(6)
+
+
 def embeddings(**options):
-    result, _ = user_semantic_embeddings(_interactions(TRAINING), ITEMS, n_clusters=2, **options)
+    result, _ = user_semantic_embeddings(
+        _interactions(TRAINING), ITEMS, SGURInitOptions(n_clusters=2, **options),
+    )
     return result
 
 
@@ -50,12 +55,15 @@ def test_cosine_kmeans_clusters_directions_not_distances():
     for seed in range(3):
         generator = torch.Generator().manual_seed(seed)
         cluster_only, _ = user_semantic_embeddings(
-            interactions, items, n_clusters=2, local_weight=0.0, metric="cosine", generator=generator
+            interactions, items, SGURInitOptions(n_clusters=2, local_weight=0.0, metric="cosine"),
+            generator=generator,
         )
         # cluster-level vectors are the members' mean features in the table's space: (5.5, 0) and (0, 5.5)
         expected = torch.tensor([[5.5, 0.0], [0.0, 5.5], [2.75, 2.75]])
         torch.testing.assert_close(cluster_only, expected)
-    euclidean, _ = user_semantic_embeddings(interactions, items, n_clusters=2, local_weight=0.0)
+    euclidean, _ = user_semantic_embeddings(
+        interactions, items, SGURInitOptions(n_clusters=2, local_weight=0.0),
+    )
     assert not torch.allclose(euclidean, expected)
 
 
@@ -86,23 +94,30 @@ def test_standardising_lets_a_small_scale_column_decide_the_clusters():
     for seed in range(3):
         generator = torch.Generator().manual_seed(seed)
         cluster_only, _ = user_semantic_embeddings(
-            interactions, items, n_clusters=2, local_weight=0.0, preprocess="standardise", generator=generator
+            interactions, items, SGURInitOptions(n_clusters=2, local_weight=0.0, preprocess="standardise"),
+            generator=generator,
         )
         # user 0's item is in the even group (mean of 0, 20, ..., 100 = 50), user 1's in the odd one (60)
         torch.testing.assert_close(cluster_only, torch.tensor([[50.0, 0.0, 0.0], [60.0, 1.0, 1.0]]))
-    raw, _ = user_semantic_embeddings(interactions, items, n_clusters=2, local_weight=0.0)
+    raw, _ = user_semantic_embeddings(interactions, items, SGURInitOptions(n_clusters=2, local_weight=0.0))
     torch.testing.assert_close(raw[0], raw[1])  # items 0 and 1 fall in the same half of column 0
 
 
 def test_centre_removes_the_shared_component_then_rescales():
     table = torch.randn(4, 2, generator=torch.Generator().manual_seed(7))
-    initialised = initialise_user_table(table, [ITEMS], _interactions(TRAINING), n_clusters=2, weight=0.0,
-                                        centre=True)
+    initialised = initialise_user_table(
+        table, [ITEMS], _interactions(TRAINING), SGURInitOptions(n_clusters=2, weight=0.0, centre=True),
+    )
     shared = torch.tensor([7 / 6, 41 / 9])  # mean of LOCAL over users 0-2
     centred = LOCAL[:3] - shared
     expected = centred / centred.norm(dim=1, keepdim=True) * table.norm(dim=1).mean()
     torch.testing.assert_close(initialised[:3], expected)
     torch.testing.assert_close(initialised[3], table[3])
+    uncentred = initialise_user_table(
+        table, [ITEMS], _interactions(TRAINING), SGURInitOptions(n_clusters=2, weight=0.0, centre=False),
+    )
+    direction = LOCAL[:3] / LOCAL[:3].norm(dim=1, keepdim=True)
+    torch.testing.assert_close(uncentred[:3], direction * table.norm(dim=1).mean())
 
 
 def test_scale_to_the_items_and_residual_start():
@@ -110,21 +125,27 @@ def test_scale_to_the_items_and_residual_start():
     interactions = _interactions(TRAINING)
     direction = LOCAL[:3] / LOCAL[:3].norm(dim=1, keepdim=True)
     # item norms 1, 3, 10, 12, 14: mean 8
-    items_scaled = initialise_user_table(table, [ITEMS], interactions, n_clusters=2, weight=0.0, scale="items",
-                                         item_reference=ITEMS)
+    items_scaled = initialise_user_table(
+        table, [ITEMS], interactions, SGURInitOptions(n_clusters=2, weight=0.0, centre=False, scale="items"),
+        item_reference=ITEMS,
+    )
     torch.testing.assert_close(items_scaled[:3], 8 * direction)
-    residual = initialise_user_table(table, [ITEMS], interactions, n_clusters=2, weight=0.0, residual=0.5)
+    residual = initialise_user_table(
+        table, [ITEMS], interactions, SGURInitOptions(n_clusters=2, weight=0.0, centre=False, residual=0.5),
+    )
     torch.testing.assert_close(residual[:3], table[:3] + 0.5 * table.norm(dim=1).mean() * direction)
     torch.testing.assert_close(residual[3], table[3])
     # residual_rescale: the same rows brought back to the semantic rows' norm (the table's mean row norm)
-    kept = initialise_user_table(table, [ITEMS], interactions, n_clusters=2, weight=0.0, residual=0.5,
-                                 residual_rescale=True)
+    kept = initialise_user_table(
+        table, [ITEMS], interactions,
+        SGURInitOptions(n_clusters=2, weight=0.0, centre=False, residual=0.5, residual_rescale=True),
+    )
     norm = table.norm(dim=1).mean()
     torch.testing.assert_close(kept[:3], residual[:3] / residual[:3].norm(dim=1, keepdim=True) * norm)
     torch.testing.assert_close(kept[:3].norm(dim=1), norm.expand(3))
     torch.testing.assert_close(kept[3], table[3])
     with pytest.raises(ValueError, match="item_reference"):
-        initialise_user_table(table, [ITEMS], interactions, scale="items")
+        initialise_user_table(table, [ITEMS], interactions, SGURInitOptions(scale="items"))
 
 
 def test_aligned_item_table():
@@ -135,9 +156,12 @@ def test_aligned_item_table():
     torch.testing.assert_close(aligned, torch.tensor([[0.9, 1.2], [0.0, 2.0]]))  # zero features: row kept
 
 
-def test_defaults_are_the_committed_recipe():
-    # Everything under docs/results/ was computed with these: a change here must be deliberate.
-    assert SGURInitOptions().changed() == {}
+def test_defaults_are_the_product_recipe():
+    # item-sum with the tables that meet item features centred; tests/init/reference_tables.npz pins the tables
+    default = SGURInitOptions()
+    assert default.changed() == {}
+    assert (default.cluster_on, default.fusion, default.centre, default.centre_tables) == ("item", "sum", True,
+                                                                                           "features")
     default = embeddings()
     explicit = embeddings(blend="add", local_norm="mean", preprocess="none", metric="euclidean", weight=1.0,
                           local_weight=1.0)
@@ -165,13 +189,6 @@ def test_invalid_recipes_are_rejected_in_one_place(options, message):
         SGURInitOptions(**options)
 
 
-def test_unknown_option_is_named():
-    with pytest.raises(ValueError, match="unknown SG-URInit options \\['lambda_'\\]"):
-        embeddings(lambda_=0.1)
-    with pytest.raises(ValueError, match="unknown SG-URInit options \\['centre'\\]"):
-        embeddings(centre=True)  # a table-level option: initialise_user_table's, not per modality
-
-
 def test_zca_whitening_by_hand():
     from lit_mmrec.init.sgurinit import zca_whiten
 
@@ -188,14 +205,16 @@ def test_decorrelate_whitens_the_users_then_rescales():
     from lit_mmrec.init.sgurinit import zca_whiten
 
     table = torch.randn(4, 2, generator=torch.Generator().manual_seed(9))
-    initialised = initialise_user_table(table, [ITEMS], _interactions(TRAINING), n_clusters=2, weight=0.0,
-                                        decorrelate=True)
+    initialised = initialise_user_table(
+        table, [ITEMS], _interactions(TRAINING), SGURInitOptions(n_clusters=2, weight=0.0, decorrelate=True),
+    )
     white = zca_whiten(LOCAL[:3])  # three users in 2-d: rank 2, both directions kept
     expected = white / white.norm(dim=1, keepdim=True) * table.norm(dim=1).mean()
     torch.testing.assert_close(initialised[:3], expected)
     torch.testing.assert_close(initialised[3], table[3])
-    centred_only = initialise_user_table(table, [ITEMS], _interactions(TRAINING), n_clusters=2, weight=0.0,
-                                         centre=True)
+    centred_only = initialise_user_table(
+        table, [ITEMS], _interactions(TRAINING), SGURInitOptions(n_clusters=2, weight=0.0, centre=True),
+    )
     assert not torch.allclose(initialised, centred_only)
 
 
@@ -205,18 +224,14 @@ def test_decorrelate_whitens_the_users_then_rescales():
 def test_centre_tables_chooses_the_tables_centre_applies_to(centre_tables, id_centred, features_centred):
     for decorrelate in (False, True):
         recipe = SGURInitOptions(centre=not decorrelate, decorrelate=decorrelate, centre_tables=centre_tables)
-        id_options, feature_options = recipe.table_options(id_table=True), recipe.table_options(id_table=False)
-        assert (id_options["centre"] or id_options["decorrelate"]) is id_centred
-        assert (feature_options["centre"] or feature_options["decorrelate"]) is features_centred
-        # everything else is the recipe's; the per-table choices are the callback's, not the function's
-        assert {k: v for k, v in id_options.items() if k not in ("centre", "decorrelate")} == {
-            k: v for k, v in feature_options.items() if k not in ("centre", "decorrelate")
-        }
-        assert "centre_tables" not in id_options and "align_items" not in id_options
+        id_options, feature_options = recipe.for_table(id_table=True), recipe.for_table(id_table=False)
+        assert (id_options.centre or id_options.decorrelate) is id_centred
+        assert (feature_options.centre or feature_options.decorrelate) is features_centred
+        # everything else is the recipe's
+        for options in (id_options, feature_options):
+            assert dataclasses.replace(options, centre=recipe.centre, decorrelate=recipe.decorrelate) == recipe
     with pytest.raises(ValueError, match="centre_tables must be one of"):
         SGURInitOptions(centre=True, centre_tables="ids")
     # without centre or decorrelate it chooses nothing: every table keeps the uncentred rows
-    plain = SGURInitOptions(centre_tables="features")
-    assert not any(plain.table_options(id_table=t)["centre"] for t in (True, False))
-    with pytest.raises(ValueError, match="unknown SG-URInit options \\['centre_tables'\\]"):
-        initialise_user_table(torch.ones(4, 2), [ITEMS], _interactions(TRAINING), centre=True, centre_tables="all")
+    plain = SGURInitOptions(centre=False, centre_tables=centre_tables)
+    assert not any(plain.for_table(id_table=t).centre for t in (True, False))

@@ -4,6 +4,7 @@ import pytest
 import torch
 from sklearn.decomposition import PCA
 
+from lit_mmrec.init.options import SGURInitOptions
 from lit_mmrec.init.sgurinit import initialise_user_table, pca_reduce, user_semantic_embeddings
 
 pytestmark = pytest.mark.usefixtures("single_thread")  # tiny matrices: threads only add synchronisation
@@ -55,14 +56,9 @@ def _attended_local(dots: dict[int, list[float]], global_: torch.Tensor) -> torc
 @pytest.mark.parametrize("cluster_on", ["item", "user"])
 def test_hand_computed_example(cluster_on, fusion, weight, seed):
     embeddings, has_interactions = user_semantic_embeddings(
-        _interactions(TRAINING),
-        ITEMS,
-        n_clusters=2,
-        cluster_on=cluster_on,
-        fusion=fusion,
-        weight=weight,
-        temperature=TEMPERATURE,
-        user_repr="local",
+        _interactions(TRAINING), ITEMS,
+        SGURInitOptions(n_clusters=2, cluster_on=cluster_on, fusion=fusion, weight=weight, temperature=TEMPERATURE,
+                        user_repr="local"),
         generator=torch.Generator().manual_seed(seed),
     )
 
@@ -81,7 +77,8 @@ def test_behaviour_clusters_users_with_similar_items():
     group_mean = torch.stack([local[:3].mean(dim=0)] * 3 + [local[3:].mean(dim=0)] * 2)
 
     embeddings, _ = user_semantic_embeddings(
-        _interactions(training, n_items=6), features, n_clusters=2, cluster_on="user", user_repr="behaviour"
+        _interactions(training, n_items=6), features,
+        SGURInitOptions(n_clusters=2, cluster_on="user", user_repr="behaviour"),
     )
 
     torch.testing.assert_close(embeddings, local + group_mean)
@@ -91,9 +88,11 @@ def test_every_row_its_own_cluster_when_n_clusters_exceeds_rows():
     interactions = _interactions(TRAINING)
     # More clusters than items (or active users) is clipped: every row is its own cluster, so the
     # cluster-level term equals the item feature (item) or the user's own local vector (user).
-    by_item, _ = user_semantic_embeddings(interactions, ITEMS, n_clusters=100, cluster_on="item")
+    by_item, _ = user_semantic_embeddings(
+        interactions, ITEMS, SGURInitOptions(n_clusters=100, cluster_on="item"),
+    )
     by_user, _ = user_semantic_embeddings(
-        interactions, ITEMS, n_clusters=100, cluster_on="user", user_repr="local"
+        interactions, ITEMS, SGURInitOptions(n_clusters=100, cluster_on="user", user_repr="local"),
     )
 
     torch.testing.assert_close(by_item, 2 * LOCAL)
@@ -108,9 +107,11 @@ def test_sparse_layouts_and_duplicates_agree():
         coo.shape,
         check_invariants=True,
     )
-    reference, _ = user_semantic_embeddings(coo, ITEMS, n_clusters=2, fusion="attention")
+    reference, _ = user_semantic_embeddings(coo, ITEMS, SGURInitOptions(n_clusters=2, fusion="attention"))
     for matrix in (coo.to_sparse_csr(), coo.to_dense(), duplicated):
-        embeddings, _ = user_semantic_embeddings(matrix, ITEMS, n_clusters=2, fusion="attention")
+        embeddings, _ = user_semantic_embeddings(
+            matrix, ITEMS, SGURInitOptions(n_clusters=2, fusion="attention"),
+        )
         torch.testing.assert_close(embeddings, reference)
 
 
@@ -118,8 +119,8 @@ def test_sparse_layouts_and_duplicates_agree():
 def test_attention_chunking_does_not_change_the_result(cluster_on):
     interactions, features = _random_problem(n_users=60, n_items=40, dim=8)
     options = dict(n_clusters=4, cluster_on=cluster_on, fusion="attention")
-    small, _ = user_semantic_embeddings(interactions, features, chunk_size=7, **options)
-    big, _ = user_semantic_embeddings(interactions, features, chunk_size=10_000, **options)
+    small, _ = user_semantic_embeddings(interactions, features, SGURInitOptions(**options), chunk_size=7)
+    big, _ = user_semantic_embeddings(interactions, features, SGURInitOptions(**options), chunk_size=10_000)
     torch.testing.assert_close(small, big)
 
 
@@ -135,7 +136,7 @@ def test_attention_chunking_does_not_change_the_result(cluster_on):
 )
 def test_invalid_options_raise(options, message):
     with pytest.raises(ValueError, match=message):
-        user_semantic_embeddings(_interactions(TRAINING), ITEMS, **options)
+        user_semantic_embeddings(_interactions(TRAINING), ITEMS, SGURInitOptions(**options))
 
 
 def test_shape_mismatch_raises():
@@ -172,7 +173,9 @@ def test_initialise_user_table_rows_and_norms(options):
     table = 0.1 * torch.randn(50, 6, generator=torch.Generator().manual_seed(2))
     original = table.clone()
 
-    initialised = initialise_user_table(table, [image, text], interactions, n_clusters=4, **options)
+    initialised = initialise_user_table(
+        table, [image, text], interactions, SGURInitOptions(n_clusters=4, **options),
+    )
 
     has_interactions = interactions.to_dense().sum(dim=1) > 0
     assert not has_interactions[:5].any() and has_interactions[5:].all()
@@ -181,14 +184,12 @@ def test_initialise_user_table_rows_and_norms(options):
     target = table.norm(dim=1).mean()
     torch.testing.assert_close(initialised[has_interactions].norm(dim=1), target.expand(45))
     # The same call again gives the same table, and so does an explicit generator with seed 0.
-    again = initialise_user_table(table, [image, text], interactions, n_clusters=4, **options)
+    again = initialise_user_table(
+        table, [image, text], interactions, SGURInitOptions(n_clusters=4, **options),
+    )
     seeded = initialise_user_table(
-        table,
-        [image, text],
-        interactions,
-        n_clusters=4,
+        table, [image, text], interactions, SGURInitOptions(n_clusters=4, **options),
         generator=torch.Generator().manual_seed(0),
-        **options,
     )
     assert torch.equal(initialised, again) and torch.equal(initialised, seeded)
 
@@ -198,7 +199,9 @@ def test_initialise_user_table_averages_modalities():
     table = torch.randn(4, 2, generator=torch.Generator().manual_seed(3))
     second = torch.tensor([[0.0, 1.0], [1.0, 1.0], [2.0, -1.0], [0.0, 0.0], [5.0, 0.0]])
     # Every item its own cluster: e_u = 2 local_u per modality, whatever the K-Means seeding.
-    initialised = initialise_user_table(table, [ITEMS, second], interactions, n_clusters=5)
+    initialised = initialise_user_table(
+        table, [ITEMS, second], interactions, SGURInitOptions(n_clusters=5, centre=False)
+    )
 
     local_second = torch.stack([second[items].mean(dim=0) for items in list(TRAINING.values())[:3]])
     mean = (2 * LOCAL[:3] + 2 * local_second) / 2
@@ -209,14 +212,18 @@ def test_initialise_user_table_averages_modalities():
 
 def test_zero_semantic_vectors_keep_their_rows():
     table = torch.randn(4, 2, generator=torch.Generator().manual_seed(4))
-    initialised = initialise_user_table(table, [torch.zeros(5, 2)], _interactions(TRAINING), n_clusters=2)
+    initialised = initialise_user_table(
+        table, [torch.zeros(5, 2)], _interactions(TRAINING), SGURInitOptions(n_clusters=2),
+    )
     assert torch.isfinite(initialised).all()
     assert torch.equal(initialised, table)
 
 
 def test_initialise_user_table_keeps_device_and_dtype():
     table = torch.randn(4, 2, dtype=torch.float64)
-    initialised = initialise_user_table(table, [ITEMS], _interactions(TRAINING), n_clusters=2)
+    initialised = initialise_user_table(
+        table, [ITEMS], _interactions(TRAINING), SGURInitOptions(n_clusters=2),
+    )
     assert initialised.dtype == torch.float64 and initialised.device == table.device
 
 
@@ -239,7 +246,9 @@ def test_only_training_interactions_matter():
         matrix = torch.sparse_coo_tensor(
             indices, torch.ones(len(train)), (n_users, n_items), check_invariants=True
         ).coalesce()
-        return initialise_user_table(table, [features], matrix, n_clusters=3, fusion="attention")
+        return initialise_user_table(
+            table, [features], matrix, SGURInitOptions(n_clusters=3, fusion="attention"),
+        )
 
     split_table = [(u, i, s) for (u, i), s in zip(rows, splits, strict=True)]
     changed = [(u, (i + 7) % n_items if s != "train" else i, s) for u, i, s in split_table]
@@ -291,9 +300,11 @@ def test_cuda_matches_cpu(options):
     interactions, features = _random_problem(n_users=300, n_items=120, dim=16)
     table = torch.randn(300, 16, generator=torch.Generator().manual_seed(7))
 
-    on_cpu = initialise_user_table(table, [features], interactions, n_clusters=5, **options)
+    on_cpu = initialise_user_table(
+        table, [features], interactions, SGURInitOptions(n_clusters=5, **options),
+    )
     on_cuda = initialise_user_table(
-        table.cuda(), [features.cuda()], interactions.cuda(), n_clusters=5, **options
+        table.cuda(), [features.cuda()], interactions.cuda(), SGURInitOptions(n_clusters=5, **options),
     )
 
     assert on_cuda.is_cuda
@@ -305,14 +316,16 @@ def test_attention_does_not_depend_on_the_scale_of_the_feature_space(cluster_on)
     """Scaling the features scales e_u and nothing else: tau means the same in every space."""
     options = dict(n_clusters=2, cluster_on=cluster_on, fusion="attention", temperature=TEMPERATURE)
     small, _ = user_semantic_embeddings(
-        _interactions(TRAINING), ITEMS / 100, generator=torch.Generator().manual_seed(0), **options
+        _interactions(TRAINING), ITEMS / 100, SGURInitOptions(**options),
+        generator=torch.Generator().manual_seed(0),
     )
     large, _ = user_semantic_embeddings(
-        _interactions(TRAINING), ITEMS, generator=torch.Generator().manual_seed(0), **options
+        _interactions(TRAINING), ITEMS, SGURInitOptions(**options),
+        generator=torch.Generator().manual_seed(0),
     )
     torch.testing.assert_close(small * 100, large)
     plain, _ = user_semantic_embeddings(
-        _interactions(TRAINING), ITEMS, n_clusters=2, cluster_on=cluster_on, fusion="sum"
+        _interactions(TRAINING), ITEMS, SGURInitOptions(n_clusters=2, cluster_on=cluster_on, fusion="sum"),
     )
     assert (plain - large)[:3].abs().max() > 0.1  # attention is not the plain mean here
 
@@ -322,8 +335,10 @@ def test_attention_does_not_depend_on_the_scale_of_the_feature_space(cluster_on)
 def test_local_weight_scales_the_local_term(cluster_on, local_weight, weight):
     # local_weight 0: cluster-only ablation; weight 0: local-only ablation
     embeddings, _ = user_semantic_embeddings(
-        _interactions(TRAINING), ITEMS, n_clusters=2, cluster_on=cluster_on, weight=weight,
-        local_weight=local_weight, user_repr="local", generator=torch.Generator().manual_seed(0),
+        _interactions(TRAINING), ITEMS,
+        SGURInitOptions(n_clusters=2, cluster_on=cluster_on, weight=weight, local_weight=local_weight,
+                        user_repr="local"),
+        generator=torch.Generator().manual_seed(0),
     )
     global_ = GLOBAL_ITEM if cluster_on == "item" else GLOBAL_USER
     torch.testing.assert_close(embeddings, local_weight * LOCAL + weight * global_)
