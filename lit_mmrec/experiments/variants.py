@@ -1,6 +1,7 @@
 """Initialisation variants of a run: ``random`` or SG-URInit with options.
 
-A variant is written ``random`` or ``<cluster_on>-<fusion>[,<option>=<value>...]``, e.g. ``item-sum``,
+A variant is written ``random``, ``default[,<option>=<value>...]`` (the product's recipe,
+``configs/sgurinit/default.yaml``) or ``<cluster_on>-<fusion>[,<option>=<value>...]``, e.g. ``item-sum``,
 ``user-attention``, ``item-sum,n_clusters=50``, ``item-sum,weight=0`` (local only) or
 ``item-sum,local_weight=0`` (cluster only), ``item-sum,blend=convex,weight=0.1,local_norm=symmetric``.
 Options are the fields of :class:`lit_mmrec.init.options.SGURInitOptions` (the callback's arguments); a
@@ -21,6 +22,8 @@ from typing import Any
 from lit_mmrec.init.options import AUTHORS_FORM, SGURInitOptions
 
 RANDOM = "random"
+#: the product's default recipe (``configs/sgurinit/default.yaml``: the callback with no options)
+DEFAULT = "default"
 #: SG-URInit options a variant may set (``cluster_on`` and ``fusion`` come from its head).
 OPTIONS = SGURInitOptions.names()
 
@@ -37,10 +40,18 @@ class Variant:
         return self.options is None
 
     @property
+    def is_default(self) -> bool:
+        """The product's default recipe, possibly with options on top (no published form's head)."""
+        return self.options is not None and self.name.split(",")[0] == DEFAULT
+
+    @property
     def fragment(self) -> str | None:
-        """The name of the ``configs/sgurinit/<cluster_on>-<fusion>.yaml`` fragment (None for random)."""
+        """The name of the ``configs/sgurinit/`` fragment: ``default`` or ``<cluster_on>-<fusion>`` (None for
+        random)."""
         if self.options is None:
             return None
+        if self.is_default:
+            return DEFAULT
         return f"{self.options['cluster_on']}-{self.options['fusion']}"
 
     def callback_args(self, seed: int, fragments: str | None = None) -> list[str]:
@@ -54,13 +65,16 @@ class Variant:
         if self.options is None:
             return []
         if fragments is None:
-            # the fragments set the authors' values where the defaults differ: so does the class path
+            # the published forms' fragments set the authors' values where the defaults differ: so does the
+            # class path
             args = ["--trainer.callbacks+=lit_mmrec.callbacks.SGURInit"]
-            options = {**{k: str(v).lower() for k, v in AUTHORS_FORM.items()}, **self.options}
+            authors = {} if self.is_default else {k: str(v).lower() for k, v in AUTHORS_FORM.items()}
+            options = {**authors, **self.options}
         else:
             args = ["--config", f"{fragments}/{self.fragment}.yaml"]
-            options = {k: v for k, v in self.options.items() if k not in ("cluster_on", "fusion")}
-        if _switches_centring_on(self.options) and "centre_tables" not in options:
+            head = () if self.is_default else ("cluster_on", "fusion")
+            options = {k: v for k, v in self.options.items() if k not in head}
+        if not self.is_default and _switches_centring_on(self.options) and "centre_tables" not in options:
             options["centre_tables"] = "all"
         for key, value in {**options, "seed": str(seed)}.items():
             args += [f"--trainer.callbacks.init_args.{key}", value]
@@ -73,23 +87,28 @@ class Variant:
 
 
 def parse_variant(text: str) -> Variant:
-    """Parse ``random`` or ``<cluster_on>-<fusion>[,key=value...]`` (see the module docstring)."""
+    """Parse ``random``, ``default[,key=value...]`` or ``<cluster_on>-<fusion>[,key=value...]`` (see the module
+    docstring)."""
     text = text.strip()
     if text == RANDOM:
         return Variant(RANDOM)
     head, *pairs = text.split(",")
-    if head.count("-") != 1:
-        raise ValueError(f"variant {text!r}: expected 'random' or '<cluster_on>-<fusion>[,key=value...]'")
-    cluster_on, fusion = head.split("-")
-    options = {"cluster_on": cluster_on, "fusion": fusion}
+    if head != DEFAULT and head.count("-") != 1:
+        raise ValueError(
+            f"variant {text!r}: expected 'random', 'default[,key=value...]' or '<cluster_on>-<fusion>[,key=value...]'"
+        )
+    options = {} if head == DEFAULT else dict(zip(("cluster_on", "fusion"), head.split("-"), strict=True))
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or key not in OPTIONS or not value:
             raise ValueError(f"variant {text!r}: bad option {pair!r}; options are {', '.join(OPTIONS)} as key=value")
         options[key] = value
-    name = f"{options.pop('cluster_on')}-{options.pop('fusion')}"
+    if head == DEFAULT:
+        name, canonical = head, dict(options)
+    else:
+        name = f"{options.pop('cluster_on')}-{options.pop('fusion')}"
+        canonical = {"cluster_on": name.split("-")[0], "fusion": name.split("-")[1], **options}
     extra = ",".join(f"{k}={v}" for k, v in options.items())
-    canonical = {"cluster_on": name.split("-")[0], "fusion": name.split("-")[1], **options}
     try:
         SGURInitOptions(**{k: _typed(k, v) for k, v in canonical.items()})
     except (TypeError, ValueError) as error:
@@ -98,11 +117,12 @@ def parse_variant(text: str) -> Variant:
 
 
 def with_option(variant: Variant, key: str, value: str) -> Variant:
-    """``variant`` with ``key`` set to ``value`` (``cluster_on`` / ``fusion`` change its head)."""
+    """``variant`` with ``key`` set to ``value`` (``cluster_on`` / ``fusion`` change a published form's head; on
+    ``default`` they are options like the others)."""
     if variant.options is None:
         raise ValueError("a sweep needs an SG-URInit base variant, not 'random'")
     options = {**variant.options, key: value}
-    head = f"{options.pop('cluster_on')}-{options.pop('fusion')}"
+    head = DEFAULT if variant.is_default else f"{options.pop('cluster_on')}-{options.pop('fusion')}"
     return parse_variant(",".join([head, *(f"{k}={v}" for k, v in options.items())]))
 
 

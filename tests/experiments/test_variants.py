@@ -53,3 +53,19 @@ def test_recipe_options_are_variant_options_checked_when_parsed():
 def test_bad_variants_are_rejected(text):
     with pytest.raises(ValueError):
         parse_variant(text)
+
+
+def test_default_variant_is_the_default_fragment_with_its_options_on_top():
+    variant = parse_variant("default,n_clusters=50,cluster_on=user")
+    assert variant.is_default and variant.fragment == "default"
+    assert variant.callback_args(3, "configs/sgurinit") == [
+        "--config", "configs/sgurinit/default.yaml",
+        "--trainer.callbacks.init_args.n_clusters", "50",
+        "--trainer.callbacks.init_args.cluster_on", "user",
+        "--trainer.callbacks.init_args.seed", "3",
+    ]
+    # by class path the callback's own defaults apply: nothing of the published forms is pinned
+    assert "centre" not in " ".join(parse_variant("default").callback_args(3))
+    assert with_option(parse_variant("default"), "weight", "0.5").name == "default,weight=0.5"
+    with pytest.raises(ValueError, match="bad option"):
+        parse_variant("default,n_cluster=5")
