@@ -1,9 +1,9 @@
 """``python -m lit_mmrec.experiments``: the paper's table (``table``) and sensitivity sweeps (``sweep``).
 
     python -m lit_mmrec.experiments table --datasets ml100k synthetic --models lightgcn freedom \\
-        --inits random item-sum user-attention --seeds 999 1 2 --jobs 2 --out docs/results/main
+        --inits random item-sum user-attention --seeds 999 1 2 --jobs 2 --out results/main
     python -m lit_mmrec.experiments sweep --dataset ml100k --model lightgcn \\
-        --param n_clusters 5 10 20 50 --seeds 999 1 2 --out docs/results/sweep_lightgcn
+        --param n_clusters 5 10 20 50 --seeds 999 1 2 --out results/sweep_lightgcn
 
 Everything after ``--`` is passed to every ``train.py fit`` (e.g. ``-- --trainer.accelerator cpu``).
 Running the same command again skips finished runs and resumes interrupted ones.
@@ -54,9 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     table = commands.add_parser("table", help="every (data set, backbone, init, seed): table, convergence, cold start")
     table.add_argument("--datasets", nargs="+", required=True, help="config folders, e.g. ml100k synthetic")
     table.add_argument("--models", nargs="+", required=True, help="backbones, e.g. lightgcn freedom")
-    table.add_argument("--inits", nargs="+", default=["random", "item-sum"],
-                       help="random or <cluster_on>-<fusion>[,key=value...], e.g. item-sum user-attention; the "
-                            "callback's default recipe is item-sum,centre=true,centre_tables=features")
+    table.add_argument("--inits", nargs="+", default=["random", "default"],
+                       help="random, default[,key=value...] (the product's recipe, configs/sgurinit/default.yaml) "
+                            "or a published form <cluster_on>-<fusion>[,key=value...], e.g. item-sum user-attention")
     add_common(table)
     sweep = commands.add_parser("sweep", help="one SG-URInit option over several values, plus random")
     sweep.add_argument("--dataset", required=True)
