@@ -46,8 +46,8 @@ def test_fit_then_test_best_checkpoint(tiny_dataset, tmp_path, monkeypatch, caps
     best = cli.trainer.checkpoint_callback.best_model_path
     (line,) = [line for line in out.splitlines() if line.startswith("Training ended")]
     assert line == (
-        "Training ended after epoch 2 without an early stop (rule warmup50_patience50 (patience 50 after a "
-        f"50-epoch warm-up)); best val/recall@20 {float(stopping.best_score):.4f} at epoch {stopping.best_epoch}; "
+        "Training ended after epoch 2 without an early stop (rule warmup50_patience50: patience 50 after a "
+        f"50-epoch warm-up); best val/recall@20 {float(stopping.best_score):.4f} at epoch {stopping.best_epoch}; "
         f"best checkpoint: {best}"
     )
     assert f"best-epoch={stopping.best_epoch:03d}.ckpt" in best

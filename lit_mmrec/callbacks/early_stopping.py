@@ -128,7 +128,7 @@ class StoppingRule(EarlyStopping):
         return self.rule or next((name for name, preset in RULES.items() if preset == settings), None)
 
     def describe(self) -> str:
-        """The rule in words, e.g. ``rule warmup50_patience50 (patience 50 after a 50-epoch warm-up)``."""
+        """The rule in words, e.g. ``rule warmup50_patience50: patience 50 after a 50-epoch warm-up``."""
         words = f"patience {self.patience} " + (
             f"after a {self.warmup}-epoch warm-up" if self.warmup else "from the first epoch"
         )
@@ -137,7 +137,7 @@ class StoppingRule(EarlyStopping):
         if self.relative_min_delta:
             words += f", relative_min_delta {self.relative_min_delta:g}"
         name = self.rule_name
-        return f"rule {name} ({words})" if name else words
+        return f"rule {name}: {words}" if name else words
 
     def summary(self, last_epoch: int) -> str:
         """One line after ``fit``: whether and why this rule ended the run, and the best value with its epoch.

@@ -89,14 +89,14 @@ def test_best_epoch_and_the_summary_line():
     running = StoppingRule("val", mode="max", rule="mmrec")
     assert stopped_at(running, [0.1, 0.2, 0.15]) is None
     assert running.summary(last_epoch=2) == (
-        "Training ended after epoch 2 without an early stop (rule mmrec (patience 20 from the first epoch)); "
+        "Training ended after epoch 2 without an early stop (rule mmrec: patience 20 from the first epoch); "
         "best val 0.2000 at epoch 1"
     )
 
 
 def test_a_rule_given_by_its_numbers_is_named_and_the_best_epoch_is_resumed():
     default = StoppingRule("val", mode="max", patience=50, warmup=50)  # train.py's defaults: the default rule
-    assert default.describe() == "rule warmup50_patience50 (patience 50 after a 50-epoch warm-up)"
+    assert default.describe() == "rule warmup50_patience50: patience 50 after a 50-epoch warm-up"
     assert StoppingRule("val", mode="max", patience=7).describe() == "patience 7 from the first epoch"
     stopped_at(default, [0.1, 0.3, 0.2])
     resumed = StoppingRule("val", mode="max", patience=50, warmup=50)
