@@ -233,7 +233,7 @@ def test_lightning_cli_calls_the_subcommand_methods():
     from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
     source = inspect.getsource(LightningCLI._run_subcommand)
-    assert "getattr(self, subcommand" in source, "LightningCLI no longer calls MMRecCLI.fit/test/...: see cli.py"
+    assert "getattr(self, subcommand" in source, "LightningCLI does not call MMRecCLI.fit/test/...: see cli.py"
     parser = LightningArgumentParser(exit_on_error=False)
     parser.add_argument("--epochs", type=int)
     with pytest.raises(ArgumentError, match="epochs"):
