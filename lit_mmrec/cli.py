@@ -2,13 +2,19 @@
 
 Beyond stock LightningCLI:
 - ``num_users``, ``num_items`` and ``feature_dims`` are linked from the data module into
-  the model once the data module exists (``apply_on="instantiate"``);
+  the model once the data module exists (``apply_on="instantiate"``), and ``--model.help`` shows them
+  as linked rather than required;
+- ``--experiment NAME`` names the run's folders: ``checkpoints/NAME/``, ``logs/NAME/version_N/`` (the
+  logger's ``name``; its ``save_dir`` stays configurable) and ``predictions/NAME/``;
 - a ModelCheckpoint (best on ``val/recall@20`` + ``last``) under ``checkpoints/<experiment>/``
   and early stopping (:class:`~lit_mmrec.callbacks.early_stopping.StoppingRule`: patience 50 after a 50-epoch
-  warm-up by default, ``warmup50_patience50``; ``--early_stopping.rule mmrec`` for MMRec's rule, ``warmup50`` for
-  the previous default; ``--early_stopping.rule``, ``.warmup``, ``.relative_min_delta``) are always present,
+  warm-up by default, ``warmup50_patience50``; ``--early_stopping.rule mmrec`` for MMRec's rule;
+  ``--early_stopping.rule``, ``.warmup``, ``.relative_min_delta``) are always present,
   configurable as ``--checkpoint.*`` and ``--early_stopping.*``;
-- after ``fit``, the best-validation checkpoint is tested (the protocol's reported number);
+- after ``fit``, one line says when and why the run ended (the stopping rule, the last epoch, the best
+  value, its epoch and checkpoint), and the best-validation checkpoint is tested (the protocol's reported
+  number); ``fit``, ``validate`` and ``test`` print their metrics in one format
+  (:func:`~lit_mmrec.console.metrics_table`) instead of Lightning's results table;
 - checkpoints are written atomically (:class:`~lit_mmrec.callbacks.AtomicCheckpointIO`) and the
   global random generators are reseeded from ``(seed, epoch)`` every epoch
   (:class:`~lit_mmrec.callbacks.EpochSeed`), so that ``--ckpt_path last`` resumes exactly;
@@ -33,6 +39,7 @@ torch's ``load_state_dict`` refusal is recognised by its text (:func:`state_dict
 from __future__ import annotations
 
 import contextlib
+import inspect
 import re
 import shutil
 import sys
@@ -46,6 +53,7 @@ from jsonargparse import ArgumentError, Namespace
 from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities import rank_zero_warn
 
 from lit_mmrec.callbacks.checkpoint_io import AtomicCheckpointIO, CheckpointError, unreadable
 from lit_mmrec.callbacks.early_stopping import DEFAULT_RULE, RULES, StoppingRule
@@ -53,7 +61,7 @@ from lit_mmrec.callbacks.epoch_seed import EpochSeed
 from lit_mmrec.callbacks.finite_loss import FiniteLoss
 from lit_mmrec.callbacks.prediction_writer import TopKWriter
 from lit_mmrec.callbacks.progress import QuietProgressBar
-from lit_mmrec.console import setup_process
+from lit_mmrec.console import metrics_table, setup_process
 from lit_mmrec.data.datamodule import MMRecDataModule
 from lit_mmrec.errors import InputError, error_line
 from lit_mmrec.models.base import MONITOR, RecommenderModule
@@ -110,12 +118,18 @@ class MMRecCLI(LightningCLI):
         return super().init_parser(**{"exit_on_error": False, **kwargs})
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_argument("--experiment", type=str, default="default", help="Run name: checkpoints/<experiment>/")
+        parser.add_argument(
+            "--experiment",
+            type=str,
+            default="default",
+            help="Run name: checkpoints/<experiment>/, logs/<experiment>/ and predictions/<experiment>/",
+        )
         parser.add_argument(
             "--test_after_fit", type=bool, default=True, help="Test the best-validation checkpoint after fit."
         )
         for source in ("num_users", "num_items", "feature_dims"):
             parser.link_arguments(f"data.{source}", f"model.init_args.{source}", apply_on="instantiate")
+        show_links_in_class_help(parser, "model")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
             {"checkpoint.monitor": MONITOR, "checkpoint.mode": "max", "checkpoint.filename": "best-{epoch:03d}"}
@@ -175,7 +189,9 @@ class MMRecCLI(LightningCLI):
         config = self.config[self.subcommand]
         if config.get("predictions") is not None and config.predictions.get("output_dir") is None:
             config.predictions.output_dir = f"predictions/{config.experiment}"
+        check_data_folder(config, configuration(self.config))
         trainer = config.trainer
+        name_loggers(trainer, config.experiment)
         if trainer.get("enable_progress_bar") is not False:
             add_unless_present(trainer, "callbacks", ProgressBar, QuietProgressBar)
         add_unless_present(trainer, "callbacks", EpochSeed, EpochSeed)
@@ -195,12 +211,22 @@ class MMRecCLI(LightningCLI):
             self.trainer.fit(**kwargs)
 
     def validate(self, **kwargs: Any) -> None:
-        with self.checkpoint_errors():
-            self.trainer.validate(**kwargs)
+        """``trainer.validate``, its metrics printed by :func:`~lit_mmrec.console.metrics_table` (``--verbose``)."""
+        self.evaluate(self.trainer.validate, "Validation", **kwargs)
 
     def test(self, **kwargs: Any) -> None:
+        """``trainer.test``, its metrics printed by :func:`~lit_mmrec.console.metrics_table` (``--verbose``)."""
+        self.evaluate(self.trainer.test, "Test", **kwargs)
+
+    def evaluate(self, run: Any, kind: str, verbose: bool = True, **kwargs: Any) -> None:
+        """Run ``trainer.validate`` or ``trainer.test`` without Lightning's results table (``verbose=False``:
+        it prints every digit of a float) and print ours when ``verbose``."""
         with self.checkpoint_errors():
-            self.trainer.test(**kwargs)
+            results = run(verbose=False, **kwargs)
+        if verbose and self.trainer.is_global_zero and results:
+            path = self.trainer.ckpt_path
+            where = f"checkpoint {path}" if path else "the configured model's weights (no checkpoint)"
+            print(metrics_table(f"{kind} metrics at {where}:", results[0]))
 
     def predict(self, **kwargs: Any) -> Any:
         """``trainer.predict`` that keeps nothing in memory unless asked: the writer streams to files."""
@@ -228,17 +254,78 @@ class MMRecCLI(LightningCLI):
                 print(f"Top-{writer.k} recommendations written to {path}")
 
     def after_fit(self) -> None:
-        if not self.config[self.subcommand].get("test_after_fit", True) or self.trainer.fast_dev_run:
+        """Say when and why the run ended and which checkpoint is the best; then test that checkpoint."""
+        if self.trainer.fast_dev_run:
             return
         best = next(
             (c.best_model_path for c in self.trainer.checkpoint_callbacks if getattr(c, "monitor", None) == MONITOR), ""
         )
+        if self.trainer.is_global_zero:
+            print(f"\n{fit_summary(self.trainer, best)}")
+        if not self.config[self.subcommand].get("test_after_fit", True):
+            return
         results = self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
         if self.trainer.is_global_zero and results:
-            where = f"best-validation checkpoint {best}" if best else "final weights (no checkpoint)"
-            print(f"\nTest metrics at the {where}:")
-            for name, value in sorted(results[0].items()):
-                print(f"  {name:<16} {value:.4f}")
+            where = f"the best-validation checkpoint {best}" if best else "the final weights (no checkpoint)"
+            print(metrics_table(f"Test metrics at {where}:", results[0]))
+
+
+def fit_summary(trainer: Any, best_checkpoint: str) -> str:
+    """One line after ``fit``: when and why training ended (the stopping rule's :meth:`StoppingRule.summary`),
+    and the best checkpoint's path."""
+    stopper = next((c for c in trainer.callbacks if isinstance(c, StoppingRule)), None)
+    last_epoch = max(trainer.current_epoch - 1, 0)  # Lightning counts the epoch after the last one trained
+    line = stopper.summary(last_epoch) if stopper is not None else f"Training ended after epoch {last_epoch}"
+    return f"{line}; best checkpoint: {best_checkpoint or 'none (no checkpoint monitors ' + MONITOR + ')'}"
+
+
+def show_links_in_class_help(parser: LightningArgumentParser, key: str) -> None:
+    """Let ``--<key>.help CLASS`` show the arguments linked into ``key`` as linked, not as required.
+
+    jsonargparse builds that help from a fresh parser of the class, without the links that
+    ``link_arguments`` recorded on ``key``'s own action (``sub_add_kwargs["linked_targets"]``); the help
+    action takes the same options, so it is given that set too.
+    """
+    actions = {action.dest: action for action in parser._actions}
+    linked = getattr(actions.get(key), "sub_add_kwargs", {}).get("linked_targets")
+    help_action = actions.get(f"{key}.help")
+    if linked and help_action is not None and hasattr(help_action, "sub_add_kwargs"):
+        help_action.sub_add_kwargs = {**help_action.sub_add_kwargs, "linked_targets": set(linked)}
+
+
+def check_data_folder(config: Namespace, source: str) -> None:
+    """A configured ``data_dir`` that does not exist is an error that says how data folders are made."""
+    data = config.get("data")
+    data_dir = data.get("init_args", Namespace()).get("data_dir") if isinstance(data, Namespace) else None
+    if isinstance(data_dir, str | Path) and not Path(data_dir).expanduser().is_dir():
+        raise ConfigError(
+            f"{source}: data folder {data_dir} does not exist; `python -m lit_mmrec.prepare --help` makes one "
+            f"from a public release (README, \"Preparing data\")"
+        )
+
+
+def name_loggers(trainer: Namespace, experiment: str) -> None:
+    """Give every configured logger that takes a ``name`` the experiment's name, so that ``--experiment``
+    separates logs (``logs/<experiment>/version_N``) as it separates checkpoints; a different name set in
+    the configuration is replaced, with a warning."""
+    value = trainer.get("logger")
+    for entry in value if isinstance(value, list) else [value]:
+        if not isinstance(entry, Namespace) or not isinstance(entry.get("class_path"), str):
+            continue  # True, False, None: Lightning's own default logger or none
+        module, _, name = entry.class_path.rpartition(".")
+        try:
+            parameters = inspect.signature(getattr(__import__(module, fromlist=[name]), name)).parameters
+        except (ImportError, AttributeError, TypeError, ValueError):
+            continue  # an unknown class is reported when it is built
+        if "name" not in parameters:
+            continue
+        init_args = entry.get("init_args") or Namespace()
+        given = init_args.get("name")
+        if given not in (None, experiment, parameters["name"].default):
+            rank_zero_warn(f"the logger's name {given!r} is replaced by the experiment's, {experiment!r} "
+                           f"(--experiment names checkpoints/, logs/ and predictions/)")
+        init_args["name"] = experiment
+        entry["init_args"] = init_args
 
 
 def state_dict_mismatch(error: BaseException) -> bool:

@@ -1,11 +1,17 @@
-"""What every entry point (``train.py``, ``python -m lit_mmrec.prepare``, ``python -m lit_mmrec.experiments``)
-sets up before it works: process-wide settings that a library import must not impose on its host."""
+"""What the entry points (``train.py``, ``python -m lit_mmrec.prepare``, ``python -m lit_mmrec.experiments``)
+print and set up: process-wide settings that a library import must not impose on its host
+(:func:`setup_process`), and the one format of every metric ``train.py`` prints (:func:`format_metric`,
+:func:`metrics_table`: ``fit``'s summary, ``validate`` and ``test`` alike)."""
 
 from __future__ import annotations
 
 import logging
 import os
 import warnings
+from collections.abc import Mapping
+
+#: decimals of every metric value printed on the console
+METRIC_DECIMALS = 4
 
 #: notices a user can do nothing about; warnings about their data are not among them
 FRAMEWORK_NOTICES = (
@@ -41,3 +47,15 @@ def _drop_chatter(record: logging.LogRecord) -> bool:
     """Lightning's "Seed set to N" (the seed is in the saved config.yaml) and its advertising tips."""
     message = str(record.msg)
     return not (message.startswith("Seed set to") or "Tip:" in message)
+
+
+def format_metric(value: float) -> str:
+    """A metric value as the console prints it: :data:`METRIC_DECIMALS` decimals."""
+    return f"{float(value):.{METRIC_DECIMALS}f}"
+
+
+def metrics_table(title: str, metrics: Mapping[str, float]) -> str:
+    """``title`` and one line per metric (sorted by name), values by :func:`format_metric`."""
+    width = max((len(name) for name in metrics), default=0)
+    rows = [f"  {name:<{width}}  {format_metric(value)}" for name, value in sorted(metrics.items())]
+    return "\n".join([title, *rows])

@@ -25,6 +25,11 @@ def base_args(data_dir: Path, experiment: str, epochs: int) -> list[str]:
     ]
 
 
+def metric_lines(out: str, prefix: str) -> dict[str, str]:
+    """``{name: printed value}`` of the metric lines ``  <prefix>/<name>  <value>`` in ``out``."""
+    return dict(line.split() for line in out.splitlines() if line.startswith(f"  {prefix}/"))
+
+
 def test_fit_then_test_best_checkpoint(tiny_dataset, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     cli = main(["fit", *base_args(tiny_dataset, "e2e", 3)])
@@ -37,6 +42,74 @@ def test_fit_then_test_best_checkpoint(tiny_dataset, tmp_path, monkeypatch, caps
     # the default stopping rule is warmup50_patience50: patience 50, counted after 50 epochs
     stopping = next(c for c in cli.trainer.callbacks if isinstance(c, StoppingRule))
     assert (stopping.patience, stopping.warmup, stopping.relative_min_delta) == (50, 50, 0.0)
+    # one line says how the run ended: the rule, the last epoch, the best value, its epoch and checkpoint
+    best = cli.trainer.checkpoint_callback.best_model_path
+    (line,) = [line for line in out.splitlines() if line.startswith("Training ended")]
+    assert line == (
+        "Training ended after epoch 2 without an early stop (rule warmup50_patience50: patience 50 after a "
+        f"50-epoch warm-up); best val/recall@20 {float(stopping.best_score):.4f} at epoch {stopping.best_epoch}; "
+        f"best checkpoint: {best}"
+    )
+    assert f"best-epoch={stopping.best_epoch:03d}.ckpt" in best
+    printed = metric_lines(out, "test")
+    assert printed and all(len(value.split(".")[1]) == 4 for value in printed.values())
+
+
+def test_early_stop_is_reported_in_one_line(tiny_dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    cli = main(["fit", *base_args(tiny_dataset, "stop", 40), "--test_after_fit", "false",
+                "--early_stopping.warmup", "0", "--early_stopping.patience", "1", "--early_stopping.min_delta", "1"])
+    out = capsys.readouterr().out
+    stopping = next(c for c in cli.trainer.callbacks if isinstance(c, StoppingRule))
+    assert stopping.stopped_epoch == 1 and stopping.best_epoch == 0  # nothing beats epoch 0 by a full 1.0
+    (line,) = [line for line in out.splitlines() if line.startswith("Early stopping")]
+    assert line.startswith(
+        "Early stopping ended the run after epoch 1 (patience 1 from the first epoch, min_delta 1): "
+        f"val/recall@20 did not improve for 1 validation; best val/recall@20 {float(stopping.best_score):.4f} "
+        "at epoch 0; best checkpoint: "
+    )
+    assert line.endswith(str(tmp_path / "checkpoints" / "stop" / "best-epoch=000.ckpt"))
+
+
+def test_validate_and_test_print_the_metrics_as_fit_does(tiny_dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    main(["fit", *base_args(tiny_dataset, "evaluate", 2)])
+    after_fit = metric_lines(capsys.readouterr().out, "test")
+    best = next((tmp_path / "checkpoints" / "evaluate").glob("best-*.ckpt"))
+    main(["test", *base_args(tiny_dataset, "evaluate", 2), "--ckpt_path", str(best)])
+    out = capsys.readouterr().out
+    assert f"Test metrics at checkpoint {best}:" in out
+    assert metric_lines(out, "test") == after_fit  # the same checkpoint, the same digits
+    assert "DataLoader 0" not in out  # Lightning's results table (every digit of a float) is not printed
+    main(["validate", *base_args(tiny_dataset, "evaluate", 2), "--ckpt_path", str(best)])
+    printed = metric_lines(capsys.readouterr().out, "val")
+    assert "val/recall@20" in printed and all(len(value.split(".")[1]) == 4 for value in printed.values())
+    main(["validate", *base_args(tiny_dataset, "evaluate", 2), "--ckpt_path", str(best), "--verbose", "false"])
+    assert not metric_lines(capsys.readouterr().out, "val")
+
+
+def test_experiment_names_the_log_folder(tiny_dataset, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "named.yaml"
+    config.write_text("trainer:\n  logger:\n    class_path: lightning.pytorch.loggers.CSVLogger\n"
+                      "    init_args: {save_dir: logs, name: from_config}\n")
+    with pytest.warns(UserWarning, match="logger's name 'from_config' is replaced by the experiment's, 'mine'"):
+        main(["fit", "--config", str(config), *base_args(tiny_dataset, "mine", 1), "--test_after_fit", "false"])
+    assert (tmp_path / "logs" / "mine" / "version_0" / "metrics.csv").is_file()
+    assert not (tmp_path / "logs" / "from_config").exists()
+    # the experiment runner's explicit save_dir and name (the experiment's) are kept
+    main(["fit", *base_args(tiny_dataset, "run1", 1), "--test_after_fit", "false",
+          "--trainer.logger.init_args.save_dir", "study/logs", "--trainer.logger.init_args.name", "run1"])
+    assert (tmp_path / "study" / "logs" / "run1" / "version_0" / "metrics.csv").is_file()
+
+
+def test_model_help_shows_the_linked_arguments_as_not_required(capsys):
+    config = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", str(config), "--model.help", "LightGCN"])
+    out = capsys.readouterr().out
+    assert "--model.embedding_dim" in out and "--model.num_users" in out
+    assert "required" not in out
 
 
 def test_mmrec_rule_by_name(tiny_dataset, tmp_path, monkeypatch):
@@ -45,7 +118,7 @@ def test_mmrec_rule_by_name(tiny_dataset, tmp_path, monkeypatch):
                 "false"])
     stopping = next(c for c in cli.trainer.callbacks if isinstance(c, StoppingRule))
     assert (stopping.patience, stopping.warmup) == (20, 0)
-    # the previous default by name
+    # another named rule
     cli = main(["fit", *base_args(tiny_dataset, "warmup50", 1), "--early_stopping.rule", "warmup50",
                 "--test_after_fit", "false"])
     stopping = next(c for c in cli.trainer.callbacks if isinstance(c, StoppingRule))
@@ -116,7 +189,8 @@ def test_same_config_and_seed_give_identical_runs(tiny_dataset, tmp_path, monkey
     "override, message",
     [
         (["--model.topk", "[0, 20]"], "topk must be a non-empty list of positive integers"),
-        (["--data.data_dir", "/nonexistent/folder"], "does not exist"),
+        (["--data.data_dir", "/nonexistent/folder"], "data folder /nonexistent/folder does not exist; "
+                                                     "`python -m lit_mmrec.prepare --help` makes one"),
     ],
 )
 def test_bad_config_gives_one_clear_line(tiny_dataset, tmp_path, monkeypatch, capsys, override, message):
@@ -159,7 +233,7 @@ def test_lightning_cli_calls_the_subcommand_methods():
     from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
     source = inspect.getsource(LightningCLI._run_subcommand)
-    assert "getattr(self, subcommand" in source, "LightningCLI no longer calls MMRecCLI.fit/test/...: see cli.py"
+    assert "getattr(self, subcommand" in source, "LightningCLI does not call MMRecCLI.fit/test/...: see cli.py"
     parser = LightningArgumentParser(exit_on_error=False)
     parser.add_argument("--epochs", type=int)
     with pytest.raises(ArgumentError, match="epochs"):

@@ -1,17 +1,20 @@
 """Every shipped config parses against the current constructors' signatures, alone and composed with
-every SG-URInit fragment of ``configs/sgurinit/``.
+every SG-URInit fragment of ``configs/sgurinit/``; its header states the stopping rule it runs under and
+its data folder lies inside the checkout.
 
 One parser serves every case (building LightningCLI's parser costs more than parsing a config with it);
 ``main(... --print_config)`` runs the real command line once per fragment.
 """
 
 import inspect
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 from lit_mmrec.callbacks import SGURInit
+from lit_mmrec.callbacks.early_stopping import DEFAULT_RULE, StoppingRule
 from lit_mmrec.cli import MMRecCLI, main
 from lit_mmrec.data.datamodule import MMRecDataModule
 from lit_mmrec.init.options import AUTHORS_FORM
@@ -125,3 +128,51 @@ def test_train_py_prints_the_composed_config(fragment, capsys):
     expected = fragment_callback(fragment)
     assert callback["class_path"] == expected["class_path"]
     assert {k: callback["init_args"][k] for k in expected["init_args"]} == expected["init_args"]
+
+
+#: the header's statement of the stopping rule, e.g. "Early stopping on val/recall@20: rule warmup50_patience50
+#: (train.py's default), patience 50 after a 50-epoch warm-up" or "...: patience 5 from the first epoch"
+STOPPING = re.compile(
+    r"Early stopping on val/recall@20: (?:rule (?P<rule>[\w-]+)(?P<default> \(train\.py's default\))?, )?"
+    r"patience (?P<patience>\d+) (?:after a (?P<warmup>\d+)-epoch warm-up|from the first epoch)"
+)
+
+
+def header(path: Path) -> str:
+    """The comment block a config starts with, as one line of text."""
+    lines = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("#").strip())
+    return " ".join(lines)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=name)
+def test_the_header_states_the_stopping_rule_the_run_uses(config, parsed):
+    text = header(config)
+    statements = list(STOPPING.finditer(text))
+    assert len(statements) == 1, f"{name(config)}: state the stopping rule once, as {STOPPING.pattern}"
+    assert len(re.findall(r"patience \d+", text)) == 1, f"{name(config)}: another patience is stated"
+    stated = statements[0]
+    rule = StoppingRule(**parsed[config].early_stopping.as_dict())  # the rule the run builds
+    assert rule.patience == int(stated["patience"]), name(config)
+    assert rule.warmup == int(stated["warmup"] or 0), name(config)
+    assert rule.rule_name == stated["rule"], name(config)
+    assert bool(stated["default"]) == (stated["rule"] == DEFAULT_RULE), name(config)
+
+
+def test_a_wrong_statement_fails_the_check(parser, tmp_path):
+    config = tmp_path / "stale.yaml"
+    config.write_text((CONFIGS_DIR / "ml100k" / "lightgcn.yaml").read_text().replace("patience 50", "patience 20", 1))
+    stated = STOPPING.search(header(config))
+    rule = StoppingRule(**parser.parse_args(["fit", "--config", str(config)]).fit.early_stopping.as_dict())
+    assert stated is not None and rule.patience != int(stated["patience"])
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=name)
+def test_data_lives_inside_the_checkout_and_comments_speak_in_the_present(config, parsed):
+    data_dir = parsed[config].data.init_args.get("data_dir")
+    if data_dir is not None:
+        assert Path(data_dir).parts[0] == "data" and ".." not in Path(data_dir).parts, name(config)
+    assert not re.search(r"round [0-9]|issue [0-9]|previous default|shared/data", config.read_text()), name(config)

@@ -3,8 +3,7 @@
 MMRec's rule stops after 20 validations without a strict improvement of validation Recall@20. A run
 that starts high (SG-URInit's head start) can peak in its first epochs, dip while the optimiser leaves
 the initial point, and be stopped on a plateau 20 epochs later, before it ever climbs again; a random
-start, low and rising, is not exposed to that (issue 14: LightGCN on held-out MovieLens data stopped at
-epoch ~77 on its early plateau with patience 20, and matched random with patience 100).
+start, low and rising, is not exposed to that.
 
 :class:`StoppingRule` is Lightning's :class:`~lightning.pytorch.callbacks.EarlyStopping` plus:
 
@@ -17,12 +16,11 @@ epoch ~77 on its early plateau with patience 20, and matched random with patienc
 * ``rule``: a named preset (:data:`RULES`) that sets ``patience``, ``warmup``, ``min_delta`` and
   ``relative_min_delta`` together: ``mmrec`` is MMRec's rule (patience 20, no warm-up, any strict
   improvement, for reproducing published numbers); :data:`DEFAULT_RULE` (``warmup50_patience50``) is
-  ``train.py``'s default (its patience and warm-up are the CLI's defaults). Chosen in issue 14 by rules
-  written before the runs (``docs/results/sgurinit_selection_rule.md``; README, "Stopping rule"): first
-  ``warmup50`` over MMRec's rule (6 of 30 ml100k runs stopped on a peak within their first 10 epochs and
-  found optima .03-.05 Recall@20 higher under ``warmup50``), then ``warmup50_patience50`` over ``warmup50``
-  (item-sum below random on validation beyond random's std in 5 of 24 backbone x data set cells against 6,
-  at 1.5-1.9 times the epochs).
+  ``train.py``'s default (its patience and warm-up are the CLI's defaults); why it is the default is in
+  ``docs/decisions.md`` and ``docs/results/sgurinit_selection_rule.md``.
+
+After ``fit``, :meth:`StoppingRule.summary` says in one line whether and why the rule ended the run, and
+the best value and its epoch (``train.py`` prints it with the best checkpoint's path).
 
 On the command line (``train.py``'s ``--early_stopping.*``)::
 
@@ -38,7 +36,10 @@ from typing import Any
 
 import torch
 from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.utilities import rank_zero_warn
+
+from lit_mmrec.console import format_metric
 
 #: Named stopping rules: patience, warm-up epochs, absolute and relative min_delta.
 RULES: dict[str, dict[str, Any]] = {
@@ -46,14 +47,13 @@ RULES: dict[str, dict[str, Any]] = {
     "mmrec": {"patience": 20, "warmup": 0, "min_delta": 0.0, "relative_min_delta": 0.0},
     # MMRec's patience, counted only after 50 epochs (the head start's dip is over by then on ml100k).
     "warmup50": {"patience": 20, "warmup": 50, "min_delta": 0.0, "relative_min_delta": 0.0},
-    # The patience of issue 14's check (LightGCN item-sum reached random's level with it).
+    # A long patience without a warm-up.
     "patience100": {"patience": 100, "warmup": 0, "min_delta": 0.0, "relative_min_delta": 0.0},
-    # Patience 50 counted after 50 epochs: for backbones that climb slowly after a plateau; train.py's default
-    # since issue 14's second stopping-rule round (docs/results/sgurinit_selection_rule.md).
+    # Patience 50 counted after 50 epochs: for backbones that climb slowly after a plateau (train.py's default).
     "warmup50_patience50": {"patience": 50, "warmup": 50, "min_delta": 0.0, "relative_min_delta": 0.0},
 }
 
-#: ``train.py``'s stopping rule when none is given (``warmup50`` until 2026-11-30, ``mmrec`` before 2026-11-29).
+#: ``train.py``'s stopping rule when none is given.
 DEFAULT_RULE = "warmup50_patience50"
 
 
@@ -116,6 +116,53 @@ class StoppingRule(EarlyStopping):
         self.relative_min_delta = relative_min_delta
         self._absolute_min_delta = self.min_delta  # signed by Lightning: + for max, - for min
         self._epoch = 0
+        #: the epoch of ``best_score`` (None before the first validation)
+        self.best_epoch: int | None = None
+        self._stage: str | None = None
+
+    @property
+    def rule_name(self) -> str | None:
+        """``rule``, or the name in :data:`RULES` whose settings equal this callback's (None if none does)."""
+        settings = {"patience": self.patience, "warmup": self.warmup, "min_delta": abs(self._absolute_min_delta),
+                    "relative_min_delta": self.relative_min_delta}
+        return self.rule or next((name for name, preset in RULES.items() if preset == settings), None)
+
+    def describe(self) -> str:
+        """The rule in words, e.g. ``rule warmup50_patience50: patience 50 after a 50-epoch warm-up``."""
+        words = f"patience {self.patience} " + (
+            f"after a {self.warmup}-epoch warm-up" if self.warmup else "from the first epoch"
+        )
+        if self._absolute_min_delta:
+            words += f", min_delta {abs(self._absolute_min_delta):g}"
+        if self.relative_min_delta:
+            words += f", relative_min_delta {self.relative_min_delta:g}"
+        name = self.rule_name
+        return f"rule {name}: {words}" if name else words
+
+    def summary(self, last_epoch: int) -> str:
+        """One line after ``fit``: whether and why this rule ended the run, and the best value with its epoch.
+
+        Args:
+            last_epoch: the last epoch the run trained (0-based, as the progress bar and checkpoint names).
+        """
+        best = (
+            f"best {self.monitor} {format_metric(float(self.best_score))} at epoch {self.best_epoch}"
+            if self.best_epoch is not None
+            else f"no {self.monitor} was recorded"
+        )
+        if self.stopping_reason == EarlyStoppingReason.NOT_STOPPED:
+            return f"Training ended after epoch {last_epoch} without an early stop ({self.describe()}); {best}"
+        if self.stopping_reason == EarlyStoppingReason.PATIENCE_EXHAUSTED:
+            why = f"{self.monitor} did not improve for {self.patience} validation{'s' if self.patience != 1 else ''}"
+            why += " after the warm-up" if self.warmup else ""
+        else:
+            why = (self.stopping_reason_message or self.stopping_reason.name).removesuffix(
+                " Signaling Trainer to stop."
+            ).rstrip(".")
+        return f"Early stopping ended the run after epoch {self.stopped_epoch} ({self.describe()}): {why}; {best}"
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "best_epoch": self.best_epoch}
 
     @property
     def state_key(self) -> str:
@@ -127,14 +174,20 @@ class StoppingRule(EarlyStopping):
         """Restore the counters (best value, validations without improvement) from a checkpoint, but keep the
         patience this run was configured with: Lightning would restore the checkpoint's, so that a run resumed
         (or a finished run extended) with ``--early_stopping.patience 100`` or ``--early_stopping.rule
-        patience100`` would silently go on with the old patience. A changed patience is reported."""
+        patience100`` would silently go on with the old patience. A changed patience is reported when ``fit``
+        resumes (``validate`` and ``test`` load the counters too, but stop nothing)."""
         configured = self.patience
         super().load_state_dict(state_dict)
         self.patience = configured
+        self.best_epoch = state_dict.get("best_epoch")
         saved = state_dict.get("patience", configured)
-        if saved != configured:
+        if saved != configured and self._stage == "fit":
             rank_zero_warn(f"resuming with patience {configured}; the checkpoint was trained with patience {saved} "
                            f"({self.wait_count} validations without improvement so far count against the new one)")
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        self._stage = stage  # Lightning calls setup before it restores a checkpoint's callback states
 
     def _run_early_stopping_check(self, trainer) -> None:
         self._epoch = trainer.current_epoch
@@ -154,6 +207,8 @@ class StoppingRule(EarlyStopping):
             should_stop, reason = super()._evaluate_stopping_criteria(current)
         finally:
             self.min_delta, self.patience = self._absolute_min_delta, patience
+        if self.best_score is current:  # Lightning keeps the improving value itself
+            self.best_epoch = self._epoch
         if in_warmup:
             self.wait_count = 0  # patience starts counting after the warm-up; the best is still tracked
         return should_stop, reason

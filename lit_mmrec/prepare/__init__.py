@@ -3,6 +3,7 @@
 One module per job:
 
 - :mod:`~lit_mmrec.prepare.readers`: streaming line readers (gzip or not) and :class:`RawFormatError`;
+- :mod:`~lit_mmrec.prepare.fetch`: release archives (download with a pinned SHA-256, unpack);
 - :mod:`~lit_mmrec.prepare.interactions`: de-duplication, k-core, contiguous ids, MMRec's split;
 - :mod:`~lit_mmrec.prepare.image_features`: Amazon's ``image_features_<Category>.b`` files;
 - :mod:`~lit_mmrec.prepare.text`: item texts -> vectors (sentence-transformers, optional extra);

@@ -11,12 +11,14 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from lit_mmrec.console import setup_process
 from lit_mmrec.data.loader import DataFormatError
 from lit_mmrec.errors import error_line
 from lit_mmrec.prepare.amazon import RELEASES, prepare_amazon
 from lit_mmrec.prepare.check import dataset_report, format_report
+from lit_mmrec.prepare.fetch import MOVIELENS, download
 from lit_mmrec.prepare.layout import PrepareResult
 from lit_mmrec.prepare.movielens import prepare_movielens
 from lit_mmrec.prepare.text import (
@@ -30,6 +32,8 @@ from lit_mmrec.prepare.tiktok import prepare_tiktok
 EXAMPLES = """examples:
   python -m lit_mmrec.prepare amazon --release 2014 --interactions ratings_Baby.csv \\
       --metadata meta_Baby.json.gz --image-features image_features_Baby.b --out data/baby
+  python -m lit_mmrec.prepare movielens ml-100k.zip --kcore 0 --split-order time --out data/ml100k
+  python -m lit_mmrec.prepare movielens --download --kcore 0 --split-order time --out data/ml100k
   python -m lit_mmrec.prepare movielens ml-1m --out data/ml1m
   python -m lit_mmrec.prepare tiktok tiktok_release --out data/tiktok
   python -m lit_mmrec.prepare check data/baby
@@ -110,7 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     movielens = commands.add_parser(
         "movielens", help="MovieLens ml-100k (u.data, u.item) or ml-1m (ratings.dat, movies.dat)"
     )
-    movielens.add_argument("raw", help="the unpacked release folder (ml-100k/ or ml-1m/)")
+    movielens.add_argument(
+        "raw", nargs="?", help="GroupLens' zip file (ml-100k.zip, ml-1m.zip) or its unpacked folder"
+    )
+    movielens.add_argument(
+        "--download",
+        action="store_true",
+        help="instead of RAW: download ml-100k.zip (ml-1m.zip with --variant 1m) from files.grouplens.org into "
+        "the output's parent folder, used only if its SHA-256 is the pinned one",
+    )
     movielens.add_argument(
         "--variant", choices=("auto", "100k", "1m"), default="auto", help="default: from the files present"
     )
@@ -212,9 +224,14 @@ def run(args: argparse.Namespace) -> int:
             **common,
         )
     elif args.command == "movielens":
-        encoder = _text_encoder(args)
+        if args.download == (args.raw is not None):
+            raise ValueError("movielens: give the release (a zip file or folder) or --download, one of the two")
+        encoder = _text_encoder(args)  # before a download: a missing text model stops the command first
+        raw = Path(args.raw) if args.raw is not None else download(
+            MOVIELENS["1m" if args.variant == "1m" else "100k"], Path(args.out).absolute().parent
+        )
         result = prepare_movielens(
-            args.raw,
+            raw,
             args.out,
             variant=args.variant,
             text_encoder=encoder,

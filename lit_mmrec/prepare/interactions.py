@@ -8,7 +8,7 @@ The steps of MMRec's preprocessing (``../shared/reference/PROTOCOL.md``), each a
 3. :func:`assign_ids`: contiguous ids from 0 (MMRec: users and items numbered in order of first
    appearance; ``order="sorted"`` numbers them by their raw id instead).
 4. :func:`mmrec_split`: per user, the rows are put in a seeded random order (MMRec shuffles) or in
-   time order; a user with ``n < 10`` rows gets ``n - 2`` train, 1 validation, 1 test; a user with
+   time order (ties by item id); a user with ``n < 10`` rows gets ``n - 2`` train, 1 validation, 1 test; a user with
    ``n >= 10`` gets ``int(0.2 n)`` validation + test rows, validation half of them rounded down and
    test the rest. Deviation: a user with ``n < 3`` rows (impossible after a k-core with ``k >= 3``)
    keeps them all in train, where MMRec's rule would give no training row and drop the user.
@@ -239,14 +239,15 @@ def mmrec_split(
         data: re-indexed interactions.
         seed: seed of the per-user shuffle (``order="random"``).
         order: ``"random"``: each user's rows in a seeded random order, as MMRec; ``"time"``: by
-            timestamp (ties in file order), so validation and test hold each user's latest rows.
+            timestamp, ties by item id (so that the split does not depend on the file's row order), so
+            validation and test hold each user's latest rows.
     """
     n = data.users.size
     if order == "random":
         tiebreak = np.random.default_rng(seed).permutation(n)
         rows = np.lexsort((tiebreak, data.users))
     elif order == "time":
-        rows = np.lexsort((np.arange(n), data.timestamps, data.users))
+        rows = np.lexsort((data.items, data.timestamps, data.users))
     else:
         raise ValueError(f"split order must be 'random' or 'time', got {order!r}")
     users = data.users[rows]

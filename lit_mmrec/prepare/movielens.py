@@ -1,6 +1,6 @@
 """MovieLens (ml-100k, ml-1m) -> MMRec layout with a text modality.
 
-Inputs, as unpacked from GroupLens' zip files (latin-1 text):
+Inputs, as GroupLens' zip files hold them (latin-1 text), given as the zip file or its unpacked folder:
 
 - ml-100k: ``u.data`` (``user<TAB>item<TAB>rating<TAB>timestamp``), ``u.item``
   (``id|title|release date|video release date|IMDb URL|`` then 19 genre flags) and, optionally,
@@ -9,19 +9,27 @@ Inputs, as unpacked from GroupLens' zip files (latin-1 text):
   (``MovieID::Title::Genre1|Genre2``).
 
 Every rating is an implicit positive. The text of a movie is ``"<title> (<year>). Genres: <g1>, <g2>"``
-(the year from the title, else from the release date), as in ``../shared/data/ml100k``. Ids are
-numbered by raw id (MovieLens user 1 becomes user 0).
+(the year from the title, else from the release date). Ids are numbered by raw id (MovieLens user 1
+becomes user 0).
+
+``configs/ml100k/`` read ``data/ml100k`` as this command writes it (every rating, no k-core; each user's
+latest ratings held out, ties by item id; all-MiniLM-L6-v2 text vectors)::
+
+    python -m lit_mmrec.prepare movielens ml-100k.zip --kcore 0 --split-order time --out data/ml100k
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from lit_mmrec.prepare.fetch import sha256, unpack_zip
 from lit_mmrec.prepare.interactions import (
     InteractionCollector,
     RawInteractions,
@@ -67,6 +75,15 @@ def detect_variant(folder: Path) -> Literal["100k", "1m"]:
     raise FileNotFoundError(
         f"{folder} holds neither u.data (ml-100k) nor ratings.dat (ml-1m); point at the unpacked MovieLens folder"
     )
+
+
+def release_folder(folder: Path) -> Path:
+    """The folder under ``folder`` (itself or one level down, as GroupLens' zips hold ``ml-100k/``) with
+    ``u.data`` or ``ratings.dat``."""
+    for candidate in [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]:
+        if (candidate / "u.data").is_file() or (candidate / "ratings.dat").is_file():
+            return candidate
+    return folder  # detect_variant names what is missing
 
 
 def _read_ratings(path: Path, separator: str, description: str) -> RawInteractions:
@@ -194,7 +211,7 @@ def prepare_movielens(
     """Convert an unpacked MovieLens folder (ml-100k or ml-1m) to an MMRec-layout folder.
 
     Args:
-        raw: the unpacked release (``ml-100k/`` or ``ml-1m/``).
+        raw: the release: GroupLens' zip file (``ml-100k.zip``, ``ml-1m.zip``) or its unpacked folder.
         output: output folder.
         variant: ``"100k"``, ``"1m"`` or ``"auto"`` (from the files present).
         name: data set name; default: the output folder's name.
@@ -209,7 +226,14 @@ def prepare_movielens(
     name = name or output.name
     with_text = text_encoder is not None
     check_output_folder(output, name, ["text"] if with_text else [], with_text, overwrite)
-    raw_interactions, texts, variant = read_movielens(raw, variant)
+    raw = Path(raw)
+    with contextlib.ExitStack() as stack:
+        if raw.is_file():  # a zip file: unpacked into a temporary folder for reading
+            unpacked = stack.enter_context(tempfile.TemporaryDirectory(prefix=".movielens-"))
+            folder, inputs = release_folder(unpack_zip(raw, unpacked)), {"archive": str(raw), "sha256": sha256(raw)}
+        else:
+            folder, inputs = release_folder(raw), {"folder": str(raw)}
+        raw_interactions, texts, variant = read_movielens(folder, variant)
     deduplicated, duplicates = drop_duplicate_pairs(raw_interactions)
     kept, rounds = kcore_filter(deduplicated, kcore)
     if not len(kept):
@@ -217,7 +241,7 @@ def prepare_movielens(
     data = mmrec_split(assign_ids(kept, "sorted"), seed=seed, order=split_order)
     info: dict[str, Any] = {
         "source": f"movielens ml-{variant}",
-        "inputs": {"folder": str(raw)},
+        "inputs": inputs,
         "raw_rows": len(raw_interactions),
         "duplicates_dropped": duplicates,
         "kcore": kcore,

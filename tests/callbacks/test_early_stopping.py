@@ -76,3 +76,29 @@ def test_checkpoints_of_plain_early_stopping_restore_into_it():
     rule = StoppingRule("val/recall@20", mode="max", patience=20)
     rule.load_state_dict(plain.state_dict())
     assert rule.wait_count == 7 and float(rule.best_score) == pytest.approx(0.3)
+
+
+def test_best_epoch_and_the_summary_line():
+    rule = StoppingRule("val", mode="max", patience=2, warmup=3)
+    curve = [0.1, 0.3, 0.2, 0.25, 0.2, 0.2]  # best at epoch 1; patience runs from epoch 3
+    assert stopped_at(rule, curve) == 4 and rule.best_epoch == 1
+    assert rule.summary(last_epoch=4) == (
+        "Early stopping ended the run after epoch 4 (patience 2 after a 3-epoch warm-up): val did not improve "
+        "for 2 validations after the warm-up; best val 0.3000 at epoch 1"
+    )
+    running = StoppingRule("val", mode="max", rule="mmrec")
+    assert stopped_at(running, [0.1, 0.2, 0.15]) is None
+    assert running.summary(last_epoch=2) == (
+        "Training ended after epoch 2 without an early stop (rule mmrec: patience 20 from the first epoch); "
+        "best val 0.2000 at epoch 1"
+    )
+
+
+def test_a_rule_given_by_its_numbers_is_named_and_the_best_epoch_is_resumed():
+    default = StoppingRule("val", mode="max", patience=50, warmup=50)  # train.py's defaults: the default rule
+    assert default.describe() == "rule warmup50_patience50: patience 50 after a 50-epoch warm-up"
+    assert StoppingRule("val", mode="max", patience=7).describe() == "patience 7 from the first epoch"
+    stopped_at(default, [0.1, 0.3, 0.2])
+    resumed = StoppingRule("val", mode="max", patience=50, warmup=50)
+    resumed.load_state_dict(default.state_dict())
+    assert resumed.best_epoch == 1 and float(resumed.best_score) == pytest.approx(0.3)

@@ -46,8 +46,8 @@ def test_disk_full_during_a_checkpoint_write(run: Run, tiny: Path, monkeypatch: 
     line = run.refused(run.train, "fit", "--config", str(config), "--trainer.max_epochs", "3",
                        names=("cannot write checkpoint", "previous one is kept", "No space left on device"),
                        keep=("checkpoints/hostile/last.ckpt", "checkpoints/hostile/best-epoch=000.ckpt",
-                             "logs/lightning_logs/version_0/config.yaml", "logs/lightning_logs/version_0/metrics.csv",
-                             "logs/lightning_logs/version_0/hparams.yaml"))  # fmt: skip
+                             "logs/hostile/version_0/config.yaml", "logs/hostile/version_0/metrics.csv",
+                             "logs/hostile/version_0/hparams.yaml"))  # fmt: skip
     assert "\n" not in line and "Traceback" not in line
     monkeypatch.undo()
     assert torch.load(last, weights_only=False)["epoch"] == 0

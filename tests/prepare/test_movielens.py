@@ -1,9 +1,15 @@
-"""MovieLens conversion on tiny files in the ml-100k and ml-1m formats."""
+"""MovieLens conversion on tiny files in the ml-100k and ml-1m formats, and the recipe of ``data/ml100k``."""
+
+import zipfile
 
 import numpy as np
 import pytest
+from helpers import ML100K, requires_ml100k
 
 from lit_mmrec.data.loader import load_mmrec_dataset
+from lit_mmrec.errors import InputError
+from lit_mmrec.prepare.__main__ import main
+from lit_mmrec.prepare.fetch import sha256
 from lit_mmrec.prepare.interactions import split_sizes
 from lit_mmrec.prepare.movielens import movie_text, prepare_movielens
 from lit_mmrec.prepare.readers import RawFormatError
@@ -88,3 +94,59 @@ def test_malformed_rating_line(tmp_path, write_ml100k):
 def test_folder_without_movielens_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="neither u.data"):
         prepare_movielens(tmp_path, tmp_path / "out")
+
+
+def test_time_order_breaks_ties_by_item_whatever_the_file_order(tmp_path, write_ml100k, fake_encoder):
+    # user 1 rated movies 1..5 at one time and 6..10 later: the split takes the later ones, lowest ids first
+    ratings = [(1, movie, 4, 100 if movie <= 5 else 200) for movie in range(1, 11)]
+    movies = {m: (f"M{m} (1990)", "", ["Drama"]) for m in range(1, 11)}
+    tables = []
+    for order in (ratings, ratings[::-1]):
+        raw = write_ml100k(tmp_path / f"raw{len(tables)}", order, movies)
+        prepare_movielens(raw, tmp_path / f"out{len(tables)}", kcore=0, split_order="time")
+        tables.append(np.loadtxt(tmp_path / f"out{len(tables)}" / f"out{len(tables)}.inter", skiprows=1, dtype=np.int64))
+    np.testing.assert_array_equal(tables[0], tables[1])
+    labels = dict(zip(tables[0][:, 1].tolist(), tables[0][:, 4].tolist(), strict=True))
+    assert [labels[item] for item in range(10)] == [0] * 8 + [1, 2]  # n = 10: 8 train, 1 valid, 1 test
+
+
+def test_the_zip_file_is_read_as_its_folder(tmp_path, ml100k_raw, fake_encoder):
+    archive = tmp_path / "ml-100k.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:  # GroupLens' layout: ml-100k/u.data, ...
+        for path in sorted(ml100k_raw.iterdir()):
+            bundle.write(path, f"ml-100k/{path.name}")
+    from_folder = prepare_movielens(ml100k_raw, tmp_path / "a", text_encoder=fake_encoder)
+    from_zip = prepare_movielens(archive, tmp_path / "b", text_encoder=fake_encoder)
+    assert (tmp_path / "a" / "a.inter").read_text() == (tmp_path / "b" / "b.inter").read_text()
+    np.testing.assert_array_equal(np.load(tmp_path / "a" / "text_feat.npy"), np.load(tmp_path / "b" / "text_feat.npy"))
+    assert from_zip.info["inputs"] == {"archive": str(archive), "sha256": sha256(archive)}
+    assert from_folder.info["inputs"] == {"folder": str(ml100k_raw)}
+
+
+def test_not_a_zip_file(tmp_path):
+    fake = tmp_path / "ml-100k.zip"
+    fake.write_text("not a zip")
+    with pytest.raises(InputError, match="ml-100k.zip is not a readable zip file"):
+        prepare_movielens(fake, tmp_path / "out")
+
+
+@requires_ml100k
+def test_the_documented_command_rebuilds_the_shared_ml100k(tmp_path, write_ml100k):
+    """``movielens ... --kcore 0 --split-order time`` on a release rebuilt from ``../shared/data/ml100k``
+    (ratings in a shuffled order, the titles and genres behind its item texts) writes its exact ``.inter``."""
+    users = dict(line.split("\t") for line in (ML100K / "u_id_mapping.tsv").read_text().splitlines()[1:])
+    items = dict(line.split("\t") for line in (ML100K / "i_id_mapping.tsv").read_text().splitlines()[1:])
+    raw_user = {int(v): int(k) for k, v in users.items()}
+    raw_item = {int(v): int(k) for k, v in items.items()}
+    shared = np.loadtxt(ML100K / "ml100k.inter", skiprows=1, dtype=np.int64)
+    shuffled = shared[np.random.default_rng(0).permutation(len(shared))]
+    ratings = [(raw_user[u], raw_item[i], r, t) for u, i, r, t, _ in shuffled.tolist()]
+    movies = {}
+    for line in (ML100K / "item_text.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+        item, text = line.split("\t", 1)
+        title, _, genres = text.rpartition(". Genres: ")
+        movies[raw_item[int(item)]] = (title, "", genres.split(", "))
+    raw = write_ml100k(tmp_path / "ml-100k", ratings, movies)
+    assert main(["movielens", str(raw), "--kcore", "0", "--split-order", "time", "--no-text",
+                 "--out", str(tmp_path / "ml100k")]) == 0
+    assert (tmp_path / "ml100k" / "ml100k.inter").read_text() == (ML100K / "ml100k.inter").read_text()
