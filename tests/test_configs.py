@@ -22,8 +22,13 @@ from lit_mmrec.models.base import RecommenderModule
 
 CONFIGS_DIR = Path(__file__).resolve().parents[1] / "configs"
 FRAGMENTS = sorted((CONFIGS_DIR / "sgurinit").glob("*.yaml"))
-#: the (data set, backbone) configs and the quickstart: everything but the fragments
-CONFIGS = sorted(c for c in CONFIGS_DIR.rglob("*.yaml") if c.parent.name != "sgurinit")
+#: the (data set, backbone) configs and the quickstart: everything but the fragments (``sgurinit/*.yaml`` and the
+#: other features' fragments at the top level, such as ``cold_items.yaml``)
+CONFIGS = sorted(
+    c for c in CONFIGS_DIR.rglob("*.yaml") if c.parent.name != "sgurinit" and
+    (c.parent != CONFIGS_DIR or c.name == "quickstart.yaml")
+)
+FEATURE_FRAGMENTS = sorted(c for c in CONFIGS_DIR.glob("*.yaml") if c.name != "quickstart.yaml")
 
 
 def name(path: Path) -> str:
@@ -176,3 +181,11 @@ def test_data_lives_inside_the_checkout_and_comments_speak_in_the_present(config
     if data_dir is not None:
         assert Path(data_dir).parts[0] == "data" and ".." not in Path(data_dir).parts, name(config)
     assert not re.search(r"round [0-9]|issue [0-9]|previous default|shared/data", config.read_text()), name(config)
+
+
+@pytest.mark.parametrize("fragment", FEATURE_FRAGMENTS, ids=lambda f: f.name)
+def test_each_feature_fragment_composes_after_a_config(fragment, parser):
+    config = parser.parse_args(["fit", "--config", str(CONFIGS_DIR / "quickstart.yaml"), "--config", str(fragment)])
+    added = [c.class_path for c in config.fit.trainer.callbacks]
+    expected = yaml.safe_load(fragment.read_text())["trainer"]["callbacks+"]
+    assert added[-len(expected):] == [c["class_path"] for c in expected]
