@@ -47,7 +47,7 @@ def test_backbone_trains_initialises_and_reloads(backbone, init, tmp_path, fixed
     batch = (data.train.users[:32], data.train.items[:32], torch.randint(0, data.num_items, (32,), generator=generator))
 
     L.seed_everything(0, verbose=False)
-    model = backbone(data.num_users, data.num_items, data.feature_dims, learning_rate=1e-2)
+    model = backbone(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, learning_rate=1e-2)
     model.attach(data)
     random_tables = [target.table.detach().clone() for target in model.user_init_targets()]
     assert random_tables, f"{backbone.__name__} declares no user table for SG-URInit"

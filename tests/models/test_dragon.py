@@ -30,7 +30,7 @@ def test_trains_and_reloads(tmp_path, fixed_batch_loss):
     negatives = torch.randint(0, data.num_items, (32,), generator=torch.Generator().manual_seed(0))
     probe = fixed_batch_loss((train.users[:32], train.items[:32], negatives), eval_mode=True)
     torch.manual_seed(0)
-    model = DRAGON(data.num_users, data.num_items, data.feature_dims, learning_rate=1e-2)
+    model = DRAGON(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, learning_rate=1e-2)
     fit = L.Trainer(
         max_epochs=3,
         enable_progress_bar=False,
@@ -70,7 +70,7 @@ def test_representations_and_loss_match_dense_reference(tiny_dataset):
     n_users, n_items = data.num_users, data.num_items
     torch.manual_seed(0)
     model = DRAGON(
-        n_users, n_items, data.feature_dims, embedding_dim=8, feature_hidden_dim=12, knn_k=3, user_graph_k=2
+        num_users=n_users, num_items=n_items, feature_dims=data.feature_dims, embedding_dim=8, feature_hidden_dim=12, knn_k=3, user_graph_k=2
     )
     model.attach(data)
     model.eval()
@@ -123,13 +123,13 @@ def test_user_graph_read_from_mmrec_file(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
     graph = {u: [[(u + 1) % data.num_users], [1.0]] for u in range(data.num_users)}
     np.save(tiny_dataset / "user_graph_dict.npy", graph, allow_pickle=True)
-    model = DRAGON(data.num_users, data.num_items, data.feature_dims, user_graph_k=3)
+    model = DRAGON(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, user_graph_k=3)
     model.attach(data)
     assert model.user_graph_origin.startswith("file:")
     assert model.user_neighbours[:, 0].tolist() == [(u + 1) % data.num_users for u in range(data.num_users)]
     assert (model.eval_user_weights[:, 0] == 1).all() and (model.eval_user_weights[:, 1:] == 0).all()
     built = DRAGON(
-        data.num_users, data.num_items, data.feature_dims, user_graph_k=3, user_graph_source="build"
+        num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, user_graph_k=3, user_graph_source="build"
     )
     built.attach(data)
     assert built.user_graph_origin == "built"
@@ -137,9 +137,9 @@ def test_user_graph_read_from_mmrec_file(tiny_dataset):
 
 def test_missing_modality_and_single_modality(tiny_dataset):
     with pytest.raises(ValueError, match="'image'"):
-        DRAGON(10, 10, {"text": 8}, modalities=["image", "text"])
+        DRAGON(num_users=10, num_items=10, feature_dims={"text": 8}, modalities=["image", "text"])
     data = load_mmrec_dataset(tiny_dataset, modalities=["text"])
-    model = DRAGON(data.num_users, data.num_items, data.feature_dims, embedding_dim=8)
+    model = DRAGON(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8)
     assert model.modality_weight is None and model.graph_weights == {"text": 1.0}
     model.attach(data)
     users, items = model.forward()
@@ -149,7 +149,7 @@ def test_missing_modality_and_single_modality(tiny_dataset):
 
 def test_user_init_targets(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
-    model = DRAGON(data.num_users, data.num_items, data.feature_dims, embedding_dim=16)
+    model = DRAGON(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=16)
     model.attach(data)
     targets = model.user_init_targets()
     assert [t.name for t in targets] == ["preference[image]", "preference[text]"]
@@ -166,7 +166,7 @@ def test_training_user_graph_paths_agree(tiny_dataset, monkeypatch):
 
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)
-    model = DRAGON(data.num_users, data.num_items, data.feature_dims, embedding_dim=8, user_graph_k=3)
+    model = DRAGON(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8, user_graph_k=3)
     model.attach(data)
     model.train()
     model.resample_user_graph()

@@ -42,7 +42,7 @@ def test_trains_and_reloads(tmp_path, fixed_batch_loss):
         torch.randint(0, data.num_items, (32,), generator=torch.Generator().manual_seed(0)),
     )
     torch.manual_seed(0)
-    model = FREEDOM(data.num_users, data.num_items, data.feature_dims, learning_rate=1e-2, reg_weight=1e-3)
+    model = FREEDOM(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, learning_rate=1e-2, reg_weight=1e-3)
     probe = fixed_batch_loss(batch, eval_mode=True)
     fit = trainer(tmp_path, [probe])
     fit.fit(model, datamodule=datamodule)
@@ -81,7 +81,7 @@ def test_representations_and_loss_match_dense_reference(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)
     model = FREEDOM(
-        data.num_users, data.num_items, data.feature_dims, embedding_dim=8, feat_embed_dim=8, knn_k=3
+        num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8, feat_embed_dim=8, knn_k=3
     )
     model.attach(data)
     model.eval()
@@ -117,7 +117,7 @@ def test_representations_and_loss_match_dense_reference(tiny_dataset):
 def test_degree_sensitive_pruning(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)
-    model = FREEDOM(data.num_users, data.num_items, data.feature_dims, dropout=0.5)
+    model = FREEDOM(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, dropout=0.5)
     model.attach(data)
     edges = len(data.train)
     keep = degree_sensitive_keep(model.edge_weights, 0.5)
@@ -140,13 +140,13 @@ def test_degree_sensitive_pruning(tiny_dataset):
 
 def test_missing_modality_and_text_only_weights(tmp_path):
     with pytest.raises(ValueError, match="'image'"):
-        FREEDOM(10, 10, {"text": 8}, modalities=["image", "text"])
-    text_only = FREEDOM(10, 10, {"text": 8})
+        FREEDOM(num_users=10, num_items=10, feature_dims={"text": 8}, modalities=["image", "text"])
+    text_only = FREEDOM(num_users=10, num_items=10, feature_dims={"text": 8})
     assert text_only.graph_weights == {"text": 1.0}
     with pytest.raises(ValueError, match="'audio'"):
-        FREEDOM(10, 10, {"audio": 4, "text": 8})  # no default item-graph weight for audio
+        FREEDOM(num_users=10, num_items=10, feature_dims={"audio": 4, "text": 8})  # no default item-graph weight for audio
     assert FREEDOM(
-        10, 10, {"audio": 4, "text": 8}, modality_weights={"audio": 1, "text": 1}
+        num_users=10, num_items=10, feature_dims={"audio": 4, "text": 8}, modality_weights={"audio": 1, "text": 1}
     ).graph_weights == {
         "audio": 0.5,
         "text": 0.5,
@@ -155,7 +155,7 @@ def test_missing_modality_and_text_only_weights(tmp_path):
 
 def test_user_init_targets(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
-    model = FREEDOM(data.num_users, data.num_items, data.feature_dims, embedding_dim=16, feat_embed_dim=16)
+    model = FREEDOM(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=16, feat_embed_dim=16)
     model.attach(data)
     (target,) = model.user_init_targets()
     assert target.table is model.user_embedding and target.table.shape == (data.num_users, 16)
@@ -172,7 +172,7 @@ def test_projection_paths_agree(tiny_dataset, monkeypatch):
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)
     model = FREEDOM(
-        data.num_users, data.num_items, data.feature_dims, embedding_dim=8, feat_embed_dim=8, knn_k=3
+        num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8, feat_embed_dim=8, knn_k=3
     )
     model.attach(data)
     model.eval()

@@ -25,7 +25,7 @@ def test_trains_and_reloads(tmp_path, fixed_batch_loss):
     datamodule = SyntheticDataModule(SPEC, cache_dir=str(tmp_path / "data"), batch_size=64)
     data = datamodule.dataset
     torch.manual_seed(0)
-    model = LGMRec(data.num_users, data.num_items, data.feature_dims, embedding_dim=16, learning_rate=1e-2)
+    model = LGMRec(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=16, learning_rate=1e-2)
     batch = next(iter(datamodule.train_dataloader()))
     probe = fixed_batch_loss(batch, seed=0)
     trainer = make_trainer(tmp_path, [probe])
@@ -111,7 +111,7 @@ def reference_loss(model, data, users, positives, negatives, noisy):
 
 def tiny_model(data, **kwargs):
     torch.manual_seed(0)
-    model = LGMRec(data.num_users, data.num_items, data.feature_dims, embedding_dim=8, reg_weight=0.1, cl_weight=0.5,
+    model = LGMRec(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8, reg_weight=0.1, cl_weight=0.5,
                    **kwargs)
     model.attach(data)
     return model
@@ -185,15 +185,15 @@ def test_one_modality_has_no_contrastive_term(tiny_dataset):
 
 def test_modalities_are_checked(tiny_dataset):
     with pytest.raises(ValueError, match="'image'"):
-        LGMRec(6, 10, {"text": 4}, modalities=["image", "text"])
+        LGMRec(num_users=6, num_items=10, feature_dims={"text": 4}, modalities=["image", "text"])
     with pytest.raises(ValueError, match="at least one modality"):
-        LGMRec(6, 10, {})
+        LGMRec(num_users=6, num_items=10, feature_dims={})
     data = load_mmrec_dataset(tiny_dataset, modalities=["text"])
-    model = LGMRec(data.num_users, data.num_items, {"image": 8, "text": 4})
+    model = LGMRec(num_users=data.num_users, num_items=data.num_items, feature_dims={"image": 8, "text": 4})
     with pytest.raises(ValueError, match="features"):
         model.attach(data)
     with pytest.raises(ValueError, match="keep_rate"):
-        LGMRec(6, 10, {"text": 4}, keep_rate=0.0)
+        LGMRec(num_users=6, num_items=10, feature_dims={"text": 4}, keep_rate=0.0)
 
 
 def test_user_init_targets(tiny_dataset):

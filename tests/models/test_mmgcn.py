@@ -19,7 +19,7 @@ def test_trains_and_reloads(tmp_path, fixed_batch_loss):
     datamodule = SyntheticDataModule(SPEC, cache_dir=str(tmp_path / "data"), batch_size=64)
     data = datamodule.dataset
     torch.manual_seed(0)
-    model = MMGCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=16, learning_rate=1e-2)
+    model = MMGCN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=16, learning_rate=1e-2)
     probe = fixed_batch_loss(next(iter(datamodule.train_dataloader())))
     trainer = L.Trainer(
         max_epochs=3, enable_progress_bar=False, logger=False, enable_checkpointing=False, num_sanity_val_steps=0,
@@ -84,7 +84,7 @@ def test_forward_and_gradients_match_dense_reference(tiny_dataset, transpose, la
         data.num_users, data.num_items = data.num_items, data.num_users
         data.item_features = {m: f[: data.num_items] for m, f in data.item_features.items()}
     torch.manual_seed(0)
-    model = MMGCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=4, latent_dims=latent_dims)
+    model = MMGCN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=4, latent_dims=latent_dims)
     model.attach(data)
     assert (model.gcns["image"].projection is not None) == (latent_dims is None)
 
@@ -114,7 +114,7 @@ def test_mean_matrix_and_transpose():
 
 def test_regulariser_follows_mmrec(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
-    model = MMGCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=4, reg_weight=0.1)
+    model = MMGCN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=4, reg_weight=0.1)
     model.attach(data)
     users, positives, negatives = torch.tensor([0, 1]), torch.tensor([2, 3]), torch.tensor([4, 5])
     # MMRec: (E[user repeated per pos/neg]^2 + E[pos/neg interleaved]^2).mean() + (P^2).mean() per table
@@ -127,7 +127,7 @@ def test_regulariser_follows_mmrec(tiny_dataset):
 
 
 def test_user_init_targets():
-    model = MMGCN(7, 5, {"image": 6, "text": 3}, embedding_dim=4)
+    model = MMGCN(num_users=7, num_items=5, feature_dims={"image": 6, "text": 3}, embedding_dim=4)
     targets = {t.name: t for t in model.user_init_targets()}
     assert set(targets) == {"preference[image]", "preference[text]"}
     image, text = targets["preference[image]"], targets["preference[text]"]
@@ -138,13 +138,13 @@ def test_user_init_targets():
 
 
 def test_modalities_and_errors():
-    text_only = MMGCN(7, 5, {"text": 3}, embedding_dim=4)  # the default image projection does not apply
+    text_only = MMGCN(num_users=7, num_items=5, feature_dims={"text": 3}, embedding_dim=4)  # the default image projection does not apply
     assert list(text_only.gcns) == ["text"] and text_only.gcns["text"].projection is None
     with pytest.raises(ValueError, match="'image'"):
-        MMGCN(7, 5, {"text": 3}, modalities=["image"])
+        MMGCN(num_users=7, num_items=5, feature_dims={"text": 3}, modalities=["image"])
     with pytest.raises(ValueError, match="audio"):
-        MMGCN(7, 5, {"text": 3}, latent_dims={"audio": 32})
+        MMGCN(num_users=7, num_items=5, feature_dims={"text": 3}, latent_dims={"audio": 32})
     with pytest.raises(ValueError, match="at least one modality"):
-        MMGCN(7, 5, {})
+        MMGCN(num_users=7, num_items=5, feature_dims={})
     with pytest.raises(ValueError, match="num_layers"):
-        MMGCN(7, 5, {"text": 3}, num_layers=0)
+        MMGCN(num_users=7, num_items=5, feature_dims={"text": 3}, num_layers=0)

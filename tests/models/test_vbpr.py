@@ -29,7 +29,7 @@ def test_trains_and_reloads(tmp_path, fixed_batch_loss):
     datamodule = synthetic(tmp_path)
     data = datamodule.dataset
     torch.manual_seed(0)
-    model = VBPR(data.num_users, data.num_items, data.feature_dims, embedding_dim=16, learning_rate=1e-2)
+    model = VBPR(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=16, learning_rate=1e-2)
     batch = next(iter(datamodule.train_dataloader()))
     probe = fixed_batch_loss(batch)
     trainer = make_trainer(tmp_path, [probe])
@@ -64,7 +64,7 @@ def test_trains_and_reloads(tmp_path, fixed_batch_loss):
 def test_batch_loss_matches_dense_reference(tiny_dataset, users, positives, negatives):
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)
-    model = VBPR(data.num_users, data.num_items, data.feature_dims, embedding_dim=4, reg_weight=0.5)
+    model = VBPR(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=4, reg_weight=0.5)
     model.attach(data)
     with torch.no_grad():
         model.item_projection.bias.normal_()
@@ -92,7 +92,7 @@ def test_batch_loss_matches_dense_reference(tiny_dataset, users, positives, nega
 
 def test_modality_shares_sum_to_projection(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
-    model = VBPR(data.num_users, data.num_items, data.feature_dims, embedding_dim=4)
+    model = VBPR(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=4)
     model.attach(data)
     with torch.no_grad():
         model.item_projection.bias.normal_()
@@ -103,7 +103,7 @@ def test_modality_shares_sum_to_projection(tiny_dataset):
 
 
 def test_user_init_targets():
-    model = VBPR(7, 5, {"image": 6, "text": 3}, embedding_dim=4)
+    model = VBPR(num_users=7, num_items=5, feature_dims={"image": 6, "text": 3}, embedding_dim=4)
     id_part, preference = model.user_init_targets()
     assert id_part.name == "user_embedding" and id_part.item_space == "none" and id_part.table.shape == (7, 4)
     assert preference.name == "user_preference" and preference.table.shape == (7, 4)
@@ -114,17 +114,17 @@ def test_user_init_targets():
 
 
 def test_single_modality_and_missing_modality():
-    model = VBPR(7, 5, {"image": 6, "text": 3}, embedding_dim=4, modalities=["text"])
+    model = VBPR(num_users=7, num_items=5, feature_dims={"image": 6, "text": 3}, embedding_dim=4, modalities=["text"])
     assert model.item_projection.in_features == 3
     with pytest.raises(ValueError, match="'image'"):
-        VBPR(7, 5, {"text": 3}, modalities=["image"])
+        VBPR(num_users=7, num_items=5, feature_dims={"text": 3}, modalities=["image"])
     with pytest.raises(ValueError, match="at least one modality"):
-        VBPR(7, 5, {})
+        VBPR(num_users=7, num_items=5, feature_dims={})
 
 
 def test_attach_to_data_without_the_modality(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset, modalities=["text"])
-    model = VBPR(data.num_users, data.num_items, {"image": 8, "text": 4})
+    model = VBPR(num_users=data.num_users, num_items=data.num_items, feature_dims={"image": 8, "text": 4})
     with pytest.raises(ValueError, match="image"):
         model.attach(data)
 
