@@ -1,69 +1,13 @@
-import lightning as L
 import pytest
 import torch
 from helpers import dense_bipartite
 
-from lit_mmrec.data.datamodule import SyntheticDataModule
 from lit_mmrec.data.loader import load_mmrec_dataset
-from lit_mmrec.data.synthetic import SyntheticSpec
 from lit_mmrec.models.freedom import FREEDOM
 from lit_mmrec.nn.edge_pruning import degree_sensitive_keep
 from lit_mmrec.nn.knn_graph import knn_neighbours
 
 pytestmark = pytest.mark.usefixtures("isolated_cache")
-
-
-def tiny_datamodule(tmp_path, batch_size=64):
-    spec = SyntheticSpec(
-        num_users=60, num_items=40, mean_interactions_per_user=8, modalities={"image": 16, "text": 8}
-    )
-    return SyntheticDataModule(spec, cache_dir=str(tmp_path), batch_size=batch_size)
-
-
-def trainer(tmp_path, callbacks=()):
-    return L.Trainer(
-        max_epochs=3,
-        enable_progress_bar=False,
-        logger=False,
-        enable_checkpointing=False,
-        num_sanity_val_steps=0,
-        default_root_dir=tmp_path,
-        callbacks=list(callbacks),
-    )
-
-
-def test_trains_and_reloads(tmp_path, fixed_batch_loss):
-    datamodule = tiny_datamodule(tmp_path)
-    data = datamodule.dataset
-    train = data.train
-    batch = (
-        train.users[:32],
-        train.items[:32],
-        torch.randint(0, data.num_items, (32,), generator=torch.Generator().manual_seed(0)),
-    )
-    torch.manual_seed(0)
-    model = FREEDOM(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, learning_rate=1e-2, reg_weight=1e-3)
-    probe = fixed_batch_loss(batch, eval_mode=True)
-    fit = trainer(tmp_path, [probe])
-    fit.fit(model, datamodule=datamodule)
-    assert all(torch.isfinite(torch.tensor(probe.losses)))
-    assert probe.losses[-1] < probe.losses[0]
-    metrics = fit.validate(model, datamodule=datamodule, verbose=False)[0]
-    assert metrics and all(0.0 <= v <= 1.0 for v in metrics.values())
-    assert model.feature_offset["image"].abs().sum() > 0  # raw features are fine-tuned, as in MMRec
-
-    path = tmp_path / "freedom.ckpt"
-    fit.save_checkpoint(path)
-    reloaded = FREEDOM.load_from_checkpoint(path)
-    reloaded.attach(data)
-    model.eval()
-    reloaded.eval()
-    with torch.no_grad():
-        for a, b in zip(model.representations(), reloaded.representations(), strict=True):
-            assert torch.equal(a, b)
-        users = torch.arange(data.num_users)
-        assert torch.equal(model.rank(users, 10)[1], reloaded.rank(users, 10)[1])
-    assert not any("features_" in key for key in reloaded.state_dict())  # data never enters a checkpoint
 
 
 def dense_knn(features, k):

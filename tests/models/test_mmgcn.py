@@ -1,52 +1,14 @@
-"""MMGCN: training inside a Trainer, checkpoint round trip, the sparse propagation against a dense
-re-implementation of MMRec's GCN (forward and gradients), modality handling and SG-URInit targets."""
+"""MMGCN: the sparse propagation against a dense re-implementation of MMRec's GCN (forward and
+gradients), modality handling and SG-URInit targets (training and the checkpoint round trip:
+test_all_backbones.py)."""
 
-import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
 
-from lit_mmrec.data.datamodule import SyntheticDataModule
 from lit_mmrec.data.loader import load_mmrec_dataset
-from lit_mmrec.data.synthetic import SyntheticSpec
 from lit_mmrec.models.mmgcn import MMGCN, mean_matrix, transpose_csr
 from lit_mmrec.nn.losses import bpr_loss
-
-SPEC = SyntheticSpec(num_users=60, num_items=40, mean_interactions_per_user=8, modalities={"image": 16, "text": 8})
-
-
-def test_trains_and_reloads(tmp_path, fixed_batch_loss):
-    datamodule = SyntheticDataModule(SPEC, cache_dir=str(tmp_path / "data"), batch_size=64)
-    data = datamodule.dataset
-    torch.manual_seed(0)
-    model = MMGCN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=16, learning_rate=1e-2)
-    probe = fixed_batch_loss(next(iter(datamodule.train_dataloader())))
-    trainer = L.Trainer(
-        max_epochs=3, enable_progress_bar=False, logger=False, enable_checkpointing=False, num_sanity_val_steps=0,
-        enable_model_summary=False, default_root_dir=tmp_path, callbacks=[probe],
-    )
-    start = {name: p.detach().clone() for name, p in model.named_parameters()}
-    trainer.fit(model, datamodule=datamodule)
-
-    assert all(torch.isfinite(torch.tensor(probe.losses)))
-    assert probe.losses[0] > probe.losses[1] > probe.losses[2]
-    for name in ("val/recall@20", "val/ndcg@20", "val/precision@10", "val/map@50"):
-        assert 0.0 <= float(trainer.callback_metrics[name]) <= 1.0
-    # the tables MMRec leaves untrained are trained here
-    for name in ("gcns.image.preference", "gcns.text.preference", "user_embedding", "item_embedding"):
-        assert not torch.equal(start[name], dict(model.named_parameters())[name])
-
-    path = tmp_path / "mmgcn.ckpt"
-    trainer.save_checkpoint(path)
-    reloaded = MMGCN.load_from_checkpoint(path)
-    reloaded.attach(data)
-    model.eval()
-    reloaded.eval()
-    with torch.no_grad():
-        for before, after in zip(model.representations(), reloaded.representations(), strict=True):
-            assert torch.equal(before, after)
-    users = torch.arange(data.num_users)
-    assert torch.equal(model.rank(users, 10)[1], reloaded.rank(users, 10)[1])
 
 
 def dense_reference(model, data):
