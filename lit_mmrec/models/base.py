@@ -26,9 +26,10 @@ import lightning as L
 import torch
 
 from lit_mmrec.data.loader import MMRecDataset
+from lit_mmrec.data.pairs import UserItemIndex
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.metrics.recall_ndcg import TopKMetrics
-from lit_mmrec.metrics.retrieval import UserItemIndex, rank_top_k
+from lit_mmrec.metrics.retrieval import rank_top_k
 from lit_mmrec.nn.losses import bpr_loss, embedding_norm_loss
 from lit_mmrec.nn.modal import adam_with_decay, require_modalities
 
