@@ -3,7 +3,8 @@
 Every ``import`` / ``from ... import`` of every module of ``lit_mmrec`` (function-level ones included)
 is read with ``ast``; a layer (the first package below ``lit_mmrec``) may not import the layers its
 rule forbids, and the layers ``data``, ``nn``, ``metrics`` and ``models`` import each other without a
-cycle: data in, building blocks and metrics on top, backbones on those.
+cycle: data in, building blocks and metrics on top, backbones on those. And ``lit_mmrec.callbacks``
+exports every class its modules define.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import lit_mmrec
+import lit_mmrec.callbacks
 
 PACKAGE = Path(lit_mmrec.__file__).parent
 
@@ -90,3 +92,12 @@ def test_no_import_cycle_between_the_core_layers():
     except CycleError as error:
         pytest.fail(f"import cycle between layers: {error.args[1]}")
 
+
+def test_callbacks_package_exports_every_class_of_its_modules():
+    callbacks = lit_mmrec.callbacks
+    defined = set()
+    for path in (PACKAGE / "callbacks").glob("*.py"):
+        tree = ast.parse(path.read_text())
+        defined |= {node.name for node in tree.body if isinstance(node, ast.ClassDef) and not node.name.startswith("_")}
+    assert set(callbacks.__all__) == defined
+    assert all(getattr(callbacks, name).__name__ == name for name in callbacks.__all__)
