@@ -175,7 +175,7 @@ def run(name: str, args: argparse.Namespace, device: torch.device) -> dict[str, 
     torch.manual_seed(0)
     datamodule = datamodule_for(args.shape, args.batch_size, args.eval_chunk_size, args.ml100k)
     dataset = datamodule.dataset
-    module = model_class(name)(dataset.num_users, dataset.num_items, dataset.feature_dims)
+    module = model_class(name)(num_users=dataset.num_users, num_items=dataset.num_items, feature_dims=dataset.feature_dims)
     timer = EpochTimer(device)
     sgurinit = SGURInit()
     trainer = L.Trainer(

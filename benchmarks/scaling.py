@@ -55,7 +55,8 @@ def stage(name: str, users: int, items: int, per_user: int, chunk: int, dim: int
     from lit_mmrec.init.options import SGURInitOptions
     from lit_mmrec.init.sgurinit import initialise_user_table
     from lit_mmrec.metrics.recall_ndcg import TopKMetrics
-    from lit_mmrec.metrics.retrieval import UserItemIndex, rank_top_k
+    from lit_mmrec.data.pairs import UserItemIndex
+    from lit_mmrec.metrics.retrieval import rank_top_k
 
     (train_users, train_items), (test_users, test_items) = generate(users, items, per_user)
     generator = torch.Generator().manual_seed(1)

@@ -1,8 +1,23 @@
 """Lightning callbacks (and the checkpoint I/O plugin) of lit-mmrec."""
 
 from lit_mmrec.callbacks.checkpoint_io import AtomicCheckpointIO, CheckpointError
+from lit_mmrec.callbacks.cold_items import ColdItems
+from lit_mmrec.callbacks.early_stopping import StoppingRule
 from lit_mmrec.callbacks.epoch_seed import EpochSeed
+from lit_mmrec.callbacks.finite_loss import FiniteLoss, NonFiniteLossError
 from lit_mmrec.callbacks.prediction_writer import TopKWriter
+from lit_mmrec.callbacks.progress import QuietProgressBar
 from lit_mmrec.callbacks.sgurinit import SGURInit
 
-__all__ = ["AtomicCheckpointIO", "CheckpointError", "EpochSeed", "SGURInit", "TopKWriter"]
+__all__ = [
+    "AtomicCheckpointIO",
+    "CheckpointError",
+    "ColdItems",
+    "EpochSeed",
+    "FiniteLoss",
+    "NonFiniteLossError",
+    "QuietProgressBar",
+    "SGURInit",
+    "StoppingRule",
+    "TopKWriter",
+]

@@ -8,9 +8,9 @@ import lightning as L
 import torch
 
 from lit_mmrec.data.loader import MMRecDataset, load_mmrec_dataset
+from lit_mmrec.data.pairs import UserItemIndex
 from lit_mmrec.data.sampling import BPRTrainLoader, UserChunkLoader
 from lit_mmrec.data.synthetic import SyntheticSpec, ensure_synthetic
-from lit_mmrec.metrics.retrieval import UserItemIndex
 
 
 class MMRecDataModule(L.LightningDataModule):

@@ -22,8 +22,9 @@ from collections.abc import Sequence
 
 import torch
 
+from lit_mmrec.data.pairs import UserItemIndex
 from lit_mmrec.metrics.recall_ndcg import TopKMetrics
-from lit_mmrec.metrics.retrieval import UserItemIndex, rank_top_k
+from lit_mmrec.metrics.retrieval import rank_top_k
 
 PROTOCOLS = ("all", "cold")
 

@@ -26,9 +26,10 @@ import lightning as L
 import torch
 
 from lit_mmrec.data.loader import MMRecDataset
+from lit_mmrec.data.pairs import UserItemIndex
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.metrics.recall_ndcg import TopKMetrics
-from lit_mmrec.metrics.retrieval import UserItemIndex, rank_top_k
+from lit_mmrec.metrics.retrieval import rank_top_k
 from lit_mmrec.nn.losses import bpr_loss, embedding_norm_loss
 from lit_mmrec.nn.modal import adam_with_decay, require_modalities
 
@@ -53,15 +54,23 @@ def check_hyperparameters(model: str, hparams: dict[str, Any]) -> None:
 class RecommenderModule(L.LightningModule):
     """Base LightningModule of every backbone.
 
+    Its arguments are the hyperparameters every backbone shares; a backbone's constructor takes its
+    own arguments and forwards these through ``**kwargs`` (a backbone that needs another default for
+    one of them declares it with that default and passes it on). The CLI's ``--model.help`` and
+    ``--print_config`` list them with each backbone's own, and ``save_hyperparameters`` records both.
+
     Args:
         num_users: number of users (linked from the data module by the CLI).
         num_items: number of items (linked from the data module by the CLI).
-        feature_dims: modality -> raw feature dimension (linked from the data module by the CLI).
-        embedding_dim: size of the ID embeddings (MMRec: 64).
-        reg_weight: weight of the embedding regulariser (MMRec's ``reg_weight``).
+        feature_dims: modality -> raw feature width (linked from the data module by the CLI; ID-only
+            backbones ignore it).
+        embedding_dim: width of the user and item ID embeddings (MMRec ``embedding_size``: 64).
+        reg_weight: weight of the backbone's regulariser: by default MMRec's ``EmbLoss`` on the rows
+            :meth:`regularised` returns; a backbone that weights another term names it in its
+            docstring (MMRec's ``reg_weight``).
         learning_rate: Adam learning rate (MMRec: 1e-3).
         weight_decay: Adam weight decay (MMRec: 0).
-        topk: cut-offs K of Recall/NDCG/Precision/MAP@K.
+        topk: cut-offs K of Recall/NDCG/Precision/MAP@K; None = [10, 20, 50].
     """
 
     def __init__(
@@ -80,8 +89,8 @@ class RecommenderModule(L.LightningModule):
             raise ValueError(f"num_users and num_items must be positive, got {num_users}, {num_items}")
         if embedding_dim <= 0:
             raise ValueError(f"embedding_dim must be positive, got {embedding_dim}")
-        topk = [10, 20, 50] if topk is None else list(topk)
-        if not topk or any(k <= 0 for k in topk):
+        cutoffs = [10, 20, 50] if topk is None else list(topk)
+        if not cutoffs or any(k <= 0 for k in cutoffs):
             raise ValueError(f"topk must be a non-empty list of positive integers, got {topk}")
         self.save_hyperparameters()
         check_hyperparameters(type(self).__name__, self.hparams)
@@ -92,8 +101,8 @@ class RecommenderModule(L.LightningModule):
         self.reg_weight = reg_weight
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
-        self.val_metrics = TopKMetrics(topk)
-        self.test_metrics = TopKMetrics(topk)
+        self.val_metrics = TopKMetrics(cutoffs)
+        self.test_metrics = TopKMetrics(cutoffs)
         self._indexes: dict[str, UserItemIndex] = {}
         self._eval_repr: tuple[torch.Tensor, torch.Tensor] | None = None
         self._built = False

@@ -35,6 +35,8 @@ Deviations from the original code:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -57,13 +59,8 @@ class BM3(RecommenderModule):
     """BM3: bootstrapped latent representations, no negative sampling.
 
     Args:
-        num_users: number of users (linked from the data module).
-        num_items: number of items (linked from the data module).
-        feature_dims: modality -> raw feature width (linked from the data module).
         modalities: modalities to use; None = every modality of the data set. Each must exist in the
             data (a clear error names a missing one).
-        embedding_dim: size of the ID embeddings, the modal projections and the predictor
-            (``embedding_size``: 64).
         num_layers: LightGCN layers (``n_layers``; authors' best: 1 Baby and Sports, 2 Elec).
         dropout: dropout rate of the target views (``dropout``; authors' best: 0.5 Baby and Sports,
             0.3 Elec).
@@ -71,45 +68,43 @@ class BM3(RecommenderModule):
         finetune_features: train the raw features as the original does (``freeze=False``).
         reg_weight: weight of the EmbLoss regulariser (``reg_weight``; authors' best: 0.1 Baby and Elec,
             0.01 Sports).
-        learning_rate: Adam learning rate (MMRec: 1e-3).
-        weight_decay: Adam weight decay (0).
-        topk: cut-offs of the ranking metrics.
+        **kwargs: the common hyperparameters of :class:`~lit_mmrec.models.base.RecommenderModule`;
+            ``embedding_dim`` is the width of the ID embeddings, the modal projections and the predictor
+            (``embedding_size``: 64).
     """
 
     def __init__(
         self,
-        num_users: int,
-        num_items: int,
-        feature_dims: dict[str, int] | None = None,
         modalities: list[str] | None = None,
-        embedding_dim: int = 64,
         num_layers: int = 1,
         dropout: float = 0.5,
         cl_weight: float = 2.0,
         finetune_features: bool = True,
         reg_weight: float = 0.1,
-        learning_rate: float = 1e-3,
-        weight_decay: float = 0.0,
-        topk: list[int] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk
-        )
+        super().__init__(reg_weight=reg_weight, **kwargs)
         if num_layers < 0:
             raise ValueError(f"num_layers must be >= 0, got {num_layers}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.projection = FeatureProjection(
-            "BM3", self.feature_dims, modalities, embedding_dim, num_items, finetune_features, nn.init.xavier_normal_
+            "BM3",
+            self.feature_dims,
+            modalities,
+            self.embedding_dim,
+            self.num_items,
+            finetune_features,
+            nn.init.xavier_normal_,
         )
         self.modalities = self.projection.modalities
         self.num_layers = num_layers
         self.conv = LightConv(num_layers)
         self.dropout = dropout
         self.cl_weight = cl_weight
-        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_users, embedding_dim)))
-        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_items, embedding_dim)))
-        self.predictor = nn.Linear(embedding_dim, embedding_dim)
+        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.num_users, self.embedding_dim)))
+        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.num_items, self.embedding_dim)))
+        self.predictor = nn.Linear(self.embedding_dim, self.embedding_dim)
         nn.init.xavier_normal_(self.predictor.weight)
 
     def build(self, dataset: MMRecDataset) -> None:

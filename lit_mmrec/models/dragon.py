@@ -53,6 +53,7 @@ Deviations from MMRec's code:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -80,11 +81,7 @@ class DRAGON(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
     """DRAGON: per-modality user-item GCNs + frozen item kNN graph + user co-occurrence graph.
 
     Args:
-        num_users: number of users (linked from the data module).
-        num_items: number of items (linked from the data module).
-        feature_dims: modality -> raw feature width (linked from the data module).
         modalities: modalities to use; None = every modality of the data set.
-        embedding_dim: width of each modality's preference table and item projection (MMRec: 64).
         feature_hidden_dim: hidden width of the item feature MLP (MMRec: 4 x 64 = 256).
         num_layers: user-item propagation steps, summed with the input (MMRec: 2).
         knn_k: neighbours per item in the item kNN graphs (MMRec: 10).
@@ -97,17 +94,14 @@ class DRAGON(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
         reg_weight: weight of the preference / modality-weight regulariser (authors: 1e-3 Baby and
             Sports, 0.1 Clothing).
         learning_rate: Adam learning rate (authors: 1e-4).
-        weight_decay: Adam weight decay (MMRec: 0).
-        topk: cut-offs of the ranking metrics.
+        **kwargs: the common hyperparameters of :class:`~lit_mmrec.models.base.RecommenderModule`;
+            ``embedding_dim`` is the width of each modality's preference table and item projection (MMRec:
+            64).
     """
 
     def __init__(
         self,
-        num_users: int,
-        num_items: int,
-        feature_dims: dict[str, int] | None = None,
         modalities: list[str] | None = None,
-        embedding_dim: int = 64,
         feature_hidden_dim: int = 256,
         num_layers: int = 2,
         knn_k: int = 10,
@@ -117,12 +111,9 @@ class DRAGON(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
         user_graph_source: str = "auto",
         reg_weight: float = 1e-3,
         learning_rate: float = 1e-4,
-        weight_decay: float = 0.0,
-        topk: list[int] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk
-        )
+        super().__init__(reg_weight=reg_weight, learning_rate=learning_rate, **kwargs)
         self.modalities = select_modalities("DRAGON", self.feature_dims, modalities)
         check_user_graph_source(user_graph_source)
         if min(knn_k, user_graph_k, feature_hidden_dim) <= 0 or min(num_layers, num_item_graph_layers) < 0:
@@ -136,7 +127,7 @@ class DRAGON(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
         self.user_graph_k = user_graph_k
         self.user_graph_source = user_graph_source
 
-        self.init_modal_preferences(self.feature_dims, embedding_dim, feature_hidden_dim)
+        self.init_modal_preferences(self.feature_dims, self.embedding_dim, feature_hidden_dim)
 
     # ------------------------------------------------------------------ data
     def build(self, dataset: MMRecDataset) -> None:

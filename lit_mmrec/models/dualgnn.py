@@ -51,6 +51,7 @@ Deviations from the original codes, all deliberate:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
@@ -69,11 +70,7 @@ class DualGNN(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
     """DualGNN: per-modality user-item GCNs fused per user, plus a user co-occurrence graph layer.
 
     Args:
-        num_users: number of users (linked from the data module).
-        num_items: number of items (linked from the data module).
-        feature_dims: modality -> raw feature width (linked from the data module).
         modalities: modalities to use; None = every modality of the data set (sorted).
-        embedding_dim: width d of the preference tables and item projections (both codes: 64).
         feature_hidden_dim: hidden width of the item feature MLP (both codes: 4 x 64 = 256).
         num_layers: user-item propagation steps, summed with the input (both codes: 2).
         user_graph_k: neighbours per user in the user graph (both codes: 40).
@@ -82,29 +79,23 @@ class DualGNN(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
         reg_weight: weight of the preference / modality-weight regulariser (authors' default: 0.1;
             MMRec searches 1e-5 ... 0.1).
         learning_rate: Adam learning rate (authors' default: 1e-4; MMRec searches 1e-5 ... 0.1).
-        weight_decay: Adam weight decay (both codes: 0).
-        topk: cut-offs of the ranking metrics.
+        **kwargs: the common hyperparameters of :class:`~lit_mmrec.models.base.RecommenderModule`;
+            ``embedding_dim`` is the width d of the preference tables and item projections (both codes:
+            64).
     """
 
     def __init__(
         self,
-        num_users: int,
-        num_items: int,
-        feature_dims: dict[str, int] | None = None,
         modalities: list[str] | None = None,
-        embedding_dim: int = 64,
         feature_hidden_dim: int = 256,
         num_layers: int = 2,
         user_graph_k: int = 40,
         user_graph_source: str = "auto",
         reg_weight: float = 0.1,
         learning_rate: float = 1e-4,
-        weight_decay: float = 0.0,
-        topk: list[int] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk
-        )
+        super().__init__(reg_weight=reg_weight, learning_rate=learning_rate, **kwargs)
         self.modalities = select_modalities("DualGNN", self.feature_dims, modalities)
         check_user_graph_source(user_graph_source)
         if user_graph_k <= 0 or feature_hidden_dim <= 0 or num_layers < 0:
@@ -115,7 +106,7 @@ class DualGNN(UserGraphMixin, ModalPreferenceMixin, RecommenderModule):
         self.user_graph_k = user_graph_k
         self.user_graph_source = user_graph_source
 
-        self.init_modal_preferences(self.feature_dims, embedding_dim, feature_hidden_dim)
+        self.init_modal_preferences(self.feature_dims, self.embedding_dim, feature_hidden_dim)
 
     # ------------------------------------------------------------------ data
     def build(self, dataset: MMRecDataset) -> None:

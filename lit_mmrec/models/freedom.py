@@ -44,6 +44,8 @@ Deviations from MMRec's code:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -70,12 +72,8 @@ class FREEDOM(RecommenderModule):
     """FREEDOM: frozen multimodal item kNN graph + denoised user-item graph.
 
     Args:
-        num_users: number of users (linked from the data module).
-        num_items: number of items (linked from the data module).
-        feature_dims: modality -> raw feature width (linked from the data module).
         modalities: modalities to use; None = every modality of the data set. Each must exist in the
             data (a clear error names a missing one).
-        embedding_dim: size of the user/item ID embeddings (MMRec ``embedding_size``: 64).
         feat_embed_dim: output width of the per-modality projection used in the modality BPR terms
             (MMRec ``feat_embed_dim``: 64; must equal ``embedding_dim`` since users are scored against it).
         knn_k: neighbours per item in the kNN graphs (MMRec: 10).
@@ -85,19 +83,13 @@ class FREEDOM(RecommenderModule):
         num_layers: user-item propagation layers (MMRec ``n_ui_layers``: 2).
         dropout: fraction of user-item edges pruned in each training epoch (MMRec searches 0.8, 0.9).
         finetune_features: train the raw features as MMRec does (``freeze=False``); False keeps them fixed.
-        reg_weight: weight of the modality BPR terms (MMRec searches 0, 1e-5, 1e-4, 1e-3).
-        learning_rate: Adam learning rate (MMRec: 1e-3).
-        weight_decay: Adam weight decay (MMRec: 0).
-        topk: cut-offs of the ranking metrics.
+        **kwargs: the common hyperparameters of :class:`~lit_mmrec.models.base.RecommenderModule`;
+            ``reg_weight`` weights the modality BPR terms (MMRec searches 0, 1e-5, 1e-4, 1e-3).
     """
 
     def __init__(
         self,
-        num_users: int,
-        num_items: int,
-        feature_dims: dict[str, int] | None = None,
         modalities: list[str] | None = None,
-        embedding_dim: int = 64,
         feat_embed_dim: int = 64,
         knn_k: int = 10,
         modality_weights: dict[str, float] | None = None,
@@ -105,18 +97,13 @@ class FREEDOM(RecommenderModule):
         num_layers: int = 2,
         dropout: float = 0.8,
         finetune_features: bool = True,
-        reg_weight: float = 1e-4,
-        learning_rate: float = 1e-3,
-        weight_decay: float = 0.0,
-        topk: list[int] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk
-        )
+        super().__init__(**kwargs)
         self.modalities = select_modalities("FREEDOM", self.feature_dims, modalities)
-        if feat_embed_dim != embedding_dim:
+        if feat_embed_dim != self.embedding_dim:
             raise ValueError(
-                f"feat_embed_dim ({feat_embed_dim}) must equal embedding_dim ({embedding_dim}): "
+                f"feat_embed_dim ({feat_embed_dim}) must equal embedding_dim ({self.embedding_dim}): "
                 "users are scored against the projected features"
             )
         if not 0.0 <= dropout < 1.0:
@@ -132,10 +119,10 @@ class FREEDOM(RecommenderModule):
         self.dropout = dropout
         self.finetune_features = finetune_features
 
-        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_users, embedding_dim)))
-        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_items, embedding_dim)))
+        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.num_users, self.embedding_dim)))
+        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.num_items, self.embedding_dim)))
         self.projection = modal_linears(self.feature_dims, self.modalities, feat_embed_dim)
-        self.feature_offset = feature_offsets(self.feature_dims, self.modalities, num_items, finetune_features)
+        self.feature_offset = feature_offsets(self.feature_dims, self.modalities, self.num_items, finetune_features)
 
     # ------------------------------------------------------------------ data
     def build(self, dataset: MMRecDataset) -> None:

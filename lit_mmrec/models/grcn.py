@@ -62,6 +62,8 @@ Deviations from the original code, all deliberate:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -81,42 +83,29 @@ class GRCN(RecommenderModule):
     modalities' content representations.
 
     Args:
-        num_users: number of users (linked from the data module).
-        num_items: number of items (linked from the data module).
-        feature_dims: modality -> raw feature width (linked from the data module).
         modalities: modalities to use, one refining branch each, in this order; None = every
             modality of the data set (sorted).
-        embedding_dim: width d of the ID embeddings (MMRec ``embedding_size``: 64).
         latent_dim: width C of each modality's preference table and projection (MMRec
             ``latent_embedding``, the authors' ``dim_C``: 64).
         num_routing: routing iterations of the preferences (MMRec ``n_layers``, the authors'
             ``num_routing``: 3; a no-op in their code, see the module docstring).
         pruning: cut negative edge weights (MMRec and the authors' default: True).
-        reg_weight: weight of the regulariser (authors' README: 1e-4 Movielens, 1e-3 TikTok, 0.1 Kwai;
-            MMRec searches 1e-5 ... 0.1).
         learning_rate: Adam learning rate (authors' README, all data sets: 1e-4; MMRec searches 1e-4 ... 1).
-        weight_decay: Adam weight decay (MMRec: 0).
-        topk: cut-offs of the ranking metrics.
+        **kwargs: the common hyperparameters of :class:`~lit_mmrec.models.base.RecommenderModule`;
+            ``reg_weight`` weights the regulariser (authors' README: 1e-4 Movielens, 1e-3 TikTok, 0.1
+            Kwai; MMRec searches 1e-5 ... 0.1).
     """
 
     def __init__(
         self,
-        num_users: int,
-        num_items: int,
-        feature_dims: dict[str, int] | None = None,
         modalities: list[str] | None = None,
-        embedding_dim: int = 64,
         latent_dim: int = 64,
         num_routing: int = 3,
         pruning: bool = True,
-        reg_weight: float = 1e-4,
         learning_rate: float = 1e-4,
-        weight_decay: float = 0.0,
-        topk: list[int] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk
-        )
+        super().__init__(learning_rate=learning_rate, **kwargs)
         self.modalities = select_modalities("GRCN", self.feature_dims, modalities)
         if latent_dim <= 0 or num_routing < 0:
             raise ValueError(f"latent_dim must be positive and num_routing >= 0, got {latent_dim}, {num_routing}")
@@ -125,16 +114,17 @@ class GRCN(RecommenderModule):
         self.edge_conv = EdgeConv()
         self.pruning = pruning
 
-        ids = nn.init.xavier_normal_(torch.empty(num_users + num_items, embedding_dim))  # one table in both codes
-        self.user_embedding = nn.Parameter(ids[:num_users].clone())
-        self.item_embedding = nn.Parameter(ids[num_users:].clone())
+        # one table in both codes
+        ids = nn.init.xavier_normal_(torch.empty(self.num_users + self.num_items, self.embedding_dim))
+        self.user_embedding = nn.Parameter(ids[: self.num_users].clone())
+        self.item_embedding = nn.Parameter(ids[self.num_users :].clone())
         self.preference = nn.ParameterDict(
-            {m: nn.Parameter(nn.init.xavier_normal_(torch.empty(num_users, latent_dim))) for m in self.modalities}
+            {m: nn.Parameter(nn.init.xavier_normal_(torch.empty(self.num_users, latent_dim))) for m in self.modalities}
         )
         # xavier-normal weights: MMRec (the authors keep torch's default)
         self.projection = modal_linears(self.feature_dims, self.modalities, latent_dim, nn.init.xavier_normal_)
         self.confidence = nn.Parameter(
-            nn.init.xavier_normal_(torch.empty(num_users + num_items, len(self.modalities)))
+            nn.init.xavier_normal_(torch.empty(self.num_users + self.num_items, len(self.modalities)))
         )
 
     # ------------------------------------------------------------------ data

@@ -44,6 +44,8 @@ Deviations from the original code:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -80,12 +82,8 @@ class LATTICE(RecommenderModule):
     """LATTICE: learned + original multimodal item graphs on top of LightGCN.
 
     Args:
-        num_users: number of users (linked from the data module).
-        num_items: number of items (linked from the data module).
-        feature_dims: modality -> raw feature width (linked from the data module).
         modalities: modalities to use; None = every modality of the data set. Each must exist in the
             data (a clear error names a missing one).
-        embedding_dim: size of the user/item ID embeddings (``embedding_size``: 64).
         feat_embed_dim: width of the modality projections the learned graph is built from
             (``feat_embed_dim``: 64).
         knn_k: neighbours per item in the item graphs (``knn_k`` / ``--topk``: 10).
@@ -98,17 +96,12 @@ class LATTICE(RecommenderModule):
         reg_weight: weight of the squared-norm regulariser (authors' ``regs[0]``: 1e-5; MMRec searches
             0, 1e-5, 1e-4, 1e-3).
         learning_rate: Adam learning rate (authors: 5e-4; MMRec searches 1e-4, 5e-4, 1e-3, 5e-3).
-        weight_decay: Adam weight decay (0).
-        topk: cut-offs of the ranking metrics.
+        **kwargs: the common hyperparameters of :class:`~lit_mmrec.models.base.RecommenderModule`.
     """
 
     def __init__(
         self,
-        num_users: int,
-        num_items: int,
-        feature_dims: dict[str, int] | None = None,
         modalities: list[str] | None = None,
-        embedding_dim: int = 64,
         feat_embed_dim: int = 64,
         knn_k: int = 10,
         lambda_coeff: float = 0.9,
@@ -119,12 +112,9 @@ class LATTICE(RecommenderModule):
         lr_decay_epochs: int = 50,
         reg_weight: float = 1e-5,
         learning_rate: float = 5e-4,
-        weight_decay: float = 0.0,
-        topk: list[int] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk
-        )
+        super().__init__(reg_weight=reg_weight, learning_rate=learning_rate, **kwargs)
         if knn_k <= 0 or feat_embed_dim <= 0 or num_layers < 0 or num_item_graph_layers < 0:
             raise ValueError("knn_k and feat_embed_dim must be positive, the layer counts non-negative")
         if not 0.0 <= lambda_coeff <= 1.0:
@@ -132,7 +122,7 @@ class LATTICE(RecommenderModule):
         if lr_decay <= 0 or lr_decay_epochs <= 0:
             raise ValueError("lr_decay and lr_decay_epochs must be positive")
         self.projection = FeatureProjection(
-            "LATTICE", self.feature_dims, modalities, feat_embed_dim, num_items, finetune_features
+            "LATTICE", self.feature_dims, modalities, feat_embed_dim, self.num_items, finetune_features
         )
         self.modalities = self.projection.modalities
         self.knn_k = knn_k
@@ -142,8 +132,8 @@ class LATTICE(RecommenderModule):
         self.num_item_graph_layers = num_item_graph_layers
         self.lr_decay = lr_decay
         self.lr_decay_epochs = lr_decay_epochs
-        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_users, embedding_dim)))
-        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_items, embedding_dim)))
+        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.num_users, self.embedding_dim)))
+        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.num_items, self.embedding_dim)))
         # the originals' modal_weight = [0.5, 0.5]: equal logits
         self.modal_weight = nn.Parameter(torch.full((len(self.modalities),), 1.0 / len(self.modalities)))
         self._epoch_graph: tuple[torch.Tensor, torch.Tensor] | None = None

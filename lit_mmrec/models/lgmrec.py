@@ -79,6 +79,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -119,10 +120,6 @@ class LGMRec(RecommenderModule):
     """LGMRec: LightGCN + modal graph + Gumbel-softmax hypergraph branches.
 
     Args:
-        num_users: number of users (linked from the data module).
-        num_items: number of items (linked from the data module).
-        feature_dims: modality -> raw feature width (linked from the data module).
-        embedding_dim: width of the ID embeddings and of the modal projections (MMRec: 64).
         num_ui_layers: LightGCN layers of the collaborative branch (``n_ui_layers``; 2).
         num_mm_layers: propagation layers of the modal branch (``n_mm_layers``; 2).
         num_hyper_layers: hypergraph layers (``n_hyper_layer``; Baby 1, Sports 4, Clothing 2).
@@ -137,17 +134,12 @@ class LGMRec(RecommenderModule):
         modalities: modalities to use, in order (the first of a pair is the contrastive anchor);
             None: every modality of the data set, in its order.
         reg_weight: weight of the norm penalty on the batch's final rows (1e-6).
-        learning_rate: Adam learning rate (1e-3).
-        weight_decay: Adam weight decay (0).
-        topk: cut-offs of the ranking metrics.
+        **kwargs: the common hyperparameters of :class:`~lit_mmrec.models.base.RecommenderModule`;
+            ``embedding_dim`` is the width of the ID embeddings and of the modal projections (MMRec: 64).
     """
 
     def __init__(
         self,
-        num_users: int,
-        num_items: int,
-        feature_dims: dict[str, int] | None = None,
-        embedding_dim: int = 64,
         num_ui_layers: int = 2,
         num_mm_layers: int = 2,
         num_hyper_layers: int = 1,
@@ -159,11 +151,9 @@ class LGMRec(RecommenderModule):
         eval_noise_seed: int | None = 0,
         modalities: list[str] | None = None,
         reg_weight: float = 1e-6,
-        learning_rate: float = 1e-3,
-        weight_decay: float = 0.0,
-        topk: list[int] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk)
+        super().__init__(reg_weight=reg_weight, **kwargs)
         available = self.feature_dims
         # None: the data set's order, not sorted (the first of a pair is the contrastive anchor)
         modalities = select_modalities("LGMRec", available, list(available) if modalities is None else modalities)
@@ -190,9 +180,9 @@ class LGMRec(RecommenderModule):
         def xavier(*shape: int) -> nn.Parameter:
             return nn.Parameter(nn.init.xavier_uniform_(torch.empty(*shape)))
 
-        self.user_embedding = xavier(num_users, embedding_dim)
-        self.item_embedding = xavier(num_items, embedding_dim)
-        self.item_projection = nn.ParameterDict({m: xavier(available[m], embedding_dim) for m in modalities})
+        self.user_embedding = xavier(self.num_users, self.embedding_dim)
+        self.item_embedding = xavier(self.num_items, self.embedding_dim)
+        self.item_projection = nn.ParameterDict({m: xavier(available[m], self.embedding_dim) for m in modalities})
         self.hyperedge_projection = nn.ParameterDict({m: xavier(available[m], num_hyperedges) for m in modalities})
         self.dropout = nn.Dropout(p=1.0 - keep_rate)
 

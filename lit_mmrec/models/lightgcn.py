@@ -16,6 +16,8 @@ CSR backward re-transposes ``A`` every step, measured ~3x slower); the maths is 
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -30,36 +32,19 @@ class LightGCN(RecommenderModule):
     """LightGCN on the user-item graph.
 
     Args:
-        num_users: number of users (linked from the data module).
-        num_items: number of items (linked from the data module).
-        feature_dims: modality -> feature width (linked; unused by this ID-only model).
-        embedding_dim: size of user/item embeddings (MMRec: 64).
         num_layers: propagation layers L (MMRec's LightGCN.yaml searches 1-4; 2 in the protocol).
-        reg_weight: weight of the EmbLoss regulariser (MMRec: 1e-4).
-        learning_rate: Adam learning rate.
-        weight_decay: Adam weight decay.
-        topk: cut-offs of the ranking metrics.
+        **kwargs: the common hyperparameters of :class:`~lit_mmrec.models.base.RecommenderModule`;
+            ``reg_weight`` weights the EmbLoss regulariser (MMRec: 1e-4).
     """
 
-    def __init__(
-        self,
-        num_users: int,
-        num_items: int,
-        feature_dims: dict[str, int] | None = None,
-        embedding_dim: int = 64,
-        num_layers: int = 2,
-        reg_weight: float = 1e-4,
-        learning_rate: float = 1e-3,
-        weight_decay: float = 0.0,
-        topk: list[int] | None = None,
-    ) -> None:
-        super().__init__(num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk)
+    def __init__(self, num_layers: int = 2, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         if num_layers < 0:
             raise ValueError(f"num_layers must be >= 0, got {num_layers}")
         self.num_layers = num_layers
         self.conv = LightConv(num_layers)
-        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_users, embedding_dim)))
-        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_items, embedding_dim)))
+        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.num_users, self.embedding_dim)))
+        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.num_items, self.embedding_dim)))
 
     def build(self, dataset: MMRecDataset) -> None:
         train = dataset.train

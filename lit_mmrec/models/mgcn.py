@@ -43,6 +43,8 @@ Deviations from the original code:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -84,12 +86,8 @@ class MGCN(RecommenderModule):
     """MGCN: purified modal features, user-item and item-item views, behaviour-aware fuser.
 
     Args:
-        num_users: number of users (linked from the data module).
-        num_items: number of items (linked from the data module).
-        feature_dims: modality -> raw feature width (linked from the data module).
         modalities: modalities to use; None = every modality of the data set. Each must exist in the
             data (a clear error names a missing one).
-        embedding_dim: size of the ID embeddings and of the modality projections (``embedding_size``: 64).
         knn_k: neighbours per item in the item graphs (``knn_k``: 10).
         num_layers: user-item LightGCN layers (``n_ui_layers``: 2).
         num_item_graph_layers: propagation steps over each item graph (``n_layers``: 1).
@@ -99,19 +97,15 @@ class MGCN(RecommenderModule):
         finetune_features: train the raw features as the original does (``freeze=False``).
         lr_decay: learning-rate factor per ``lr_decay_epochs`` epochs (0.96).
         lr_decay_epochs: epochs over which the rate decays by ``lr_decay`` (50).
-        reg_weight: weight of the squared-norm regulariser (``reg_weight``: 1e-4).
-        learning_rate: Adam learning rate (1e-3).
-        weight_decay: Adam weight decay (0).
-        topk: cut-offs of the ranking metrics.
+        **kwargs: the common hyperparameters of :class:`~lit_mmrec.models.base.RecommenderModule`;
+            ``embedding_dim`` is the width of the ID embeddings and of the modality projections
+            (``embedding_size``: 64), ``reg_weight`` weights the squared-norm regulariser (``reg_weight``:
+            1e-4).
     """
 
     def __init__(
         self,
-        num_users: int,
-        num_items: int,
-        feature_dims: dict[str, int] | None = None,
         modalities: list[str] | None = None,
-        embedding_dim: int = 64,
         knn_k: int = 10,
         num_layers: int = 2,
         num_item_graph_layers: int = 1,
@@ -120,20 +114,15 @@ class MGCN(RecommenderModule):
         finetune_features: bool = True,
         lr_decay: float = 0.96,
         lr_decay_epochs: int = 50,
-        reg_weight: float = 1e-4,
-        learning_rate: float = 1e-3,
-        weight_decay: float = 0.0,
-        topk: list[int] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk
-        )
+        super().__init__(**kwargs)
         if knn_k <= 0 or num_layers < 0 or num_item_graph_layers < 0:
             raise ValueError("knn_k must be positive and the layer counts non-negative")
         if temperature <= 0 or lr_decay <= 0 or lr_decay_epochs <= 0:
             raise ValueError("temperature, lr_decay and lr_decay_epochs must be positive")
         self.projection = FeatureProjection(
-            "MGCN", self.feature_dims, modalities, embedding_dim, num_items, finetune_features
+            "MGCN", self.feature_dims, modalities, self.embedding_dim, self.num_items, finetune_features
         )
         self.modalities = self.projection.modalities
         self.knn_k = knn_k
@@ -145,12 +134,12 @@ class MGCN(RecommenderModule):
         self.temperature = temperature
         self.lr_decay = lr_decay
         self.lr_decay_epochs = lr_decay_epochs
-        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_users, embedding_dim)))
-        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_items, embedding_dim)))
-        self.purifier = nn.ModuleDict({m: gate(embedding_dim) for m in self.modalities})  # gate_v, gate_t
-        self.preference = nn.ModuleDict({m: gate(embedding_dim) for m in self.modalities})  # gate_*_prefer
+        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.num_users, self.embedding_dim)))
+        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.num_items, self.embedding_dim)))
+        self.purifier = nn.ModuleDict({m: gate(self.embedding_dim) for m in self.modalities})  # gate_v, gate_t
+        self.preference = nn.ModuleDict({m: gate(self.embedding_dim) for m in self.modalities})  # gate_*_prefer
         self.query = nn.Sequential(  # query_common
-            nn.Linear(embedding_dim, embedding_dim), nn.Tanh(), nn.Linear(embedding_dim, 1, bias=False)
+            nn.Linear(self.embedding_dim, self.embedding_dim), nn.Tanh(), nn.Linear(self.embedding_dim, 1, bias=False)
         )
 
     # ------------------------------------------------------------------ data

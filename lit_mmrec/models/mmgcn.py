@@ -49,6 +49,8 @@ Deviations from MMRec's code (and the authors'):
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -178,36 +180,25 @@ class MMGCN(RecommenderModule):
     """Per-modality GCNs with user preference tables, averaged over modalities.
 
     Args:
-        num_users: number of users (linked from the data module).
-        num_items: number of items (linked from the data module).
-        feature_dims: modality -> raw feature width (linked from the data module).
-        embedding_dim: width d of the ID embeddings and of the output (MMRec: 64).
         num_layers: GCN layers per modality (MMRec runs 3 whatever its ``n_layers`` says).
         modalities: modalities to use, one GCN each; None uses every modality of the data set.
         latent_dims: modality -> width of the linear projection its features go through (and of its
             preference table); modalities not listed stay in their raw feature space. None means
             ``{"image": 256}`` (MMRec and the authors), applied where the modality is used.
-        reg_weight: weight of the regulariser (MMRec searches 0, 1e-5, ..., 0.1).
-        learning_rate: Adam learning rate (MMRec searches 1e-4, 5e-4, 1e-3, 5e-3, 1e-2).
-        weight_decay: Adam weight decay (MMRec: 0).
-        topk: cut-offs of the ranking metrics.
+        **kwargs: the common hyperparameters of :class:`~lit_mmrec.models.base.RecommenderModule`;
+            ``embedding_dim`` is the width d of the ID embeddings and of the output (MMRec: 64),
+            ``reg_weight`` weights the regulariser (MMRec searches 0, 1e-5, ..., 0.1); MMRec searches
+            ``learning_rate`` over 1e-4, 5e-4, 1e-3, 5e-3, 1e-2.
     """
 
     def __init__(
         self,
-        num_users: int,
-        num_items: int,
-        feature_dims: dict[str, int] | None = None,
-        embedding_dim: int = 64,
         num_layers: int = 3,
         modalities: list[str] | None = None,
         latent_dims: dict[str, int] | None = None,
-        reg_weight: float = 1e-4,
-        learning_rate: float = 1e-3,
-        weight_decay: float = 0.0,
-        topk: list[int] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk)
+        super().__init__(**kwargs)
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         self.num_layers = num_layers
@@ -221,12 +212,15 @@ class MMGCN(RecommenderModule):
             raise ValueError(f"MMGCN: latent_dims must be positive, got {latent_dims}")
         self.latent_dims = dict(latent_dims)
 
-        ids = nn.init.xavier_normal_(torch.empty(num_users + num_items, embedding_dim))  # one table in MMRec
-        self.user_embedding = nn.Parameter(ids[:num_users].clone())
-        self.item_embedding = nn.Parameter(ids[num_users:].clone())
+        # one table in MMRec
+        ids = nn.init.xavier_normal_(torch.empty(self.num_users + self.num_items, self.embedding_dim))
+        self.user_embedding = nn.Parameter(ids[: self.num_users].clone())
+        self.item_embedding = nn.Parameter(ids[self.num_users :].clone())
         self.gcns = nn.ModuleDict(
             {
-                m: ModalityGCN(num_users, self.feature_dims[m], embedding_dim, num_layers, self.latent_dims.get(m))
+                m: ModalityGCN(
+                    self.num_users, self.feature_dims[m], self.embedding_dim, num_layers, self.latent_dims.get(m)
+                )
                 for m in self.modalities
             }
         )

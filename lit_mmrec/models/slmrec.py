@@ -60,6 +60,8 @@ Deviations from the original codes, all deliberate:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -93,12 +95,8 @@ class SLMRec(RecommenderModule):
     in-batch InfoNCE plus a self-supervised task.
 
     Args:
-        num_users: number of users (linked from the data module).
-        num_items: number of items (linked from the data module).
-        feature_dims: modality -> raw feature width (linked from the data module).
         modalities: modalities to use, in the FAC chain's fine-to-coarse order; None = every modality
             of the data set in the authors' order (image, audio, text, then others alphabetically).
-        embedding_dim: width d of every branch and of the output (both codes ``recdim``: 64).
         num_layers: LightGCN layers of each branch (both codes ``layer_num``: 3).
         ssl_task: ``FAC`` (both codes' default), ``FD``, ``FM`` or ``FD+FM``.
         ssl_alpha: weight of the self-supervised loss (authors: 0.1; MMRec searches 0.01 ... 1.0).
@@ -107,16 +105,14 @@ class SLMRec(RecommenderModule):
         dropout: feature-dropout rate of ``FD`` and ``FD+FM`` (both codes: 0.3).
         learning_rate: Adam learning rate (authors: 0.01; MMRec searches 1e-4 ... 0.1).
         weight_decay: Adam weight decay (both codes: 1e-4).
-        topk: cut-offs of the ranking metrics.
+        **kwargs: the common hyperparameters of :class:`~lit_mmrec.models.base.RecommenderModule` but
+            ``reg_weight``, fixed at 0 (neither code uses MMRec's ``reg``); ``embedding_dim`` is the width
+            d of every branch and of the output (both codes ``recdim``: 64).
     """
 
     def __init__(
         self,
-        num_users: int,
-        num_items: int,
-        feature_dims: dict[str, int] | None = None,
         modalities: list[str] | None = None,
-        embedding_dim: int = 64,
         num_layers: int = 3,
         ssl_task: str = "FAC",
         ssl_alpha: float = 0.1,
@@ -125,9 +121,12 @@ class SLMRec(RecommenderModule):
         dropout: float = 0.3,
         learning_rate: float = 0.01,
         weight_decay: float = 1e-4,
-        topk: list[int] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(num_users, num_items, feature_dims, embedding_dim, 0.0, learning_rate, weight_decay, topk)
+        super().__init__(reg_weight=0.0, learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
+        # reg_weight is fixed here, not an argument: keep it out of the recorded hyperparameters, which
+        # load_from_checkpoint passes back to this constructor (the CLI records only the arguments)
+        self.hparams.pop("reg_weight", None)
         resolved = select_modalities("SLMRec", self.feature_dims, modalities)
         self.modalities = fine_to_coarse(resolved) if modalities is None else resolved
         if ssl_task not in SSL_TASKS:
@@ -150,9 +149,9 @@ class SLMRec(RecommenderModule):
             nn.init.xavier_uniform_(layer.weight)  # both codes: xavier-uniform weights, torch's default bias
             return layer
 
-        d, branches = embedding_dim, len(self.modalities) + 1
-        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_users, d)))
-        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_items, d)))
+        d, branches = self.embedding_dim, len(self.modalities) + 1
+        self.user_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.num_users, d)))
+        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.num_items, d)))
         self.dense = nn.ModuleDict({m: linear(self.feature_dims[m], d) for m in self.modalities})
         self.user_fusion = linear(branches * d, d)
         self.item_fusion = linear(branches * d, d)

@@ -32,6 +32,8 @@ Deviations from MMRec's code:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -47,43 +49,27 @@ class VBPR(RecommenderModule):
     """Matrix factorisation plus a user preference over linearly projected item features.
 
     Args:
-        num_users: number of users (linked from the data module).
-        num_items: number of items (linked from the data module).
-        feature_dims: modality -> raw feature width (linked from the data module).
-        embedding_dim: width d of the ID part and of the projected-feature part (MMRec: 64);
-            user and item vectors are 2d wide.
         modalities: modalities whose features are concatenated and projected; None uses every
             modality of the data set (sorted by name).
-        reg_weight: weight of the EmbLoss regulariser (MMRec searches 2.0, 1.0, 0.1, ..., 1e-5).
-        learning_rate: Adam learning rate (MMRec: 1e-3).
-        weight_decay: Adam weight decay (MMRec: 0).
-        topk: cut-offs of the ranking metrics.
+        **kwargs: the common hyperparameters of :class:`~lit_mmrec.models.base.RecommenderModule`;
+            ``embedding_dim`` is the width d of the ID part and of the projected-feature part (user and
+            item vectors are 2d wide), ``reg_weight`` weights the EmbLoss regulariser (MMRec searches 2.0,
+            1.0, 0.1, ..., 1e-5).
     """
 
-    def __init__(
-        self,
-        num_users: int,
-        num_items: int,
-        feature_dims: dict[str, int] | None = None,
-        embedding_dim: int = 64,
-        modalities: list[str] | None = None,
-        reg_weight: float = 1e-4,
-        learning_rate: float = 1e-3,
-        weight_decay: float = 0.0,
-        topk: list[int] | None = None,
-    ) -> None:
-        super().__init__(num_users, num_items, feature_dims, embedding_dim, reg_weight, learning_rate, weight_decay, topk)
+    def __init__(self, modalities: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.modalities = select_modalities(type(self).__name__, self.feature_dims, modalities)
         widths = [self.feature_dims[m] for m in self.modalities]
         # column range of each modality inside the concatenated features (and W)
         offsets = torch.cumsum(torch.tensor([0, *widths]), 0).tolist()
         self.feature_columns = {m: (offsets[k], offsets[k + 1]) for k, m in enumerate(self.modalities)}
 
-        user_table = nn.init.xavier_uniform_(torch.empty(num_users, 2 * embedding_dim))
-        self.user_embedding = nn.Parameter(user_table[:, :embedding_dim].clone())
-        self.user_preference = nn.Parameter(user_table[:, embedding_dim:].clone())
-        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_items, embedding_dim)))
-        self.item_projection = nn.Linear(offsets[-1], embedding_dim)
+        user_table = nn.init.xavier_uniform_(torch.empty(self.num_users, 2 * self.embedding_dim))
+        self.user_embedding = nn.Parameter(user_table[:, : self.embedding_dim].clone())
+        self.user_preference = nn.Parameter(user_table[:, self.embedding_dim :].clone())
+        self.item_embedding = nn.Parameter(nn.init.xavier_uniform_(torch.empty(self.num_items, self.embedding_dim)))
+        self.item_projection = nn.Linear(offsets[-1], self.embedding_dim)
         nn.init.xavier_normal_(self.item_projection.weight)
         nn.init.zeros_(self.item_projection.bias)
 

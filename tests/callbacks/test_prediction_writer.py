@@ -143,7 +143,7 @@ def test_ranks_write_parts_and_rank_zero_merges_them(handmade, tmp_path):
     from lit_mmrec.models.lightgcn import LightGCN
 
     datamodule = MMRecDataModule(str(data))
-    model = LightGCN(3, 6, embedding_dim=2, num_layers=0)
+    model = LightGCN(num_users=3, num_items=6, embedding_dim=2, num_layers=0)
     model.attach(datamodule.dataset)
     model.load_state_dict(torch.load(ckpt, weights_only=False)["state_dict"])
     model.eval()

@@ -39,7 +39,7 @@ class Probe(L.Callback):
 def make(datamodule, **model_args):
     data = datamodule.dataset
     torch.manual_seed(0)
-    return LightGCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=8, **model_args)
+    return LightGCN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8, **model_args)
 
 
 def trainer(callbacks, tmp_path, epochs=1):
@@ -96,7 +96,7 @@ def test_backbone_without_targets_fails_clearly(tiny_dataset, tmp_path):
 
     datamodule = MMRecDataModule(str(tiny_dataset), batch_size=8)
     data = datamodule.dataset
-    model = NoTargets(data.num_users, data.num_items, data.feature_dims, embedding_dim=8)
+    model = NoTargets(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8)
     with pytest.raises(ValueError, match="NoTargets declares no user table"):
         trainer([SGURInit(n_clusters=2)], tmp_path).fit(model, datamodule=datamodule)
 
@@ -254,7 +254,7 @@ def test_centre_tables_centres_only_the_chosen_kind_of_table(tiny_dataset):
     datamodule = MMRecDataModule(str(tiny_dataset), batch_size=8)
     data = datamodule.dataset
     torch.manual_seed(0)
-    model = VBPR(data.num_users, data.num_items, data.feature_dims, embedding_dim=8)
+    model = VBPR(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8)
     model.attach(data)
     targets = model.user_init_targets()
     assert [t.item_space == "none" for t in targets] == [True, False]

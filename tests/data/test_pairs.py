@@ -1,9 +1,10 @@
-"""The one CSR-from-pairs builder and the one membership test (lit_mmrec.data.pairs)."""
+"""The one CSR-from-pairs builder, the one membership test and the per-user item sets
+(lit_mmrec.data.pairs)."""
 
 import pytest
 import torch
 
-from lit_mmrec.data.pairs import contains_pairs, pairs_to_csr, row_pointers
+from lit_mmrec.data.pairs import UserItemIndex, contains_pairs, pairs_to_csr, row_pointers
 
 
 def random_pairs(num_rows=7, num_cols=5, seed=0):
@@ -37,3 +38,10 @@ def test_contains_pairs_matches_a_python_set_and_broadcasts():
     items = torch.arange(5).expand(7, 5)
     assert torch.equal(contains_pairs(keys, users.view(-1, 1), items, 5), mask)
     assert not contains_pairs(torch.empty(0, dtype=torch.long), users, users % 5, 5).any()
+
+
+def test_user_item_index_counts_and_membership():
+    index = UserItemIndex(torch.tensor([0, 0, 2, 0]), torch.tensor([3, 1, 4, 3]), num_users=3, num_items=5)
+    assert index.counts(torch.arange(3)).tolist() == [2, 0, 1]  # duplicate (0, 3) counted once
+    items = torch.tensor([[1, 3, 4], [1, 3, 4], [1, 3, 4]])
+    assert index.contains(torch.arange(3), items).tolist() == [[True, True, False], [False] * 3, [False, False, True]]

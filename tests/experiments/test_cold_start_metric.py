@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from lit_mmrec.metrics.cold_start import cold_start_metrics, item_train_counts
-from lit_mmrec.metrics.retrieval import UserItemIndex
+from lit_mmrec.data.pairs import UserItemIndex
 
 
 def splits(num_users=30, num_items=40, seed=0):

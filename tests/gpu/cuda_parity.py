@@ -42,7 +42,7 @@ def backbone_on(backbone: type, data: SyntheticDataModule, device: str, **option
     """A fresh ``backbone`` (weights drawn with seed 0: the same on every device) attached to ``data``, on ``device``."""
     dataset = data.dataset
     torch.manual_seed(0)
-    module = backbone(dataset.num_users, dataset.num_items, dataset.feature_dims, **options)
+    module = backbone(num_users=dataset.num_users, num_items=dataset.num_items, feature_dims=dataset.feature_dims, **options)
     module.attach(dataset)
     return module.to(device)
 

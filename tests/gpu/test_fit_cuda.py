@@ -28,7 +28,7 @@ def test_two_epochs_on_cuda_validate_like_the_cpu(backbone, options, tmp_path):
     data = datamodule(str(tmp_path / "cache"))
     dataset = data.dataset
     torch.manual_seed(0)
-    module = backbone(dataset.num_users, dataset.num_items, dataset.feature_dims, **options)
+    module = backbone(num_users=dataset.num_users, num_items=dataset.num_items, feature_dims=dataset.feature_dims, **options)
     with full_float32():
         cpu_metrics, cpu_repr = fit(module, data, "cpu", 2, str(tmp_path))
         cuda_metrics, cuda_repr = fit(module, data, "cuda", 2, str(tmp_path))

@@ -62,7 +62,7 @@ def test_callback_fills_cold_items_at_evaluation_only(tiny_dataset, tmp_path):
     datamodule = MMRecDataModule(str(tiny_dataset), batch_size=8)
     data = datamodule.dataset
     torch.manual_seed(0)
-    model = LightGCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=8)
+    model = LightGCN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8)
     callback = ColdItems(k=2, keep_norm=False, own=False)  # the plain neighbour mean, checked by hand below
     trainer = L.Trainer(max_epochs=1, callbacks=[callback], logger=False, enable_progress_bar=False,
                         enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=tmp_path,

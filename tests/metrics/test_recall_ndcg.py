@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
+from lit_mmrec.data.pairs import UserItemIndex
 from lit_mmrec.metrics.recall_ndcg import TopKMetrics
-from lit_mmrec.metrics.retrieval import UserItemIndex
 
 
 def test_hand_computed_example():

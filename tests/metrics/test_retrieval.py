@@ -1,15 +1,9 @@
-"""Chunked full ranking (lit_mmrec/metrics/retrieval.py): per-user item sets and masked top-K."""
+"""Chunked full ranking (lit_mmrec/metrics/retrieval.py): masked top-K."""
 
 import torch
 
-from lit_mmrec.metrics.retrieval import UserItemIndex, rank_top_k
-
-
-def test_user_item_index_counts_and_membership():
-    index = UserItemIndex(torch.tensor([0, 0, 2, 0]), torch.tensor([3, 1, 4, 3]), num_users=3, num_items=5)
-    assert index.counts(torch.arange(3)).tolist() == [2, 0, 1]  # duplicate (0, 3) counted once
-    items = torch.tensor([[1, 3, 4], [1, 3, 4], [1, 3, 4]])
-    assert index.contains(torch.arange(3), items).tolist() == [[True, True, False], [False] * 3, [False, False, True]]
+from lit_mmrec.data.pairs import UserItemIndex
+from lit_mmrec.metrics.retrieval import rank_top_k
 
 
 def test_rank_top_k_chunked_equals_unchunked_and_masks_training_items():

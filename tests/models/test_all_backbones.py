@@ -4,37 +4,66 @@ Backbones are discovered (every RecommenderModule subclass defined in ``lit_mmre
 backbone is covered without touching this file. Per backbone and initialisation: a few epochs on tiny
 generated two-modality data; the loss of a fixed batch is finite and decreases; SG-URInit (when on) has
 rewritten every declared user table before the first training step, and random init left them alone;
-validation metrics lie in [0, 1]; a checkpoint reloads to identical scores and metrics.
+training moves every parameter (fine-tuned raw features and preference tables included); validation
+metrics lie in [0, 1]; a checkpoint holds no data-derived tensor and reloads to identical
+representations, scores and metrics.
 """
+
+import inspect
 
 import lightning as L
 import pytest
 import torch
 from helpers import discover_backbones
+from jsonargparse import ArgumentParser
 
 from lit_mmrec.callbacks import SGURInit
 from lit_mmrec.data.datamodule import SyntheticDataModule
 from lit_mmrec.data.synthetic import SyntheticSpec
+from lit_mmrec.models.base import RecommenderModule
 
 BACKBONES = discover_backbones()
+#: the hyperparameters every backbone shares (RecommenderModule's arguments)
+COMMON = [name for name in inspect.signature(RecommenderModule.__init__).parameters if name != "self"]
+#: common hyperparameters a backbone fixes instead of offering (SLMRec: neither code uses MMRec's ``reg``)
+FIXED = {"SLMRec": {"reg_weight"}}
 
 pytestmark = pytest.mark.usefixtures("isolated_cache", "single_thread")
 
 
 def test_every_backbone_is_discovered():
     names = {cls.__name__ for cls in BACKBONES}
-    assert {"LightGCN", "VBPR", "MMGCN", "LGMRec", "FREEDOM", "DRAGON"} <= names  # issue 4
-    assert {"GRCN", "LATTICE", "BM3", "SLMRec", "DualGNN", "MGCN"} <= names  # issue 7
+    assert {"LightGCN", "VBPR", "MMGCN", "LGMRec", "FREEDOM", "DRAGON"} <= names
+    assert {"GRCN", "LATTICE", "BM3", "SLMRec", "DualGNN", "MGCN"} <= names
 
 
-class UserTablesAtStart(L.Callback):
-    """Records the user tables at the first training step (after SG-URInit's ``on_fit_start``)."""
+@pytest.mark.parametrize("backbone", BACKBONES, ids=lambda cls: cls.__name__)
+def test_cli_offers_and_checkpoints_record_the_common_hyperparameters(backbone):
+    """The CLI's parser (what ``--print_config`` and ``--model.help`` show) resolves the backbone's
+    ``**kwargs`` to the common hyperparameters, each documented, with the defaults the model records
+    in ``save_hyperparameters``."""
+    parser = ArgumentParser(exit_on_error=False)
+    parser.add_class_arguments(backbone, "model")
+    offered = parser.get_defaults().model.as_dict()
+    assert set(COMMON) - set(offered) == FIXED.get(backbone.__name__, set())
+    documented = {action.dest.removeprefix("model."): action.help for action in parser._actions}
+    assert all(documented[name] for name in offered), documented
+    recorded = dict(backbone(num_users=6, num_items=10, feature_dims={"image": 8, "text": 4}).hparams)
+    linked = {"num_users": 6, "num_items": 10, "feature_dims": {"image": 8, "text": 4}}
+    assert recorded == offered | linked
+
+
+class AtTrainStart(L.Callback):
+    """Records the user tables and every parameter at the first training step (after SG-URInit's
+    ``on_fit_start``)."""
 
     def __init__(self):
         self.tables = None
+        self.parameters = None
 
     def on_train_start(self, trainer, module):
         self.tables = [target.table.detach().clone() for target in module.user_init_targets()]
+        self.parameters = {name: p.detach().clone() for name, p in module.named_parameters()}
 
 
 @pytest.mark.parametrize("init", ["random", "sgurinit"])
@@ -47,12 +76,12 @@ def test_backbone_trains_initialises_and_reloads(backbone, init, tmp_path, fixed
     batch = (data.train.users[:32], data.train.items[:32], torch.randint(0, data.num_items, (32,), generator=generator))
 
     L.seed_everything(0, verbose=False)
-    model = backbone(data.num_users, data.num_items, data.feature_dims, learning_rate=1e-2)
+    model = backbone(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, learning_rate=1e-2)
     model.attach(data)
     random_tables = [target.table.detach().clone() for target in model.user_init_targets()]
     assert random_tables, f"{backbone.__name__} declares no user table for SG-URInit"
 
-    probe, at_start = fixed_batch_loss(batch, eval_mode=True), UserTablesAtStart()
+    probe, at_start = fixed_batch_loss(batch, eval_mode=True), AtTrainStart()
     callbacks = [probe, at_start] + ([SGURInit(n_clusters=4, seed=0)] if init == "sgurinit" else [])
     trainer = L.Trainer(
         max_epochs=4,
@@ -73,16 +102,22 @@ def test_backbone_trains_initialises_and_reloads(backbone, init, tmp_path, fixed
             assert torch.equal(before, table)
     assert all(torch.isfinite(torch.tensor(probe.losses))), probe.losses
     assert probe.losses[-1] < probe.losses[0], probe.losses
+    untrained = [name for name, p in model.named_parameters() if torch.equal(p, at_start.parameters[name])]
+    assert not untrained, f"{backbone.__name__}: training left {untrained} unchanged"
     metrics = trainer.validate(model, datamodule=datamodule, verbose=False)[0]
     assert metrics and all(0.0 <= value <= 1.0 for value in metrics.values())
 
     path = tmp_path / "model.ckpt"
     trainer.save_checkpoint(path)
+    data_derived = set(model.__dict__.get("_ddp_params_and_buffers_to_ignore", []))
+    assert data_derived and not data_derived & set(torch.load(path, weights_only=True)["state_dict"])
     reloaded = backbone.load_from_checkpoint(path)
     reloaded.attach(data)
     model.eval()
     reloaded.eval()
     users = torch.arange(data.num_users)
     with torch.no_grad():
+        for before, after in zip(model.representations(), reloaded.representations(), strict=True):
+            assert torch.equal(before, after)
         assert torch.equal(model.rank(users, 10)[1], reloaded.rank(users, 10)[1])
     assert trainer.validate(reloaded, datamodule=datamodule, verbose=False)[0] == metrics

@@ -44,7 +44,7 @@ def dense_reference(model, data, users, items, reg_weight, cl_weight):
 def test_matches_dense_reference(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)
-    model = BM3(data.num_users, data.num_items, data.feature_dims, embedding_dim=8, num_layers=2, dropout=0.0)
+    model = BM3(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8, num_layers=2, dropout=0.0)
     model.attach(data)
     users, items, negatives = torch.tensor([0, 1, 2, 2, 5]), torch.tensor([3, 4, 5, 5, 9]), torch.tensor([0, 0, 0, 0, 0])
     model.train()
@@ -71,7 +71,7 @@ def test_matches_dense_reference(tiny_dataset):
 def test_dropout_views_in_training_only(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)
-    model = BM3(data.num_users, data.num_items, data.feature_dims, embedding_dim=8, dropout=0.5)
+    model = BM3(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8, dropout=0.5)
     model.attach(data)
     batch = torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5]), torch.tensor([6, 7, 8])
     with torch.no_grad():
@@ -83,11 +83,11 @@ def test_dropout_views_in_training_only(tiny_dataset):
 
 def test_modalities_and_user_init_targets(tiny_dataset, tmp_path):
     with pytest.raises(ValueError, match="'audio'"):
-        BM3(10, 10, {"text": 8}, modalities=["audio"])
+        BM3(num_users=10, num_items=10, feature_dims={"text": 8}, modalities=["audio"])
     with pytest.raises(ValueError, match="at least one modality"):
-        BM3(10, 10, None)
+        BM3(num_users=10, num_items=10, feature_dims=None)
     data = load_mmrec_dataset(tiny_dataset)
-    model = BM3(data.num_users, data.num_items, data.feature_dims, embedding_dim=16)
+    model = BM3(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=16)
     model.attach(data)
     (target,) = model.user_init_targets()
     assert target.table is model.user_embedding and target.modalities == ["image", "text"]
@@ -98,7 +98,7 @@ def test_modalities_and_user_init_targets(tiny_dataset, tmp_path):
     spec = SyntheticSpec(num_users=30, num_items=20, mean_interactions_per_user=6, modalities={"image": 8, "text": 6, "audio": 4})
     three = SyntheticDataModule(spec, cache_dir=str(tmp_path / "data")).dataset
     for modalities in (["text"], None):
-        model = BM3(three.num_users, three.num_items, three.feature_dims, modalities=modalities)
+        model = BM3(num_users=three.num_users, num_items=three.num_items, feature_dims=three.feature_dims, modalities=modalities)
         model.attach(three)
         terms = model.loss(torch.tensor([0, 1]), torch.tensor([2, 3]), torch.tensor([4, 5]))
         assert all(torch.isfinite(v) for v in terms.values())
@@ -110,7 +110,7 @@ def test_projection_paths_agree(tiny_dataset, monkeypatch):
 
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)
-    model = BM3(data.num_users, data.num_items, data.feature_dims, embedding_dim=8)
+    model = BM3(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8)
     model.attach(data)
     model.eval()
     batch = torch.tensor([0, 1, 1, 5]), torch.tensor([2, 3, 3, 5]), torch.tensor([6, 7, 8, 9])

@@ -52,7 +52,7 @@ def test_representations_and_loss_match_dense_reference(tiny_dataset, modalities
     np.save(tiny_dataset / "audio_feat.npy", np.random.default_rng(2).normal(size=(10, 5)).astype(np.float32))
     data = load_mmrec_dataset(tiny_dataset, modalities=modalities)
     torch.manual_seed(0)
-    model = DualGNN(data.num_users, data.num_items, data.feature_dims, embedding_dim=8, feature_hidden_dim=12, user_graph_k=2)
+    model = DualGNN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8, feature_hidden_dim=12, user_graph_k=2)
     model.attach(data)
     model.eval()
     assert (model.modality_weight is None) == (len(modalities) == 1)
@@ -76,7 +76,7 @@ def test_representations_and_loss_match_dense_reference(tiny_dataset, modalities
 def test_training_pads_the_user_graph_each_epoch(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)
-    model = DualGNN(data.num_users, data.num_items, data.feature_dims, embedding_dim=8, user_graph_k=5)
+    model = DualGNN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8, user_graph_k=5)
     model.attach(data)
     model.train()
     model.resample_user_graph()
@@ -97,30 +97,30 @@ def test_user_graph_read_from_mmrec_file_or_built(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
     graph = {u: [[(u + 1) % data.num_users], [1.0]] for u in range(data.num_users)}
     np.save(tiny_dataset / "user_graph_dict.npy", graph, allow_pickle=True)
-    model = DualGNN(data.num_users, data.num_items, data.feature_dims, user_graph_k=3)
+    model = DualGNN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, user_graph_k=3)
     model.attach(data)
     assert model.user_graph_origin.startswith("file:")
     expected = torch.zeros(data.num_users, data.num_users)
     expected[torch.arange(data.num_users), (torch.arange(data.num_users) + 1) % data.num_users] = 1
     model.eval()
     assert torch.allclose(model.user_graph()[0].to_dense(), expected)
-    built = DualGNN(data.num_users, data.num_items, data.feature_dims, user_graph_k=3, user_graph_source="build")
+    built = DualGNN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, user_graph_k=3, user_graph_source="build")
     built.attach(data)
     assert built.user_graph_origin == "built"
 
 
 def test_modality_errors():
     with pytest.raises(ValueError, match="'image'"):
-        DualGNN(10, 10, {"text": 8}, modalities=["image", "text"])
+        DualGNN(num_users=10, num_items=10, feature_dims={"text": 8}, modalities=["image", "text"])
     with pytest.raises(ValueError, match="at least one modality"):
-        DualGNN(10, 10, {})
+        DualGNN(num_users=10, num_items=10, feature_dims={})
     with pytest.raises(ValueError, match="user_graph_source"):
-        DualGNN(10, 10, {"text": 8}, user_graph_source="download")
+        DualGNN(num_users=10, num_items=10, feature_dims={"text": 8}, user_graph_source="download")
 
 
 def test_user_init_targets(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
-    model = DualGNN(data.num_users, data.num_items, data.feature_dims, embedding_dim=16)
+    model = DualGNN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=16)
     targets = model.user_init_targets()
     assert [t.name for t in targets] == ["preference[image]", "preference[text]"]
     for target, m in zip(targets, ("image", "text"), strict=True):

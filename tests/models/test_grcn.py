@@ -55,7 +55,7 @@ def test_forward_loss_and_gradients_match_dense_reference(tiny_dataset, num_rout
     data = load_mmrec_dataset(tiny_dataset)  # 6 users, 10 items; some items have no training user
     torch.manual_seed(0)
     model = GRCN(
-        data.num_users, data.num_items, data.feature_dims, embedding_dim=4, latent_dim=3,
+        num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=4, latent_dim=3,
         num_routing=num_routing, pruning=pruning, reg_weight=0.1,
     )
     model.attach(data)
@@ -86,7 +86,7 @@ def test_forward_loss_and_gradients_match_dense_reference(tiny_dataset, num_rout
 def test_routing_moves_the_preferences(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)
-    model = GRCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=4, latent_dim=3)
+    model = GRCN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=4, latent_dim=3)
     model.attach(data)
     with torch.no_grad():
         routed = model.refine("text")[0]
@@ -100,7 +100,7 @@ def test_routing_moves_the_preferences(tiny_dataset):
 def test_any_number_of_modalities(tiny_dataset, modalities):
     np.save(tiny_dataset / "audio_feat.npy", np.random.default_rng(2).normal(size=(10, 5)).astype(np.float32))
     data = load_mmrec_dataset(tiny_dataset, modalities=modalities)
-    model = GRCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=4, latent_dim=3)
+    model = GRCN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=4, latent_dim=3)
     model.attach(data)
     assert model.modalities == modalities and model.confidence.shape == (data.num_users + data.num_items, len(modalities))
     users, items = model.forward()
@@ -110,16 +110,16 @@ def test_any_number_of_modalities(tiny_dataset, modalities):
 
 def test_modality_errors():
     with pytest.raises(ValueError, match="'image'"):
-        GRCN(7, 5, {"text": 3}, modalities=["image"])
+        GRCN(num_users=7, num_items=5, feature_dims={"text": 3}, modalities=["image"])
     with pytest.raises(ValueError, match="at least one modality"):
-        GRCN(7, 5, {})
+        GRCN(num_users=7, num_items=5, feature_dims={})
     with pytest.raises(ValueError, match="num_routing"):
-        GRCN(7, 5, {"text": 3}, num_routing=-1)
+        GRCN(num_users=7, num_items=5, feature_dims={"text": 3}, num_routing=-1)
 
 
 def test_user_init_targets(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
-    model = GRCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=4, latent_dim=3)
+    model = GRCN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=4, latent_dim=3)
     targets = {t.name: t for t in model.user_init_targets()}
     assert set(targets) == {"user_embedding", "preference[image]", "preference[text]"}
     assert targets["user_embedding"].table is model.user_embedding and targets["user_embedding"].item_space == "none"

@@ -60,7 +60,7 @@ def reference_loss(users, items, u, p, n, reg_weight):
 
 def make_model(data, **kwargs):
     torch.manual_seed(0)
-    model = LATTICE(data.num_users, data.num_items, data.feature_dims, embedding_dim=8, feat_embed_dim=8, knn_k=3, **kwargs)
+    model = LATTICE(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8, feat_embed_dim=8, knn_k=3, **kwargs)
     model.attach(data)
     with torch.no_grad():  # unequal modality weights, so that their mixing is checked
         model.modal_weight.copy_(torch.tensor([0.3, -0.2]))
@@ -117,16 +117,16 @@ def test_graph_is_rebuilt_each_epoch_and_detached_in_between(tiny_dataset):
 
 def test_modalities(tiny_dataset, tmp_path):
     with pytest.raises(ValueError, match="'image'"):
-        LATTICE(10, 10, {"text": 8}, modalities=["image", "text"])
+        LATTICE(num_users=10, num_items=10, feature_dims={"text": 8}, modalities=["image", "text"])
     with pytest.raises(ValueError, match="at least one modality"):
-        LATTICE(10, 10, {})
+        LATTICE(num_users=10, num_items=10, feature_dims={})
     data = load_mmrec_dataset(tiny_dataset)
-    text_only = LATTICE(data.num_users, data.num_items, data.feature_dims, modalities=["text"], knn_k=3)
+    text_only = LATTICE(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, modalities=["text"], knn_k=3)
     text_only.attach(data)
     assert text_only.modal_weight.shape == (1,)
     spec = SyntheticSpec(num_users=30, num_items=20, mean_interactions_per_user=6, modalities={"image": 8, "text": 6, "audio": 4})
     three = SyntheticDataModule(spec, cache_dir=str(tmp_path / "data")).dataset
-    model = LATTICE(three.num_users, three.num_items, three.feature_dims, knn_k=3)
+    model = LATTICE(num_users=three.num_users, num_items=three.num_items, feature_dims=three.feature_dims, knn_k=3)
     model.attach(three)
     assert model.modalities == ["audio", "image", "text"]
     for module in (text_only, model):

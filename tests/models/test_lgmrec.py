@@ -1,53 +1,12 @@
-"""LGMRec: training inside a Trainer, checkpoint round trip, the whole batch loss against a dense
-re-statement of the original (fixed) code, modality handling and the SG-URInit targets."""
+"""LGMRec: the whole batch loss against a dense re-statement of the original (fixed) code, modality
+handling and the SG-URInit targets (training and the checkpoint round trip: test_all_backbones.py)."""
 
-import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
 
-from lit_mmrec.data.datamodule import SyntheticDataModule
 from lit_mmrec.data.loader import load_mmrec_dataset
-from lit_mmrec.data.synthetic import SyntheticSpec
 from lit_mmrec.models.lgmrec import LGMRec, gumbel_softmax
-
-SPEC = SyntheticSpec(num_users=60, num_items=40, mean_interactions_per_user=8, modalities={"image": 16, "text": 8})
-
-
-def make_trainer(tmp_path, callbacks=()):
-    return L.Trainer(
-        max_epochs=3, enable_progress_bar=False, logger=False, enable_checkpointing=False, num_sanity_val_steps=0,
-        enable_model_summary=False, default_root_dir=tmp_path, callbacks=list(callbacks),
-    )
-
-
-def test_trains_and_reloads(tmp_path, fixed_batch_loss):
-    datamodule = SyntheticDataModule(SPEC, cache_dir=str(tmp_path / "data"), batch_size=64)
-    data = datamodule.dataset
-    torch.manual_seed(0)
-    model = LGMRec(data.num_users, data.num_items, data.feature_dims, embedding_dim=16, learning_rate=1e-2)
-    batch = next(iter(datamodule.train_dataloader()))
-    probe = fixed_batch_loss(batch, seed=0)
-    trainer = make_trainer(tmp_path, [probe])
-    trainer.fit(model, datamodule=datamodule)
-
-    assert set(model.loss(*batch)) == {"bpr", "reg", "cl"}
-    assert all(torch.isfinite(torch.tensor(probe.losses)))
-    assert probe.losses[0] > probe.losses[1] > probe.losses[2]
-    for name in ("val/recall@20", "val/ndcg@20", "val/precision@10", "val/map@50"):
-        assert 0.0 <= float(trainer.callback_metrics[name]) <= 1.0
-
-    path = tmp_path / "lgmrec.ckpt"
-    trainer.save_checkpoint(path)
-    reloaded = LGMRec.load_from_checkpoint(path)
-    reloaded.attach(data)
-    model.eval()
-    reloaded.eval()
-    with torch.no_grad():
-        for before, after in zip(model.representations(), reloaded.representations(), strict=True):
-            assert torch.equal(before, after)
-    users = torch.arange(data.num_users)
-    assert torch.equal(model.rank(users, 10)[1], reloaded.rank(users, 10)[1])
 
 
 # ---------------------------------------------------------------- dense reference of the original code
@@ -111,7 +70,7 @@ def reference_loss(model, data, users, positives, negatives, noisy):
 
 def tiny_model(data, **kwargs):
     torch.manual_seed(0)
-    model = LGMRec(data.num_users, data.num_items, data.feature_dims, embedding_dim=8, reg_weight=0.1, cl_weight=0.5,
+    model = LGMRec(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8, reg_weight=0.1, cl_weight=0.5,
                    **kwargs)
     model.attach(data)
     return model
@@ -185,15 +144,15 @@ def test_one_modality_has_no_contrastive_term(tiny_dataset):
 
 def test_modalities_are_checked(tiny_dataset):
     with pytest.raises(ValueError, match="'image'"):
-        LGMRec(6, 10, {"text": 4}, modalities=["image", "text"])
+        LGMRec(num_users=6, num_items=10, feature_dims={"text": 4}, modalities=["image", "text"])
     with pytest.raises(ValueError, match="at least one modality"):
-        LGMRec(6, 10, {})
+        LGMRec(num_users=6, num_items=10, feature_dims={})
     data = load_mmrec_dataset(tiny_dataset, modalities=["text"])
-    model = LGMRec(data.num_users, data.num_items, {"image": 8, "text": 4})
+    model = LGMRec(num_users=data.num_users, num_items=data.num_items, feature_dims={"image": 8, "text": 4})
     with pytest.raises(ValueError, match="features"):
         model.attach(data)
     with pytest.raises(ValueError, match="keep_rate"):
-        LGMRec(6, 10, {"text": 4}, keep_rate=0.0)
+        LGMRec(num_users=6, num_items=10, feature_dims={"text": 4}, keep_rate=0.0)
 
 
 def test_user_init_targets(tiny_dataset):

@@ -9,7 +9,7 @@ from lit_mmrec.models.lightgcn import LightGCN
 def test_lightgcn_loss_and_scores(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)
-    model = LightGCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=8)
+    model = LightGCN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8)
     model.attach(data)
     users, items = model.forward()
     assert users.shape == (6, 8) and items.shape == (10, 8)

@@ -45,7 +45,7 @@ def dense_reference(model, data, k):
 def test_matches_dense_reference(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)
-    model = MGCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=8, knn_k=3, cl_weight=0.1, reg_weight=1e-2)
+    model = MGCN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8, knn_k=3, cl_weight=0.1, reg_weight=1e-2)
     model.attach(data)
     users, positives, negatives = torch.tensor([0, 1, 2, 2, 5]), torch.tensor([3, 4, 5, 5, 9]), torch.tensor([6, 7, 8, 1, 0])
     model.eval()
@@ -84,11 +84,11 @@ def test_info_nce_matches_original():
 
 def test_modalities_user_init_targets_and_scheduler(tiny_dataset, tmp_path):
     with pytest.raises(ValueError, match="'image'"):
-        MGCN(10, 10, {"text": 8}, modalities=["image"])
+        MGCN(num_users=10, num_items=10, feature_dims={"text": 8}, modalities=["image"])
     with pytest.raises(ValueError, match="at least one modality"):
-        MGCN(10, 10, {})
+        MGCN(num_users=10, num_items=10, feature_dims={})
     data = load_mmrec_dataset(tiny_dataset)
-    model = MGCN(data.num_users, data.num_items, data.feature_dims, learning_rate=1e-3)
+    model = MGCN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, learning_rate=1e-3)
     (target,) = model.user_init_targets()
     assert target.table is model.user_embedding and target.item_space == "none"
     config = model.configure_optimizers()
@@ -99,7 +99,7 @@ def test_modalities_user_init_targets_and_scheduler(tiny_dataset, tmp_path):
     spec = SyntheticSpec(num_users=30, num_items=20, mean_interactions_per_user=6, modalities={"image": 8, "text": 6, "audio": 4})
     three = SyntheticDataModule(spec, cache_dir=str(tmp_path / "data")).dataset
     for modalities in (["text"], None):
-        model = MGCN(three.num_users, three.num_items, three.feature_dims, modalities=modalities, knn_k=3)
+        model = MGCN(num_users=three.num_users, num_items=three.num_items, feature_dims=three.feature_dims, modalities=modalities, knn_k=3)
         model.attach(three)
         terms = model.loss(torch.tensor([0, 1]), torch.tensor([2, 3]), torch.tensor([4, 5]))
         assert set(terms) == {"bpr", "reg", "cl"} and all(torch.isfinite(v) for v in terms.values())

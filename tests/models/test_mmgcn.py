@@ -1,52 +1,14 @@
-"""MMGCN: training inside a Trainer, checkpoint round trip, the sparse propagation against a dense
-re-implementation of MMRec's GCN (forward and gradients), modality handling and SG-URInit targets."""
+"""MMGCN: the sparse propagation against a dense re-implementation of MMRec's GCN (forward and
+gradients), modality handling and SG-URInit targets (training and the checkpoint round trip:
+test_all_backbones.py)."""
 
-import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
 
-from lit_mmrec.data.datamodule import SyntheticDataModule
 from lit_mmrec.data.loader import load_mmrec_dataset
-from lit_mmrec.data.synthetic import SyntheticSpec
 from lit_mmrec.models.mmgcn import MMGCN, mean_matrix, transpose_csr
 from lit_mmrec.nn.losses import bpr_loss
-
-SPEC = SyntheticSpec(num_users=60, num_items=40, mean_interactions_per_user=8, modalities={"image": 16, "text": 8})
-
-
-def test_trains_and_reloads(tmp_path, fixed_batch_loss):
-    datamodule = SyntheticDataModule(SPEC, cache_dir=str(tmp_path / "data"), batch_size=64)
-    data = datamodule.dataset
-    torch.manual_seed(0)
-    model = MMGCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=16, learning_rate=1e-2)
-    probe = fixed_batch_loss(next(iter(datamodule.train_dataloader())))
-    trainer = L.Trainer(
-        max_epochs=3, enable_progress_bar=False, logger=False, enable_checkpointing=False, num_sanity_val_steps=0,
-        enable_model_summary=False, default_root_dir=tmp_path, callbacks=[probe],
-    )
-    start = {name: p.detach().clone() for name, p in model.named_parameters()}
-    trainer.fit(model, datamodule=datamodule)
-
-    assert all(torch.isfinite(torch.tensor(probe.losses)))
-    assert probe.losses[0] > probe.losses[1] > probe.losses[2]
-    for name in ("val/recall@20", "val/ndcg@20", "val/precision@10", "val/map@50"):
-        assert 0.0 <= float(trainer.callback_metrics[name]) <= 1.0
-    # the tables MMRec leaves untrained are trained here
-    for name in ("gcns.image.preference", "gcns.text.preference", "user_embedding", "item_embedding"):
-        assert not torch.equal(start[name], dict(model.named_parameters())[name])
-
-    path = tmp_path / "mmgcn.ckpt"
-    trainer.save_checkpoint(path)
-    reloaded = MMGCN.load_from_checkpoint(path)
-    reloaded.attach(data)
-    model.eval()
-    reloaded.eval()
-    with torch.no_grad():
-        for before, after in zip(model.representations(), reloaded.representations(), strict=True):
-            assert torch.equal(before, after)
-    users = torch.arange(data.num_users)
-    assert torch.equal(model.rank(users, 10)[1], reloaded.rank(users, 10)[1])
 
 
 def dense_reference(model, data):
@@ -84,7 +46,7 @@ def test_forward_and_gradients_match_dense_reference(tiny_dataset, transpose, la
         data.num_users, data.num_items = data.num_items, data.num_users
         data.item_features = {m: f[: data.num_items] for m, f in data.item_features.items()}
     torch.manual_seed(0)
-    model = MMGCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=4, latent_dims=latent_dims)
+    model = MMGCN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=4, latent_dims=latent_dims)
     model.attach(data)
     assert (model.gcns["image"].projection is not None) == (latent_dims is None)
 
@@ -114,7 +76,7 @@ def test_mean_matrix_and_transpose():
 
 def test_regulariser_follows_mmrec(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
-    model = MMGCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=4, reg_weight=0.1)
+    model = MMGCN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=4, reg_weight=0.1)
     model.attach(data)
     users, positives, negatives = torch.tensor([0, 1]), torch.tensor([2, 3]), torch.tensor([4, 5])
     # MMRec: (E[user repeated per pos/neg]^2 + E[pos/neg interleaved]^2).mean() + (P^2).mean() per table
@@ -127,7 +89,7 @@ def test_regulariser_follows_mmrec(tiny_dataset):
 
 
 def test_user_init_targets():
-    model = MMGCN(7, 5, {"image": 6, "text": 3}, embedding_dim=4)
+    model = MMGCN(num_users=7, num_items=5, feature_dims={"image": 6, "text": 3}, embedding_dim=4)
     targets = {t.name: t for t in model.user_init_targets()}
     assert set(targets) == {"preference[image]", "preference[text]"}
     image, text = targets["preference[image]"], targets["preference[text]"]
@@ -138,13 +100,13 @@ def test_user_init_targets():
 
 
 def test_modalities_and_errors():
-    text_only = MMGCN(7, 5, {"text": 3}, embedding_dim=4)  # the default image projection does not apply
+    text_only = MMGCN(num_users=7, num_items=5, feature_dims={"text": 3}, embedding_dim=4)  # the default image projection does not apply
     assert list(text_only.gcns) == ["text"] and text_only.gcns["text"].projection is None
     with pytest.raises(ValueError, match="'image'"):
-        MMGCN(7, 5, {"text": 3}, modalities=["image"])
+        MMGCN(num_users=7, num_items=5, feature_dims={"text": 3}, modalities=["image"])
     with pytest.raises(ValueError, match="audio"):
-        MMGCN(7, 5, {"text": 3}, latent_dims={"audio": 32})
+        MMGCN(num_users=7, num_items=5, feature_dims={"text": 3}, latent_dims={"audio": 32})
     with pytest.raises(ValueError, match="at least one modality"):
-        MMGCN(7, 5, {})
+        MMGCN(num_users=7, num_items=5, feature_dims={})
     with pytest.raises(ValueError, match="num_layers"):
-        MMGCN(7, 5, {"text": 3}, num_layers=0)
+        MMGCN(num_users=7, num_items=5, feature_dims={"text": 3}, num_layers=0)

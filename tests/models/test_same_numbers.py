@@ -1,11 +1,10 @@
 """Every backbone's validation Recall@20 after 5 epochs on ml100k (seed 999) is the one recorded.
 
-A guard for refactorings that must not change the maths (issue 15: the ``nn/`` building blocks):
-each shipped ``configs/ml100k/<model>.yaml`` trains 5 epochs in-process through the CLI, on one
-thread, validating once at the end (the same value as validating every epoch: the epochs are
-seeded by ``EpochSeed``, validation draws nothing). The values were recorded from commit 223a050,
-before the change; they must match to float32 rounding. The four slowest backbones are marked
-``slow`` (they still run in the suite).
+A guard for refactorings that must not change the maths: each shipped
+``configs/ml100k/<model>.yaml`` trains 5 epochs in-process through the CLI, on one thread, validating
+once at the end (the same value as validating every epoch: the epochs are seeded by ``EpochSeed``,
+validation draws nothing). The values come from commit 223a050; they must match to float32 rounding.
+The four slowest backbones are marked ``slow`` (they still run in the suite).
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def test_representations_and_fac_loss_match_dense_reference(tiny_dataset, modali
     np.save(tiny_dataset / "audio_feat.npy", np.random.default_rng(2).normal(size=(10, 5)).astype(np.float32))
     data = load_mmrec_dataset(tiny_dataset, modalities=modalities)
     torch.manual_seed(0)
-    model = SLMRec(data.num_users, data.num_items, data.feature_dims, embedding_dim=8, num_layers=2, ssl_alpha=0.5)
+    model = SLMRec(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8, num_layers=2, ssl_alpha=0.5)
     model.attach(data)
     assert model.modalities == modalities  # given in the authors' order already
     branches = dense_branches(model, data)
@@ -85,7 +85,7 @@ def test_representations_and_fac_loss_match_dense_reference(tiny_dataset, modali
 def test_feature_dropout_views(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)
-    model = SLMRec(data.num_users, data.num_items, data.feature_dims, embedding_dim=8, ssl_task="FD", dropout=0.0)
+    model = SLMRec(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8, ssl_task="FD", dropout=0.0)
     model.attach(data)
     model.train()
     u, p, _ = BATCH
@@ -104,7 +104,7 @@ def test_feature_dropout_views(tiny_dataset):
 def test_feature_masking_views(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)
-    model = SLMRec(data.num_users, data.num_items, data.feature_dims, embedding_dim=8, ssl_task="FM")
+    model = SLMRec(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8, ssl_task="FM")
     model.attach(data)
     masks, pairs = [], set()
     original = model.branch_inputs
@@ -130,19 +130,19 @@ def test_feature_masking_views(tiny_dataset):
 
 def test_fine_to_coarse_order_and_errors():
     assert fine_to_coarse(["video", "text", "audio", "image"]) == ["image", "audio", "text", "video"]
-    assert SLMRec(7, 5, {"text": 3, "image": 4}).modalities == ["image", "text"]
-    assert SLMRec(7, 5, {"text": 3, "image": 4}, modalities=["text", "image"]).modalities == ["text", "image"]
+    assert SLMRec(num_users=7, num_items=5, feature_dims={"text": 3, "image": 4}).modalities == ["image", "text"]
+    assert SLMRec(num_users=7, num_items=5, feature_dims={"text": 3, "image": 4}, modalities=["text", "image"]).modalities == ["text", "image"]
     with pytest.raises(ValueError, match="'image'"):
-        SLMRec(7, 5, {"text": 3}, modalities=["image"])
+        SLMRec(num_users=7, num_items=5, feature_dims={"text": 3}, modalities=["image"])
     with pytest.raises(ValueError, match="at least one modality"):
-        SLMRec(7, 5, {})
+        SLMRec(num_users=7, num_items=5, feature_dims={})
     with pytest.raises(ValueError, match="ssl_task"):
-        SLMRec(7, 5, {"text": 3}, ssl_task="BM3")
+        SLMRec(num_users=7, num_items=5, feature_dims={"text": 3}, ssl_task="BM3")
 
 
 def test_user_init_targets(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
-    model = SLMRec(data.num_users, data.num_items, data.feature_dims, embedding_dim=8)
+    model = SLMRec(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8)
     (target,) = model.user_init_targets()
     assert target.table is model.user_embedding and target.modalities == ["image", "text"]
     for m in ("image", "text"):

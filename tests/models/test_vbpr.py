@@ -1,56 +1,12 @@
-"""VBPR: training inside a Trainer, checkpoint round trip, the batch loss against a dense reference,
-modality handling and the SG-URInit targets."""
+"""VBPR: the batch loss against a dense reference, modality handling and the SG-URInit targets
+(training and the checkpoint round trip: test_all_backbones.py)."""
 
-import lightning as L
 import pytest
 import torch
 
-from lit_mmrec.data.datamodule import SyntheticDataModule
 from lit_mmrec.data.loader import load_mmrec_dataset
-from lit_mmrec.data.synthetic import SyntheticSpec
 from lit_mmrec.models.vbpr import VBPR
 from lit_mmrec.nn.losses import bpr_loss, embedding_norm_loss
-
-SPEC = SyntheticSpec(num_users=60, num_items=40, mean_interactions_per_user=8, modalities={"image": 16, "text": 8})
-
-
-def synthetic(tmp_path, batch_size=64):
-    return SyntheticDataModule(SPEC, cache_dir=str(tmp_path / "data"), batch_size=batch_size)
-
-
-def make_trainer(tmp_path, callbacks=()):
-    return L.Trainer(
-        max_epochs=3, enable_progress_bar=False, logger=False, enable_checkpointing=False, num_sanity_val_steps=0,
-        enable_model_summary=False, default_root_dir=tmp_path, callbacks=list(callbacks),
-    )
-
-
-def test_trains_and_reloads(tmp_path, fixed_batch_loss):
-    datamodule = synthetic(tmp_path)
-    data = datamodule.dataset
-    torch.manual_seed(0)
-    model = VBPR(data.num_users, data.num_items, data.feature_dims, embedding_dim=16, learning_rate=1e-2)
-    batch = next(iter(datamodule.train_dataloader()))
-    probe = fixed_batch_loss(batch)
-    trainer = make_trainer(tmp_path, [probe])
-    trainer.fit(model, datamodule=datamodule)
-
-    assert all(torch.isfinite(torch.tensor(probe.losses)))
-    assert probe.losses[0] > probe.losses[1] > probe.losses[2]
-    for name in ("val/recall@20", "val/ndcg@20", "val/precision@10", "val/map@50"):
-        assert 0.0 <= float(trainer.callback_metrics[name]) <= 1.0
-
-    path = tmp_path / "vbpr.ckpt"
-    trainer.save_checkpoint(path)
-    reloaded = VBPR.load_from_checkpoint(path)
-    reloaded.attach(data)
-    model.eval()
-    reloaded.eval()
-    with torch.no_grad():
-        for before, after in zip(model.representations(), reloaded.representations(), strict=True):
-            assert torch.equal(before, after)
-    users = torch.arange(data.num_users)
-    assert torch.equal(model.rank(users, 10)[1], reloaded.rank(users, 10)[1])
 
 
 @pytest.mark.parametrize(
@@ -64,7 +20,7 @@ def test_trains_and_reloads(tmp_path, fixed_batch_loss):
 def test_batch_loss_matches_dense_reference(tiny_dataset, users, positives, negatives):
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)
-    model = VBPR(data.num_users, data.num_items, data.feature_dims, embedding_dim=4, reg_weight=0.5)
+    model = VBPR(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=4, reg_weight=0.5)
     model.attach(data)
     with torch.no_grad():
         model.item_projection.bias.normal_()
@@ -92,7 +48,7 @@ def test_batch_loss_matches_dense_reference(tiny_dataset, users, positives, nega
 
 def test_modality_shares_sum_to_projection(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset)
-    model = VBPR(data.num_users, data.num_items, data.feature_dims, embedding_dim=4)
+    model = VBPR(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=4)
     model.attach(data)
     with torch.no_grad():
         model.item_projection.bias.normal_()
@@ -103,7 +59,7 @@ def test_modality_shares_sum_to_projection(tiny_dataset):
 
 
 def test_user_init_targets():
-    model = VBPR(7, 5, {"image": 6, "text": 3}, embedding_dim=4)
+    model = VBPR(num_users=7, num_items=5, feature_dims={"image": 6, "text": 3}, embedding_dim=4)
     id_part, preference = model.user_init_targets()
     assert id_part.name == "user_embedding" and id_part.item_space == "none" and id_part.table.shape == (7, 4)
     assert preference.name == "user_preference" and preference.table.shape == (7, 4)
@@ -114,17 +70,17 @@ def test_user_init_targets():
 
 
 def test_single_modality_and_missing_modality():
-    model = VBPR(7, 5, {"image": 6, "text": 3}, embedding_dim=4, modalities=["text"])
+    model = VBPR(num_users=7, num_items=5, feature_dims={"image": 6, "text": 3}, embedding_dim=4, modalities=["text"])
     assert model.item_projection.in_features == 3
     with pytest.raises(ValueError, match="'image'"):
-        VBPR(7, 5, {"text": 3}, modalities=["image"])
+        VBPR(num_users=7, num_items=5, feature_dims={"text": 3}, modalities=["image"])
     with pytest.raises(ValueError, match="at least one modality"):
-        VBPR(7, 5, {})
+        VBPR(num_users=7, num_items=5, feature_dims={})
 
 
 def test_attach_to_data_without_the_modality(tiny_dataset):
     data = load_mmrec_dataset(tiny_dataset, modalities=["text"])
-    model = VBPR(data.num_users, data.num_items, {"image": 8, "text": 4})
+    model = VBPR(num_users=data.num_users, num_items=data.num_items, feature_dims={"image": 8, "text": 4})
     with pytest.raises(ValueError, match="image"):
         model.attach(data)
 

@@ -67,7 +67,7 @@ def test_check_user_graph_source():
 def test_mixin_weights_and_matrices_per_mode(tiny_dataset, backbone):
     data = load_mmrec_dataset(tiny_dataset)
     torch.manual_seed(0)
-    model = backbone(data.num_users, data.num_items, data.feature_dims, embedding_dim=8, user_graph_k=5)
+    model = backbone(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8, user_graph_k=5)
     model.attach(data)
     valid = model.user_neighbour_valid
     assert torch.equal(valid, model.user_neighbours >= 0)

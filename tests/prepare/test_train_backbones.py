@@ -28,7 +28,7 @@ def test_all_backbones_are_found():
 def test_backbone_trains_on_converted_ml100k(backbone, converted, tmp_path):
     datamodule = MMRecDataModule(str(converted), batch_size=64, eval_chunk_size=64)
     L.seed_everything(0, verbose=False)
-    model = backbone(datamodule.num_users, datamodule.num_items, datamodule.feature_dims)  # default hyperparameters
+    model = backbone(num_users=datamodule.num_users, num_items=datamodule.num_items, feature_dims=datamodule.feature_dims)  # default hyperparameters
     trainer = L.Trainer(
         accelerator="cpu",
         max_epochs=1,

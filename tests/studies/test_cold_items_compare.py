@@ -51,7 +51,7 @@ def test_comparison_callback_and_report(tiny_dataset, tmp_path):
     datamodule = MMRecDataModule(str(tiny_dataset), batch_size=8)
     data = datamodule.dataset
     torch.manual_seed(0)
-    model = LightGCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=8)
+    model = LightGCN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8)
     output = tmp_path / "out" / "model.json"  # a folder is given: the file is named after the run ("model": none)
     callback = ColdItemsComparison(str(output.parent), settings=["k=1", "k=2,keep_norm=true"], thresholds=[0, 1])
     trainer = L.Trainer(max_epochs=1, callbacks=[callback], logger=False, enable_progress_bar=False,

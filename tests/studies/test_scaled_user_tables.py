@@ -13,7 +13,7 @@ def test_scaled_user_tables_scale_once_before_training(tiny_dataset, tmp_path):
     datamodule = MMRecDataModule(str(tiny_dataset), batch_size=8)
     data = datamodule.dataset
     torch.manual_seed(0)
-    model = LightGCN(data.num_users, data.num_items, data.feature_dims, embedding_dim=8, learning_rate=1e-30)
+    model = LightGCN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, embedding_dim=8, learning_rate=1e-30)
     start = model.user_embedding.detach().clone()
     scaled = ScaledUserTables(2.5)
     trainer = L.Trainer(max_epochs=1, callbacks=[scaled], logger=False, enable_progress_bar=False,
