@@ -36,11 +36,11 @@ from typing import Any
 import lightning as L
 import torch
 
+from lit_mmrec.callbacks.cold_item_neighbours import WEIGHTINGS
 from lit_mmrec.callbacks.cold_items import dataset_neighbours
 from lit_mmrec.experiments.aggregate import fmt, mean_std
 from lit_mmrec.experiments.runner import cold_start_record
 from lit_mmrec.experiments.runs_json import read_runs
-from lit_mmrec.init.cold_items import WEIGHTINGS
 from lit_mmrec.metrics.cold_start import cold_start_metrics
 
 #: The settings compared, simplest first (the order breaks ties). ``k=1000000,own=true`` (k clipped to every warm

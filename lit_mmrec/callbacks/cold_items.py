@@ -8,13 +8,13 @@ evaluation see the replaced rows)::
         - class_path: lit_mmrec.callbacks.cold_items.ColdItems
           init_args: {k: 20, keep_norm: true, own: true}   # the defaults
 
-The maths is in :mod:`lit_mmrec.init.cold_items`. The neighbours are found once, at ``setup``, from the
+The maths is in :mod:`lit_mmrec.callbacks.cold_item_neighbours`. The neighbours are found once, at ``setup``, from the
 data set's item features and TRAINING interactions; the module's ``item_repr_override`` (a hook of
 :class:`~lit_mmrec.models.base.RecommenderModule`) then applies them to every evaluation's item
 representations. Removing the callback switches it off.
 
 The defaults (``k=20, keep_norm=True, own=True``) were chosen on validation by a rule written before the runs
-(``lit_mmrec/experiments/cold_items_compare.py``; ``docs/results/cold_items_all/cold_items.md``: 40
+(``studies/cold_items_compare.py``; ``docs/results/cold_items_all/cold_items.md``: 40
 checkpoints of the 12 backbones on ml100k, 12 settings; validation Recall@20 on never-seen items ranked over
 all items .142 against .0003 without ColdItems).
 """
@@ -27,7 +27,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from lit_mmrec.init.cold_items import ColdItemNeighbours, cold_item_neighbours
+from lit_mmrec.callbacks.cold_item_neighbours import ColdItemNeighbours, cold_item_neighbours
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class ColdItems(L.Callback):
         keep_norm: rescale each filled row to its neighbours' mean norm (a mean of vectors is shorter,
             and ranks low among all items).
         own: add each cold item's own learned deviation from the mean cold item (keeps the backbone's order
-            of the cold items among themselves; see :mod:`lit_mmrec.init.cold_items`).
+            of the cold items among themselves; see :mod:`lit_mmrec.callbacks.cold_item_neighbours`).
     """
 
     def __init__(
@@ -72,7 +72,7 @@ def dataset_neighbours(
     dataset: Any, modalities: list[str] | None = None, *, k: int, max_interactions: int = 0,
     weighting: str = "mean", keep_norm: bool, own: bool,
 ) -> ColdItemNeighbours:
-    """:func:`~lit_mmrec.init.cold_items.cold_item_neighbours` of a loaded data set: its item features
+    """:func:`~lit_mmrec.callbacks.cold_item_neighbours.cold_item_neighbours` of a loaded data set: its item features
     (``modalities``, default all) and its TRAINING interactions decide which items are cold and who
     stands in for them (the arguments are :class:`ColdItems`'s)."""
     modalities = modalities if modalities is not None else list(dataset.item_features)

@@ -7,10 +7,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from lit_mmrec.callbacks.epoch_timer import ELAPSED
+
 VAL_METRIC = "val/recall@20"
 #: test metrics kept in ``runs.json`` (all four are the paper's columns).
 TEST_METRICS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20")
-ELAPSED = "time/elapsed_s"
 
 
 def version_dirs(run_logs: Path) -> list[Path]:

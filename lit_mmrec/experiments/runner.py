@@ -165,7 +165,7 @@ def child_environment(jobs: int, environ: dict[str, str] | None = None, cores: i
 
 def runner_arguments(spec: RunSpec, settings: Settings) -> list[str]:
     """The ``train.py fit`` arguments the runner derives from ``spec`` and ``settings`` alone (config, run name,
-    seeds, logger, :class:`~lit_mmrec.experiments.timing.EpochTimer`, cold start), paths relative to
+    seeds, logger, :class:`~lit_mmrec.callbacks.EpochTimer`, cold start), paths relative to
     ``settings.workdir`` (its cwd); a record does not repeat them."""
     here = settings.workdir
     args = [
@@ -176,11 +176,11 @@ def runner_arguments(spec: RunSpec, settings: Settings) -> list[str]:
         "--trainer.logger.init_args.save_dir", relative_to(settings.logs_dir, here),
         "--trainer.logger.init_args.name", spec.name,
         # first, so that the elapsed time it logs includes SG-URInit
-        "--trainer.callbacks+=lit_mmrec.experiments.timing.EpochTimer",
+        "--trainer.callbacks+=lit_mmrec.callbacks.EpochTimer",
     ]
     if settings.cold_start:
         args += [
-            "--trainer.callbacks+=lit_mmrec.experiments.cold_start.ColdStartEvaluation",
+            "--trainer.callbacks+=lit_mmrec.callbacks.ColdStartEvaluation",
             "--trainer.callbacks.init_args.thresholds", json.dumps(list(settings.cold_start)),
             "--trainer.callbacks.init_args.output", relative_to(settings.run_dir(spec) / "cold_start.json", here),
         ]

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from lit_mmrec.metrics.cold_start import cold_start_metrics, item_train_counts
 from lit_mmrec.data.pairs import UserItemIndex
+from lit_mmrec.metrics.cold_start import cold_start_metrics, item_train_counts
 
 
 def splits(num_users=30, num_items=40, seed=0):

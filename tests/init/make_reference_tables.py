@@ -48,8 +48,8 @@ def tables(data_dir: Path) -> dict[str, np.ndarray]:
         callback = SGURInit(**{**fragment_options(fragment), "n_clusters": N_CLUSTERS}, seed=SEED)
         for name, (backbone, arguments) in BACKBONES.items():
             torch.manual_seed(0)
-            model = backbone(dataset.num_users, dataset.num_items, dataset.feature_dims, embedding_dim=EMBEDDING_DIM,
-                             **arguments)
+            model = backbone(num_users=dataset.num_users, num_items=dataset.num_items,
+                             feature_dims=dataset.feature_dims, embedding_dim=EMBEDDING_DIM, **arguments)
             model.attach(dataset)
             for table, rows in callback.compute(model, dataset, model.user_init_targets()).items():
                 result[f"{fragment}/{name}/{table}"] = rows.numpy()

@@ -7,7 +7,8 @@ from typing import Any
 
 import lightning as L
 
-from lit_mmrec.experiments.logs import ELAPSED
+#: the logged key of the seconds since the fit started
+ELAPSED = "time/elapsed_s"
 
 
 class EpochTimer(L.Callback):

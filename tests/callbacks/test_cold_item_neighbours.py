@@ -7,9 +7,9 @@ import lightning as L
 import pytest
 import torch
 
+from lit_mmrec.callbacks.cold_item_neighbours import cold_item_neighbours
 from lit_mmrec.callbacks.cold_items import ColdItems
 from lit_mmrec.data.datamodule import MMRecDataModule
-from lit_mmrec.init.cold_items import cold_item_neighbours
 from lit_mmrec.models.lightgcn import LightGCN
 
 # Item 3 is cold (no training interaction); items 0, 1, 2, 4 are warm; item 4 has no features (zero row).
