@@ -3,8 +3,19 @@
 A guard for refactorings that must not change the maths: each shipped
 ``configs/ml100k/<model>.yaml`` trains 5 epochs in-process through the CLI, on one thread, validating
 once at the end (the same value as validating every epoch: the epochs are seeded by ``EpochSeed``,
-validation draws nothing). The values come from commit 223a050; they must match to float32 rounding.
-The four slowest backbones are marked ``slow`` (they still run in the suite).
+validation draws nothing). The four slowest backbones are marked ``slow`` (they still run in the suite).
+
+The recorded values depend on floating-point summation order for some backbones, so each is compared within a
+tolerance derived from the spread measured across CPU kernels and thread counts (``docs/benchmarks.md``,
+"Floating-point spread of the same-numbers values"): on an AMD EPYC machine, with ``OMP_NUM_THREADS`` 1 and
+2, with ATen's scalar kernels forced (``ATEN_CPU_CAPABILITY=default``) and with MKL's SSE4.2 code path forced
+(``MKL_ENABLE_INSTRUCTIONS=SSE4_2``), against the values recorded on another x86 machine. Eight backbones gave
+the recorded value in every setting (GRCN differed by 0.04% only with scalar kernels); DualGNN, LGMRec, DRAGON
+and MMGCN, whose training sums over scatter/segment reductions and dense products in kernel-dependent order,
+moved by up to 0.40%, 0.59%, 0.30% and 0.63%. The tolerance is twice the largest measured deviation, and at
+least 0.1% relative (float32 rounding across machines for the others); a change of the maths moves a 5-epoch
+Recall@20 by more than that. Exact equality is kept where the result is bit-reproducible by construction:
+resume (``tests/test_resume.py``) and DDP ranks (``tests/test_ddp.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +29,7 @@ from lit_mmrec.cli import main
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "ml100k"
 
-#: validation Recall@20 after 5 epochs, recorded at 223a050 (torch 2.13 CPU, one thread)
+#: validation Recall@20 after 5 epochs (torch 2.13 CPU, one thread)
 RECORDED = {
     "lightgcn": 0.10528285056352615,
     "vbpr": 0.12311307340860367,
@@ -33,7 +44,14 @@ RECORDED = {
     "slmrec": 0.18761485815048218,
     "mgcn": 0.16381709277629852,
 }
+#: the largest relative deviation from RECORDED measured across kernels and thread counts (see above)
+MEASURED_SPREAD = {"dualgnn": 4.0e-3, "lgmrec": 5.9e-3, "dragon": 3.0e-3, "mmgcn": 6.3e-3, "grcn": 4.1e-4}
 SLOW = {"mmgcn", "grcn", "slmrec", "mgcn"}  # 10-40 s each on one core
+
+
+def tolerance(model: str) -> float:
+    """Relative tolerance: twice the measured spread, at least 0.1%."""
+    return max(2 * MEASURED_SPREAD.get(model, 0.0), 1e-3)
 
 
 @requires_ml100k
@@ -58,4 +76,4 @@ def test_recall_after_five_epochs_is_unchanged(model, tmp_path, monkeypatch):
         ]
     )
     recall = cli.trainer.callback_metrics["val/recall@20"].item()
-    assert recall == pytest.approx(RECORDED[model], rel=1e-6, abs=1e-7)
+    assert recall == pytest.approx(RECORDED[model], rel=tolerance(model))
