@@ -105,9 +105,10 @@ class SLMRec(RecommenderModule):
         dropout: feature-dropout rate of ``FD`` and ``FD+FM`` (both codes: 0.3).
         learning_rate: Adam learning rate (authors: 0.01; MMRec searches 1e-4 ... 0.1).
         weight_decay: Adam weight decay (both codes: 1e-4).
-        **kwargs: the common hyperparameters of :class:`~lit_mmrec.models.base.RecommenderModule` but
-            ``reg_weight``, fixed at 0 (neither code uses MMRec's ``reg``); ``embedding_dim`` is the width
-            d of every branch and of the output (both codes ``recdim``: 64).
+        reg_weight: 0, the only value accepted: neither code uses MMRec's ``reg`` (it is an argument so that
+            configs and checkpoints that state it load).
+        **kwargs: the common hyperparameters of :class:`~lit_mmrec.models.base.RecommenderModule`;
+            ``embedding_dim`` is the width d of every branch and of the output (both codes ``recdim``: 64).
     """
 
     def __init__(
@@ -121,12 +122,12 @@ class SLMRec(RecommenderModule):
         dropout: float = 0.3,
         learning_rate: float = 0.01,
         weight_decay: float = 1e-4,
+        reg_weight: float = 0.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(reg_weight=0.0, learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
-        # reg_weight is fixed here, not an argument: keep it out of the recorded hyperparameters, which
-        # load_from_checkpoint passes back to this constructor (the CLI records only the arguments)
-        self.hparams.pop("reg_weight", None)
+        if reg_weight != 0:
+            raise ValueError(f"SLMRec: reg_weight must be 0 (neither original uses it), got {reg_weight}")
+        super().__init__(reg_weight=reg_weight, learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
         resolved = select_modalities("SLMRec", self.feature_dims, modalities)
         self.modalities = fine_to_coarse(resolved) if modalities is None else resolved
         if ssl_task not in SSL_TASKS:

@@ -149,3 +149,10 @@ def test_user_init_targets(tiny_dataset):
         projected = target.item_space(m, data.item_features[m])
         assert projected.shape == (data.num_items, 8) and not projected.requires_grad
         assert torch.allclose(projected, model.dense[m](F.normalize(data.item_features[m], dim=1)))
+
+
+def test_reg_weight_is_fixed_at_zero_and_checkpoints_that_state_it_load():
+    shape = {"num_users": 5, "num_items": 6, "feature_dims": {"text": 4}}
+    assert SLMRec(**shape, reg_weight=0.0).hparams["reg_weight"] == 0.0
+    with pytest.raises(ValueError, match="reg_weight must be 0"):
+        SLMRec(**shape, reg_weight=1e-4)
