@@ -115,14 +115,9 @@ class SGURInit(L.Callback):
         residual_rescale: bool = SGURInitOptions.residual_rescale,
         align_items: bool = SGURInitOptions.align_items,
     ) -> None:
-        #: the recipe (logged, kept in checkpoints)
-        self.options = SGURInitOptions(
-            n_clusters=n_clusters, cluster_on=cluster_on, fusion=fusion, weight=weight, local_weight=local_weight,
-            blend=blend, temperature=temperature, user_repr=user_repr, local_norm=local_norm,
-            preprocess=preprocess, metric=metric, centre=centre, decorrelate=decorrelate,
-            centre_tables=centre_tables, scale=scale, residual=residual,
-            residual_rescale=residual_rescale, align_items=align_items,
-        )
+        #: the recipe (logged, kept in checkpoints): every argument but ``modalities`` and ``seed``
+        arguments = locals()
+        self.options = SGURInitOptions(**{name: arguments[name] for name in SGURInitOptions.names()})
         self.modalities = modalities
         self.seed = seed
         self.done = False
