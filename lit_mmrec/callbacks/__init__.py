@@ -10,6 +10,7 @@ from lit_mmrec.callbacks.finite_loss import FiniteLoss, NonFiniteLossError
 from lit_mmrec.callbacks.prediction_writer import TopKWriter
 from lit_mmrec.callbacks.progress import QuietProgressBar
 from lit_mmrec.callbacks.sgurinit import SGURInit
+from lit_mmrec.callbacks.user_groups import UserGroupMetrics
 from lit_mmrec.callbacks.user_table_diagnostics import UserTableDiagnostics
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "SGURInit",
     "StoppingRule",
     "TopKWriter",
+    "UserGroupMetrics",
     "UserTableDiagnostics",
 ]

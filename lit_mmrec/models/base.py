@@ -232,10 +232,14 @@ class RecommenderModule(L.LightningModule):
         exclude = self.index("train") if exclude is None else exclude
         return rank_top_k(user_repr[users], item_repr, users, k, exclude)
 
-    def _evaluate(self, users: torch.Tensor, split: str, metrics: TopKMetrics) -> None:
+    def _evaluate(self, users: torch.Tensor, split: str, metrics: TopKMetrics) -> dict[str, torch.Tensor]:
+        """Rank a chunk of users, add it to ``metrics``, and return what callbacks may read of it (the step's
+        output: ``users``, ``hits`` ``[B, max_k]`` and ``num_relevant`` ``[B]``, e.g. for per-group metrics)."""
         _, items = self.rank(users, metrics.max_k)
         truth = self.index(split)
-        metrics.update(truth.contains(users, items), truth.counts(users))
+        hits, num_relevant = truth.contains(users, items), truth.counts(users)
+        metrics.update(hits, num_relevant)
+        return {"users": users, "hits": hits, "num_relevant": num_relevant}
 
     def _log_metrics(self, prefix: str, metrics: TopKMetrics) -> dict[str, torch.Tensor]:
         values = {f"{prefix}/{name}": value for name, value in metrics.compute().items()}
@@ -249,8 +253,8 @@ class RecommenderModule(L.LightningModule):
     def on_validation_epoch_start(self) -> None:
         self._cache_representations()
 
-    def validation_step(self, users: torch.Tensor, batch_idx: int) -> None:
-        self._evaluate(users, "valid", self.val_metrics)
+    def validation_step(self, users: torch.Tensor, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._evaluate(users, "valid", self.val_metrics)
 
     def on_validation_epoch_end(self) -> None:
         self._log_metrics("val", self.val_metrics)
@@ -258,8 +262,8 @@ class RecommenderModule(L.LightningModule):
     def on_test_epoch_start(self) -> None:
         self._cache_representations()
 
-    def test_step(self, users: torch.Tensor, batch_idx: int) -> None:
-        self._evaluate(users, "test", self.test_metrics)
+    def test_step(self, users: torch.Tensor, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._evaluate(users, "test", self.test_metrics)
 
     def on_test_epoch_end(self) -> None:
         self._log_metrics("test", self.test_metrics)
