@@ -21,6 +21,7 @@ from lit_mmrec.prepare.check import dataset_report, format_report
 from lit_mmrec.prepare.fetch import MOVIELENS, download
 from lit_mmrec.prepare.layout import PrepareResult
 from lit_mmrec.prepare.movielens import prepare_movielens
+from lit_mmrec.prepare.sparsify import sparsify
 from lit_mmrec.prepare.text import (
     DEFAULT_TEXT_MODEL,
     MissingDependencyError,
@@ -34,6 +35,7 @@ EXAMPLES = """examples:
       --metadata meta_Baby.json.gz --image-features image_features_Baby.b --out data/baby
   python -m lit_mmrec.prepare movielens ml-100k.zip --kcore 0 --split-order time --out data/ml100k
   python -m lit_mmrec.prepare movielens --download --kcore 0 --split-order time --out data/ml100k
+  python -m lit_mmrec.prepare sparsify data/ml100k --keep 5 --out data/ml100k_sparse5
   python -m lit_mmrec.prepare movielens ml-1m --out data/ml1m
   python -m lit_mmrec.prepare tiktok tiktok_release --out data/tiktok
   python -m lit_mmrec.prepare check data/baby
@@ -149,6 +151,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_split_options(tiktok, None)
 
+    sparse = commands.add_parser(
+        "sparsify", help="a sparse version of a data set: at most K training interactions per user (or per new user)"
+    )
+    sparse.add_argument("source", help="MMRec-layout folder to derive from")
+    sparse.add_argument("--out", required=True, help="output folder (its name is the data set name)")
+    sparse.add_argument("--keep", type=int, required=True, metavar="K", help="training interactions kept per user")
+    sparse.add_argument("--users", choices=("all", "new"), default="all",
+                        help="all users, or a random --fraction of them (new users among established ones)")
+    sparse.add_argument("--fraction", type=float, default=0.2, help="share of new users with --users new (0.2)")
+    sparse.add_argument("--order", choices=("first", "last", "random"), default="first",
+                        help="which K are kept: the earliest (default), the latest, or at random")
+    sparse.add_argument("--seed", type=int, default=999, help="seed of the new users and of --order random")
+    sparse.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+
     check = commands.add_parser("check", help="validate a data set folder and print its statistics")
     check.add_argument("folder", help="MMRec-layout folder")
     check.add_argument("--name", help="the <name>.inter stem when the folder holds several")
@@ -197,6 +213,15 @@ def _summary(result: PrepareResult) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Execute a parsed command; returns the exit code."""
+    if args.command == "sparsify":
+        result = sparsify(args.source, args.out, args.keep, args.users, args.fraction, args.order, args.seed,
+                          args.overwrite)
+        info = result.info
+        print(f"wrote {result.folder}: {info['users_sparsified']:,} users kept at most {args.keep} training "
+              f"interactions ({info['train_rows']['before']:,} -> {info['train_rows']['after']:,} training rows; "
+              f"validation and test unchanged)")
+        print(format_report(dataset_report(result.folder, result.name)))
+        return 0
     if args.command == "check":
         report = dataset_report(args.folder, args.name)
         print(json.dumps(report, indent=2) if args.json else format_report(report))
