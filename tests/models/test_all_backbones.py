@@ -108,7 +108,9 @@ def test_backbone_trains_initialises_and_reloads(backbone, init, tmp_path, fixed
     path = tmp_path / "model.ckpt"
     trainer.save_checkpoint(path)
     data_derived = set(model.__dict__.get("_ddp_params_and_buffers_to_ignore", []))
-    assert data_derived and not data_derived & set(torch.load(path, weights_only=True)["state_dict"])
+    # every buffer is data-derived (BPR-MF has none), and none of them is checkpointed
+    assert data_derived == {name for name, _ in model.named_buffers()}
+    assert not data_derived & set(torch.load(path, weights_only=True)["state_dict"])
     reloaded = backbone.load_from_checkpoint(path)
     reloaded.attach(data)
     model.eval()
