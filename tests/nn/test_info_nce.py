@@ -8,7 +8,7 @@ from lit_mmrec.nn.info_nce import dropout_views_info_nce, info_nce
 
 
 def original_info_nce(view1, view2, temperature):
-    """The originals' formula (PGL's ``InfoNCE``): exp, sum, log."""
+    """The originals' formula (PGL's ``InfoNCE``): exp, sum, log (overflows for a small temperature)."""
     view1, view2 = F.normalize(view1, dim=1), F.normalize(view2, dim=1)
     pos = torch.exp((view1 * view2).sum(-1) / temperature)
     total = torch.exp(view1 @ view2.T / temperature).sum(1)
@@ -16,10 +16,14 @@ def original_info_nce(view1, view2, temperature):
 
 
 @pytest.mark.parametrize("temperature", [0.2, 1.0])
-def test_matches_the_original_formula(temperature):
+def test_matches_the_original_formula_and_its_gradients(temperature):
     torch.manual_seed(0)
-    a, b = torch.randn(7, 5), torch.randn(7, 5)
-    assert torch.allclose(info_nce(a, b, temperature), original_info_nce(a, b, temperature), atol=1e-6)
+    a, b = torch.randn(7, 5, requires_grad=True), torch.randn(7, 5, requires_grad=True)
+    loss, reference = info_nce(a, b, temperature), original_info_nce(a, b, temperature)
+    assert torch.allclose(loss, reference, atol=1e-6)
+    grads = torch.autograd.grad(loss, (a, b))
+    for got, expected in zip(grads, torch.autograd.grad(reference, (a, b)), strict=True):
+        assert torch.allclose(got, expected, atol=1e-6)
 
 
 def test_finite_where_the_original_overflows():
