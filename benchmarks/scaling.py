@@ -51,11 +51,10 @@ def generate(users: int, items: int, per_user: int, seed: int = 0):
 
 def stage(name: str, users: int, items: int, per_user: int, chunk: int, dim: int = 64) -> dict:
     """Run one stage in this process and return its figures."""
-    from lit_mmrec.data.pairs import pairs_to_csr
+    from lit_mmrec.data.pairs import UserItemIndex, pairs_to_csr
     from lit_mmrec.init.options import SGURInitOptions
     from lit_mmrec.init.sgurinit import initialise_user_table
     from lit_mmrec.metrics.recall_ndcg import TopKMetrics
-    from lit_mmrec.data.pairs import UserItemIndex
     from lit_mmrec.metrics.retrieval import rank_top_k
 
     (train_users, train_items), (test_users, test_items) = generate(users, items, per_user)
