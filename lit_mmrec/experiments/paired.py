@@ -113,6 +113,28 @@ def compare_runs(baseline_files: Sequence[Path], candidate_files: Sequence[Path]
     return result
 
 
+PER_USER = "per_user.npz"
+
+
+def study_comparisons(records: Sequence[dict], runs_dir: Path, metric: str = "recall@20", test: str = "t",
+                      baseline: str = "random") -> list[tuple[str, str, str, dict[str, Paired]]]:
+    """Every (data set, backbone, init) of a study against ``baseline``, paired over the seeds both have a
+    ``runs_dir/<run>/per_user.npz`` for; cells without such a pair are left out."""
+    files: dict[tuple[str, str, str], dict[int, Path]] = {}
+    for record in records:
+        path = runs_dir / record["name"] / PER_USER
+        if record.get("status") == "done" and path.is_file():
+            files.setdefault((record["dataset"], record["model"], record["variant"]), {})[record["seed"]] = path
+    rows = []
+    for (dataset, model, variant), by_seed in files.items():
+        base = files.get((dataset, model, baseline), {})
+        seeds = sorted(set(by_seed) & set(base))
+        if variant != baseline and seeds:
+            result = compare_runs([base[s] for s in seeds], [by_seed[s] for s in seeds], metric, test=test)
+            rows.append((dataset, model, variant, result))
+    return rows
+
+
 def paired_markdown(rows: Sequence[tuple[str, str, str, dict[str, Paired]]], metric: str, test: str) -> str:
     """One table: per (data set, backbone, candidate) and user group, the means, the mean difference with its
     interval, the p-value and the verdict."""
@@ -129,3 +151,20 @@ def paired_markdown(rows: Sequence[tuple[str, str, str, dict[str, Paired]]], met
                 f"{p.mean_difference:+.4f} [{p.low:+.4f}, {p.high:+.4f}] | {p.p_value:.3g} | {p.verdict} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def paired_summary(rows: Sequence[tuple[str, str, str, dict[str, Paired]]]) -> str:
+    """The section ``table.md`` ends with: per (data set, backbone, init), the paired verdict over all test users
+    and the groups where the interval excludes 0 (details: ``paired.md``)."""
+    lines = ["", "## Paired over users (test Recall@20, all seeds pooled; details and every group: paired.md)", "",
+             "| data set | backbone | init | difference [95% CI] | p | verdict | groups better / worse |",
+             "|---|---|---|---|---|---|---|"]
+    for dataset, model, variant, result in rows:
+        overall = result["all"]
+        groups = {g: p.verdict for g, p in result.items() if g != "all"}
+        better = ", ".join(g for g, v in groups.items() if v == "better") or "-"
+        worse = ", ".join(g for g, v in groups.items() if v == "worse") or "-"
+        lines.append(f"| {dataset} | {model} | {variant} | {overall.mean_difference:+.4f} [{overall.low:+.4f}, "
+                     f"{overall.high:+.4f}] | {overall.p_value:.3g} | {overall.verdict} | {better} / {worse} |")
+    return "\n".join(lines) + "\n"
+

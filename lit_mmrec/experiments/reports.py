@@ -17,6 +17,7 @@ from lit_mmrec.experiments.convergence import (
     mean_curve,
 )
 from lit_mmrec.experiments.diagnosis import PLOTTED, REPORTED, diagnosis_markdown, statistic_series
+from lit_mmrec.experiments.paired import paired_markdown, paired_summary, study_comparisons
 from lit_mmrec.experiments.runner import RunSpec, RunStore
 from lit_mmrec.experiments.sweep import sweep_markdown, sweep_plot
 
@@ -83,6 +84,10 @@ def write_reports(
         texts["cold_start.md"] = cold_start_markdown(records, shown)
     if sweep is not None:
         texts["sweep.md"] = sweep_markdown(records, sweep[0], shown)
+    comparisons = study_comparisons(records, out / "runs")
+    if comparisons:
+        texts["paired.md"] = paired_markdown(comparisons, "recall@20", "t") + f"\nProduced by:\n\n```bash\n{shown}\n```\n"
+        texts["table.md"] += paired_summary(comparisons)
     written = []
     for name, text in texts.items():
         (out / name).write_text(text)

@@ -52,3 +52,23 @@ def test_unpaired_inputs_are_refused(tmp_path):
         compare_runs([a], [b])
     with pytest.raises(ValueError, match="one candidate run per baseline run"):
         compare_runs([a, a], [b])
+
+
+def test_a_study_compares_each_init_with_random_over_the_seeds_both_have(tmp_path):
+    from lit_mmrec.experiments.paired import paired_summary, study_comparisons
+
+    users, degrees = np.arange(6), np.array([1, 2, 3, 4, 5, 6])
+    records = []
+    for variant, gain in (("random", 0.0), ("default", 0.1)):
+        for seed in (1, 2, 3):
+            name = f"ml100k_lightgcn_{variant}_s{seed}"
+            if variant == "default" and seed == 3:
+                continue  # a candidate seed still missing: seed 3 of random is left unpaired
+            (tmp_path / name).mkdir()
+            write(tmp_path / name / "per_user.npz", users, degrees, np.linspace(0, 0.5, 6) + gain)
+            records.append({"name": name, "status": "done", "dataset": "ml100k", "model": "lightgcn",
+                            "variant": variant, "seed": seed})
+    (row,) = study_comparisons(records, tmp_path)
+    assert row[:3] == ("ml100k", "lightgcn", "default")
+    assert row[3]["all"].users == 12 and row[3]["all"].verdict == "better"
+    assert "| ml100k | lightgcn | default | +0.1000 [+0.1000, +0.1000] |" in paired_summary([row])
