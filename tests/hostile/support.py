@@ -59,6 +59,12 @@ class Run:
             train_main(list(argv))
         return exit_info.value.code, self.capsys.readouterr().err
 
+    def succeeds(self, *argv: str) -> str:
+        """``python train.py *argv``, which must finish without exiting; its stderr."""
+        self.capsys.readouterr()
+        train_main(list(argv))
+        return self.capsys.readouterr().err
+
     def prepare(self, *argv: str) -> tuple[int, str]:
         """``python -m lit_mmrec.prepare *argv``: its exit code and stderr."""
         self.capsys.readouterr()
