@@ -3,10 +3,13 @@
 Every error about a file the user gave (data, configuration, checkpoint) is an :class:`InputError`
 whose message names the file, and the line or record where there is one. ``train.py`` and
 ``python -m lit_mmrec.prepare`` both print it with :func:`error_line`, so one mistake reads the
-same through either door.
+same through either door. :func:`check_integer` and :func:`check_number` are the range checks every
+callback's constructor applies to its options.
 """
 
 from __future__ import annotations
+
+import math
 
 
 class InputError(ValueError):
@@ -41,3 +44,19 @@ def error_line(error: BaseException) -> str:
     shown = ours if ours is not None else root_cause(error)
     message = " ".join(str(shown).split()) or type(shown).__name__
     return f"error: {message}"
+
+
+def check_integer(owner: str, name: str, value: object, minimum: int) -> None:
+    """Raise ValueError ``"<owner>: <name> must be an integer >= <minimum>, got ..."`` unless ``value`` is one
+    (a bool is not)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
+
+
+def check_number(owner: str, name: str, value: object, minimum: float | None = None) -> None:
+    """Raise ValueError ``"<owner>: <name> must be a finite number (>= minimum), got ..."`` unless ``value`` is
+    a finite int or float (not a bool) at least ``minimum``."""
+    finite = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+    if not finite or (minimum is not None and value < minimum):
+        bound = f" >= {minimum}" if minimum is not None else ""
+        raise ValueError(f"{owner}: {name} must be a finite number{bound}, got {value!r}")
