@@ -39,7 +39,6 @@ torch's ``load_state_dict`` refusal is recognised by its text (:func:`state_dict
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import inspect
 import json
@@ -69,7 +68,7 @@ from lit_mmrec.callbacks.prediction_writer import TopKWriter
 from lit_mmrec.callbacks.progress import QuietProgressBar
 from lit_mmrec.console import metrics_table, setup_process
 from lit_mmrec.data.datamodule import MMRecDataModule, fingerprint_differences
-from lit_mmrec.errors import InputError, error_line
+from lit_mmrec.errors import InputError, error_line, probe_folder
 from lit_mmrec.models.base import MONITOR, RecommenderModule
 
 
@@ -440,42 +439,6 @@ def output_folders(config: Namespace, subcommand: str) -> list[tuple[Path, str]]
         if isinstance(output_dir, str | Path):
             folders.append((Path(output_dir), "--predictions.output_dir"))
     return list(dict.fromkeys(folders))
-
-
-#: the probe's name is as long as the longest file name lit-mmrec writes into an output folder
-#: (``.best-epoch=NNN.ckpt.<8 hex>.tmp``, a temporary checkpoint), so that a name too long fails here
-PROBE_NAME = ".lit-mmrec-probe" + "-" * 24
-
-
-def probe_folder(folder: Path, option: str) -> None:
-    """Create ``folder`` (and its parents), write and remove a probe file in it, then remove the folders it
-    created: a folder that cannot be made or written to (a file in its place, no permission, a read-only or
-    full file system, a name too long) fails now, with one line naming it and the option, not when the first
-    checkpoint is written."""
-    folder = folder.expanduser()
-    created = []
-    parent = folder.absolute()
-    while not parent.exists() and parent != parent.parent:
-        created.append(parent)
-        parent = parent.parent
-    probe = folder / PROBE_NAME
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(descriptor, b"probe")
-        finally:
-            os.close(descriptor)
-            probe.unlink()
-    except FileExistsError:
-        raise ConfigError(f"output folder {folder} ({option}): a file is in its place") from None
-    except OSError as error:
-        reason = "a file is in the way" if error.errno == errno.ENOTDIR else error.strerror or str(error)
-        raise ConfigError(f"cannot write to the output folder {folder} ({option}): {reason}") from None
-    finally:
-        for path in created:
-            with contextlib.suppress(OSError):
-                path.rmdir()
 
 
 def show_links_in_class_help(parser: LightningArgumentParser, key: str) -> None:
