@@ -70,15 +70,12 @@ def test_a_file_where_the_predictions_folder_should_be(run: Run, trained: Path) 
 
 def test_the_probe_leaves_no_folder_behind(run: Run, tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The folders are made and written to, then removed again: a run refused later leaves no empty folders."""
-    probed = []
-    monkeypatch.setattr(cli, "probe_folder", lambda folder, option: probed.append(folder) or _probe(folder, option))
+    probed, probe = [], cli.probe_folder
+    monkeypatch.setattr(cli, "probe_folder", lambda folder, option: probed.append(folder) or probe(folder, option))
     config = run.config(model_config(tiny, embedding_dim=-1))
     run.refused(run.train, "fit", "--config", str(config), names=("embedding_dim",))
     assert {str(p) for p in probed} == {"checkpoints/hostile", "logs/hostile"}
     assert list(run.folder.iterdir()) == [run.folder / "config.yaml"]
-
-
-_probe = cli.probe_folder
 
 
 def data_without(tmp_path: Path, label: int) -> Path:
