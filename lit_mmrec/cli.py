@@ -26,6 +26,25 @@ Beyond stock LightningCLI:
   file, and exit code 2 (:mod:`lit_mmrec.errors`): a ``--ckpt_path`` that does not exist is an error
   (only ``fit --ckpt_path last`` starts fresh when there is no checkpoint yet), and configuration
   errors lead with their cause, without the usage text (``--help`` shows it).
+- provenance: ``validate``, ``test`` and ``predict`` evaluate trained weights only: without ``--ckpt_path``
+  they refuse (one line saying how to name a checkpoint; ``--ckpt_path last`` is the experiment's
+  ``last.ckpt``), rather than guess a checkpoint. Every checkpoint holds the data's fingerprint
+  (:func:`~lit_mmrec.data.datamodule.data_fingerprint`: split sizes and hashes, feature shapes and hashes);
+  resuming, validating, testing or predicting on data with another fingerprint is refused, naming what
+  differs, unless ``--data_changed_ok true``. ``provenance.json`` beside the logger's ``metrics.csv`` and
+  ``top<K>.provenance.json`` beside the recommendations record the checkpoint (path, SHA-256 of its content)
+  and the data fingerprint that produced them. ``fit --trainer.max_epochs 0`` is refused unless
+  ``--test_after_fit false`` (it then only runs the setup, e.g. SG-URInit), and so is any value below -1;
+- before the data load, every output folder (checkpoints and logs for ``fit``, logs for ``validate`` and
+  ``test``, the predictions' folder for ``predict``) is made and written to with a probe file
+  (:func:`~lit_mmrec.errors.probe_folder`), so a file in the way, a read-only folder or a name too long
+  fails at once; a split the command evaluates on without rows is refused at setup (``fit`` also checks
+  the test split before training when it tests after);
+- SIGTERM and SIGINT end a command with one line and exit code 128 + the signal's number (143, 130).
+  Lightning's own SIGTERM handler (which this relies on) finishes the current batch and stops the loop with
+  a ``SIGTERMException``, which would exit 0; its ``KeyboardInterrupt`` handling exits 1. ``last.ckpt``,
+  written atomically at the end of every epoch, holds the last completed epoch, and ``fit --ckpt_path last``
+  resumes from it exactly (the interrupted epoch is trained again);
 
 Only LightningCLI's public hooks are overridden (``init_parser``, ``parse_arguments``,
 ``before_instantiate_classes``, ``instantiate_classes``, ``after_fit``/``after_predict``); the

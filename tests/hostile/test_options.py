@@ -67,14 +67,14 @@ def test_built_in_callback_option_refused(run: Run, tiny: Path, case: str) -> No
 
 
 def test_sgurinit_says_it_clips_n_clusters(run: Run, tiny: Path) -> None:
-    """n_clusters 50 on 10 items was lowered to 10 without a word."""
+    """n_clusters 50 on 10 items is lowered to 10, and the warning says so."""
     config = run.config(with_callback(tiny, SGURINIT, n_clusters=50))
     with pytest.warns(UserWarning, match="n_clusters 50 is above the 10 items .* it uses 10 clusters"):
         run.succeeds("fit", "--config", str(config), "--trainer.max_epochs", "0", "--test_after_fit", "false")
 
 
 def test_sgurinit_that_sets_no_row_fails(run: Run, tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A recipe whose rows all fail (e.g. every norm check) used to report 'SG-URInit applied' and train on."""
+    """A recipe whose rows all fail (e.g. every norm check) is an error, not a run that trains on random rows."""
     import lit_mmrec.callbacks.sgurinit as callback
 
     def nothing_set(table, features, *args, report, **kwargs):

@@ -1,4 +1,4 @@
-"""Failures that used to wait until training was over: output folders that cannot be made or written to, and
+"""Failures that would otherwise wait until training is over: output folders that cannot be made or written to, and
 splits without rows. Each fails before the data load or at setup, before epoch 0, with one line."""
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def data_without(tmp_path: Path, label: int) -> Path:
 
 @pytest.mark.parametrize("subcommand", ["fit", "validate"])
 def test_no_validation_rows(run: Run, tmp_path: Path, trained: Path, subcommand: str) -> None:
-    """fit ended in an EarlyStopping traceback after the first epoch."""
+    """Unchecked, fit ends in an EarlyStopping traceback after the first epoch."""
     config = run.config(model_config(data_without(tmp_path, 1)))
     checkpoint = ("--ckpt_path", str(trained), "--data_changed_ok", "true") if subcommand == "validate" else ()
     run.refused(run.train, subcommand, "--config", str(config), *checkpoint,
@@ -97,7 +97,7 @@ def test_no_validation_rows(run: Run, tmp_path: Path, trained: Path, subcommand:
 
 @pytest.mark.parametrize("subcommand", ["fit", "test"])
 def test_no_test_rows(run: Run, tmp_path: Path, trained: Path, subcommand: str) -> None:
-    """fit trained to the end, then tested nothing and exited 0 with no metrics."""
+    """Unchecked, fit trains to the end, then tests nothing and exits 0 with no metrics."""
     config = run.config(model_config(data_without(tmp_path, 2)))
     checkpoint = ("--ckpt_path", str(trained), "--data_changed_ok", "true") if subcommand == "test" else ()
     run.refused(run.train, subcommand, "--config", str(config), *checkpoint,

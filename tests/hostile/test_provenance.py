@@ -34,7 +34,7 @@ def test_evaluating_without_a_checkpoint_is_refused(run: Run, tiny: Path, subcom
 
 @pytest.mark.parametrize("epochs, message", [("0", "trains nothing"), ("-3", "is not a number of epochs")])
 def test_max_epochs_below_one_is_refused(run: Run, tiny: Path, epochs: str, message: str) -> None:
-    """0 printed the untrained model's test metrics as the run's result; -3 ended in Lightning's traceback."""
+    """Unchecked, 0 prints the untrained model's test metrics as the run's result and -3 ends in Lightning's traceback."""
     config = run.config(model_config(tiny))
     run.refused(run.train, "fit", "--config", str(config), "--trainer.max_epochs", epochs,
                 names=(f"--trainer.max_epochs {epochs}", message))  # fmt: skip
@@ -104,7 +104,7 @@ def test_checkpoint_used_on_changed_features_is_refused(run: Run, trained: Path)
 
 
 def test_resuming_on_changed_data_is_refused(run: Run, trained: Path) -> None:
-    """``fit --ckpt_path last`` continued without a word after the data changed under it."""
+    """Unchecked, ``fit --ckpt_path last`` continues without a word on data that changed under it."""
     data = data_copy(trained, run.folder.parent)
     move_training_rows_to_test(data)
     folder = run.folder / "checkpoints" / "hostile"

@@ -1,5 +1,5 @@
-"""SIGTERM and SIGINT during ``fit``, as real processes: exit code 128 + the signal's number (SIGTERM exited 0,
-so a scheduler believed a killed run had succeeded), one line naming the checkpoint to resume from, and that
+"""SIGTERM (a real process) and SIGINT (in-process) during ``fit``: exit code 128 + the signal's number (Lightning alone exits
+0 on SIGTERM, and a scheduler takes a killed run for a success), one line naming the checkpoint to resume from, and that
 checkpoint resumes."""
 
 from __future__ import annotations
