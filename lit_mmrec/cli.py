@@ -76,7 +76,7 @@ from jsonargparse import ArgumentError, Namespace
 from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lit_mmrec.callbacks.checkpoint_io import AtomicCheckpointIO, CheckpointError, unreadable
@@ -227,8 +227,9 @@ class MMRecCLI(LightningCLI):
         if config.get("predictions") is not None and config.predictions.get("output_dir") is None:
             config.predictions.output_dir = f"predictions/{config.experiment}"
         check_data_folder(config, configuration(self.config))
-        for folder, option in output_folders(config, self.subcommand):
-            probe_folder(folder, option)
+        if rank_zero_only.rank == 0:  # the process that writes them (DDP's other ranks start later, and may race)
+            for folder, option in output_folders(config, self.subcommand):
+                probe_folder(folder, option)
         trainer = config.trainer
         name_loggers(trainer, config.experiment)
         if trainer.get("enable_progress_bar") is not False:

@@ -68,7 +68,7 @@ def check_number(owner: str, name: str, value: object, minimum: float | None = N
 
 #: the probe's name is as long as the longest file name lit-mmrec writes into an output folder
 #: (``.best-epoch=NNN.ckpt.<8 hex>.tmp``, a temporary checkpoint), so that a name too long fails here
-PROBE_NAME = ".lit-mmrec-probe" + "-" * 24
+PROBE_LENGTH = 40
 
 
 def probe_folder(folder: Path, option: str) -> None:
@@ -82,7 +82,7 @@ def probe_folder(folder: Path, option: str) -> None:
     while not parent.exists() and parent != parent.parent:
         created.append(parent)
         parent = parent.parent
-    probe = folder / PROBE_NAME
+    probe = folder / f".lit-mmrec-probe-{os.getpid()}".ljust(PROBE_LENGTH, "-")  # one per process
     try:
         folder.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
