@@ -26,6 +26,25 @@ Beyond stock LightningCLI:
   file, and exit code 2 (:mod:`lit_mmrec.errors`): a ``--ckpt_path`` that does not exist is an error
   (only ``fit --ckpt_path last`` starts fresh when there is no checkpoint yet), and configuration
   errors lead with their cause, without the usage text (``--help`` shows it).
+- provenance: ``validate``, ``test`` and ``predict`` evaluate trained weights only: without ``--ckpt_path``
+  they refuse (one line saying how to name a checkpoint; ``--ckpt_path last`` is the experiment's
+  ``last.ckpt``), rather than guess a checkpoint. Every checkpoint holds the data's fingerprint
+  (:func:`~lit_mmrec.data.datamodule.data_fingerprint`: split sizes and hashes, feature shapes and hashes);
+  resuming, validating, testing or predicting on data with another fingerprint is refused, naming what
+  differs, unless ``--data_changed_ok true``. ``provenance.json`` beside the logger's ``metrics.csv`` and
+  ``top<K>.provenance.json`` beside the recommendations record the checkpoint (path, SHA-256 of its content)
+  and the data fingerprint that produced them. ``fit --trainer.max_epochs 0`` is refused unless
+  ``--test_after_fit false`` (it then only runs the setup, e.g. SG-URInit), and so is any value below -1;
+- before the data load, every output folder (checkpoints and logs for ``fit``, logs for ``validate`` and
+  ``test``, the predictions' folder for ``predict``) is made and written to with a probe file
+  (:func:`~lit_mmrec.errors.probe_folder`), so a file in the way, a read-only folder or a name too long
+  fails at once; a split the command evaluates on without rows is refused at setup (``fit`` also checks
+  the test split before training when it tests after);
+- SIGTERM and SIGINT end a command with one line and exit code 128 + the signal's number (143, 130).
+  Lightning's own SIGTERM handler (which this relies on) finishes the current batch and stops the loop with
+  a ``SIGTERMException``, which would exit 0; its ``KeyboardInterrupt`` handling exits 1. ``last.ckpt``,
+  written atomically at the end of every epoch, holds the last completed epoch, and ``fit --ckpt_path last``
+  resumes from it exactly (the interrupted epoch is trained again);
 
 Only LightningCLI's public hooks are overridden (``init_parser``, ``parse_arguments``,
 ``before_instantiate_classes``, ``instantiate_classes``, ``after_fit``/``after_predict``); the
@@ -39,9 +58,13 @@ torch's ``load_state_dict`` refusal is recognised by its text (:func:`state_dict
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import inspect
+import json
+import os
 import re
 import shutil
+import signal
 import sys
 import warnings
 from collections.abc import Iterator
@@ -53,7 +76,8 @@ from jsonargparse import ArgumentError, Namespace
 from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from lit_mmrec.callbacks.checkpoint_io import AtomicCheckpointIO, CheckpointError, unreadable
 from lit_mmrec.callbacks.early_stopping import DEFAULT_RULE, RULES, StoppingRule
@@ -62,8 +86,8 @@ from lit_mmrec.callbacks.finite_loss import FiniteLoss
 from lit_mmrec.callbacks.prediction_writer import TopKWriter
 from lit_mmrec.callbacks.progress import QuietProgressBar
 from lit_mmrec.console import metrics_table, setup_process
-from lit_mmrec.data.datamodule import MMRecDataModule
-from lit_mmrec.errors import InputError, error_line
+from lit_mmrec.data.datamodule import MMRecDataModule, fingerprint_differences
+from lit_mmrec.errors import InputError, error_line, probe_folder
 from lit_mmrec.models.base import MONITOR, RecommenderModule
 
 
@@ -127,6 +151,10 @@ class MMRecCLI(LightningCLI):
         parser.add_argument(
             "--test_after_fit", type=bool, default=True, help="Test the best-validation checkpoint after fit."
         )
+        parser.add_argument(
+            "--data_changed_ok", type=bool, default=False,
+            help="Resume, validate, test or predict even though the data differ from the checkpoint's fingerprint.",
+        )
         for source in ("num_users", "num_items", "feature_dims"):
             parser.link_arguments(f"data.{source}", f"model.init_args.{source}", apply_on="instantiate")
         show_links_in_class_help(parser, "model")
@@ -177,9 +205,18 @@ class MMRecCLI(LightningCLI):
             return
         config = self.config[subcommand]
         check_experiment(config.experiment, configuration(self.config))
+        if subcommand == "fit":
+            check_max_epochs(config, configuration(self.config))
+        elif config.get("ckpt_path") is None:
+            raise ConfigError(
+                f"{subcommand} evaluates trained weights: name them with --ckpt_path FILE (a .ckpt file), or "
+                f"--ckpt_path last (checkpoints/{config.experiment}/last.ckpt of the last fit of this experiment)"
+            )
         checkpoint = resolve_checkpoint(config, subcommand)
+        #: the checkpoint file ``--ckpt_path`` names, and the data fingerprint it records
+        self.checkpoint_file, self.checkpoint_fingerprint = checkpoint, None
         if checkpoint is not None:
-            check_checkpoint(checkpoint, model_class_path(config))
+            self.checkpoint_fingerprint = check_checkpoint(checkpoint, model_class_path(config))
             if subcommand == "fit":  # resuming: the folder holds this run's checkpoints, as it should
                 warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
             if config.ckpt_path == "last" and subcommand != "fit":
@@ -190,6 +227,9 @@ class MMRecCLI(LightningCLI):
         if config.get("predictions") is not None and config.predictions.get("output_dir") is None:
             config.predictions.output_dir = f"predictions/{config.experiment}"
         check_data_folder(config, configuration(self.config))
+        if rank_zero_only.rank == 0:  # the process that writes them (DDP's other ranks start later, and may race)
+            for folder, option in output_folders(config, self.subcommand):
+                probe_folder(folder, option)
         trainer = config.trainer
         name_loggers(trainer, config.experiment)
         if trainer.get("enable_progress_bar") is not False:
@@ -207,7 +247,13 @@ class MMRecCLI(LightningCLI):
             raise ConfigError(f"{configuration(self.config)}: {error_line(error).removeprefix('error: ')}") from error
 
     def fit(self, **kwargs: Any) -> None:
-        with self.checkpoint_errors():
+        """``trainer.fit`` after the data are checked against a resumed checkpoint and the test split is
+        checked to hold rows (when ``--test_after_fit``); SIGTERM or SIGINT ends it with exit code 128 + the
+        signal's number (:meth:`interrupted`)."""
+        self.check_data()
+        if self.config[self.subcommand].get("test_after_fit", True) and hasattr(self.datamodule, "require_rows"):
+            self.datamodule.require_rows("test")
+        with self.interrupted(), self.checkpoint_errors():
             self.trainer.fit(**kwargs)
 
     def validate(self, **kwargs: Any) -> None:
@@ -221,19 +267,81 @@ class MMRecCLI(LightningCLI):
     def evaluate(self, run: Any, kind: str, verbose: bool = True, **kwargs: Any) -> None:
         """Run ``trainer.validate`` or ``trainer.test`` without Lightning's results table (``verbose=False``:
         it prints every digit of a float) and print ours when ``verbose``."""
-        with self.checkpoint_errors():
+        self.check_data()
+        with self.interrupted(), self.checkpoint_errors():
             results = run(verbose=False, **kwargs)
+        self.record_provenance(self.trainer.ckpt_path)
         if verbose and self.trainer.is_global_zero and results:
-            path = self.trainer.ckpt_path
-            where = f"checkpoint {path}" if path else "the configured model's weights (no checkpoint)"
-            print(metrics_table(f"{kind} metrics at {where}:", results[0]))
+            print(metrics_table(f"{kind} metrics at checkpoint {self.trainer.ckpt_path}:", results[0]))
 
     def predict(self, **kwargs: Any) -> Any:
         """``trainer.predict`` that keeps nothing in memory unless asked: the writer streams to files."""
         if kwargs.get("return_predictions") is None:
             kwargs["return_predictions"] = False
-        with self.checkpoint_errors():
+        self.check_data()
+        with self.interrupted(), self.checkpoint_errors():
             return self.trainer.predict(**kwargs)
+
+    def check_data(self) -> None:
+        """Refuse a checkpoint whose data fingerprint differs from the data given now, naming what differs,
+        unless ``--data_changed_ok``. A checkpoint without a fingerprint is used with a warning."""
+        ckpt_path = getattr(self, "checkpoint_file", None)
+        stored = getattr(self, "checkpoint_fingerprint", None)
+        current = getattr(self.datamodule, "fingerprint", None)
+        if ckpt_path is None or current is None:
+            return
+        if stored is None:
+            rank_zero_warn(f"checkpoint {ckpt_path} records no data fingerprint: the data cannot be checked against it")
+            return
+        differences = fingerprint_differences(stored, current)
+        if not differences:
+            return
+        message = (f"checkpoint {ckpt_path} was trained on other data than {self.datamodule._data_folder()}: "
+                   f"{'; '.join(differences)}")
+        if not self.config[self.subcommand].get("data_changed_ok", False):
+            raise CheckpointError(f"{message} (--data_changed_ok true uses it anyway)")
+        rank_zero_warn(f"{message}; used anyway (--data_changed_ok)")
+
+    def record_provenance(self, checkpoint: Any, resumed_from: Any = None) -> None:
+        """Write ``provenance.json`` beside the logger's ``metrics.csv``: :func:`provenance` of this run."""
+        logger = self.trainer.logger
+        folder = getattr(logger, "log_dir", None) if logger is not None else None
+        if folder is None or not self.trainer.is_global_zero or not Path(folder).is_dir():
+            return
+        record = provenance(self.subcommand, checkpoint, getattr(self.datamodule, "fingerprint", None), resumed_from)
+        write_json(Path(folder) / "provenance.json", record)
+
+    @contextlib.contextmanager
+    def interrupted(self) -> Iterator[None]:
+        """SIGTERM (Lightning's handler stops the loop with a ``SIGTERMException``, exit code 0 by itself) and
+        SIGINT (Lightning's ``KeyboardInterrupt`` handling exits with code 1) end the program with one line
+        saying which checkpoint to resume from and exit code 128 + the signal's number, as a shell reports a
+        process ended by that signal."""
+        try:
+            yield
+        except SIGTERMException:
+            self.exit_on_signal(signal.SIGTERM)
+        except SystemExit as error:
+            if isinstance(error.__context__, KeyboardInterrupt):
+                self.exit_on_signal(signal.SIGINT)
+            raise
+        except KeyboardInterrupt:
+            self.exit_on_signal(signal.SIGINT)
+
+    def exit_on_signal(self, number: signal.Signals) -> NoReturn:
+        last = next((Path(c.dirpath) / f"{c.filename}{c.FILE_EXTENSION}" for c in self.trainer.checkpoint_callbacks
+                     if isinstance(c, ModelCheckpoint) and c.dirpath and c.filename == "last"), None)
+        if self.subcommand != "fit":
+            resume = "nothing is written"
+        elif last is not None and last.is_file():
+            saved = torch.load(last, map_location="cpu", weights_only=True, mmap=True).get("epoch")
+            resume = f"{last} holds epoch {saved}: --ckpt_path last resumes from it"
+        else:
+            resume = "no epoch was completed, so no checkpoint is written (fit starts afresh)"
+        if self.trainer.is_global_zero:
+            print(f"error: {self.subcommand} stopped by {number.name} during epoch {self.trainer.current_epoch}; "
+                  f"{resume}", file=sys.stderr)
+        raise SystemExit(128 + int(number))
 
     @contextlib.contextmanager
     def checkpoint_errors(self) -> Iterator[None]:
@@ -250,7 +358,9 @@ class MMRecCLI(LightningCLI):
     def after_predict(self) -> None:
         writer = next((c for c in self.trainer.callbacks if isinstance(c, TopKWriter)), None)
         if writer is not None and self.trainer.is_global_zero:
+            record = provenance("predict", self.trainer.ckpt_path, getattr(self.datamodule, "fingerprint", None))
             for path in writer.paths.values():
+                write_json(path.with_name(f"{path.name.split('.')[0]}.provenance.json"), record)
                 print(f"Top-{writer.k} recommendations written to {path}")
 
     def after_fit(self) -> None:
@@ -263,8 +373,11 @@ class MMRecCLI(LightningCLI):
         if self.trainer.is_global_zero:
             print(f"\n{fit_summary(self.trainer, best)}")
         if not self.config[self.subcommand].get("test_after_fit", True):
+            self.record_provenance(None, resumed_from=getattr(self, "checkpoint_file", None))
             return
-        results = self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
+        with self.interrupted():
+            results = self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
+        self.record_provenance(best or None, resumed_from=getattr(self, "checkpoint_file", None))
         if self.trainer.is_global_zero and results:
             where = f"the best-validation checkpoint {best}" if best else "the final weights (no checkpoint)"
             print(metrics_table(f"Test metrics at {where}:", results[0]))
@@ -277,6 +390,75 @@ def fit_summary(trainer: Any, best_checkpoint: str) -> str:
     last_epoch = max(trainer.current_epoch - 1, 0)  # Lightning counts the epoch after the last one trained
     line = stopper.summary(last_epoch) if stopper is not None else f"Training ended after epoch {last_epoch}"
     return f"{line}; best checkpoint: {best_checkpoint or 'none (no checkpoint monitors ' + MONITOR + ')'}"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's content, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def provenance(command: str, checkpoint: Any, data: dict[str, Any] | None, resumed_from: Any = None) -> dict[str, Any]:
+    """What produced a result: the command, the checkpoint whose weights were evaluated (its path and
+    the SHA-256 of its content; None after a ``fit`` that tests nothing), the checkpoint a ``fit`` resumed from
+    (``resumed_from``) and the data's fingerprint (:func:`~lit_mmrec.data.datamodule.data_fingerprint`)."""
+
+    def described(path: Any) -> dict[str, str] | None:
+        if path is None or not Path(str(path)).is_file():
+            return None
+        return {"path": str(path), "sha256": file_sha256(path)}
+
+    record = {"command": command, "checkpoint": described(checkpoint), "data": data}
+    if command == "fit":
+        record["resumed_from"] = described(resumed_from)
+    return record
+
+
+def write_json(path: Path, record: dict[str, Any]) -> None:
+    """Write ``record`` to ``path`` through a temporary file beside it (never half-written)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(record, indent=1) + "\n")
+    os.replace(temporary, path)
+
+
+def check_max_epochs(config: Namespace, source: str) -> None:
+    """``fit``'s ``--trainer.max_epochs``: at least 1, or -1 (Lightning's "until the stopping rule ends it");
+    0 trains nothing and is accepted only with ``--test_after_fit false`` (it runs the setup, e.g. SG-URInit,
+    and reports no metrics)."""
+    epochs = config.trainer.get("max_epochs")
+    if epochs is None or epochs >= 1 or epochs == -1:
+        return
+    if epochs == 0 and not config.get("test_after_fit", True):
+        return
+    why = ("trains nothing, and the test after fit would report the untrained model (with --test_after_fit false "
+           "it only runs the setup)") if epochs == 0 else "is not a number of epochs (-1: until the stopping rule ends the run)"
+    raise ConfigError(f"{source}: --trainer.max_epochs {epochs} {why}")
+
+
+def output_folders(config: Namespace, subcommand: str) -> list[tuple[Path, str]]:
+    """The folders ``subcommand`` writes into, each with the option that names it: the checkpoint folders
+    (``fit``), the loggers' folders (``fit``, ``validate``, ``test``) and the predictions' folder (``predict``)."""
+    folders: list[tuple[Path, str]] = []
+    if subcommand == "fit":
+        for key in ("checkpoint", "last_checkpoint"):
+            dirpath = (config.get(key) or Namespace()).get("dirpath")
+            if isinstance(dirpath, str | Path) and "://" not in str(dirpath):
+                folders.append((Path(dirpath), f"--{key}.dirpath, --experiment"))
+    if subcommand in ("fit", "validate", "test"):
+        value = config.trainer.get("logger")
+        for entry in value if isinstance(value, list) else [value]:
+            init_args = entry.get("init_args") if isinstance(entry, Namespace) else None
+            save_dir = init_args.get("save_dir") if init_args is not None else None
+            if isinstance(save_dir, str | Path) and "://" not in str(save_dir):
+                folders.append((Path(save_dir) / config.experiment, "--trainer.logger.init_args.save_dir, --experiment"))
+    if subcommand == "predict" and config.get("predictions") is not None:
+        output_dir = config.predictions.get("output_dir")
+        if isinstance(output_dir, str | Path):
+            folders.append((Path(output_dir), "--predictions.output_dir"))
+    return list(dict.fromkeys(folders))
 
 
 def show_links_in_class_help(parser: LightningArgumentParser, key: str) -> None:
@@ -422,9 +604,9 @@ def resolve_checkpoint(config: Namespace, subcommand: str) -> Path | None:
     return path
 
 
-def check_checkpoint(path: Path, configured: str | None) -> None:
-    """Read ``path`` (memory-mapped, tensors only, nothing unpickled) and check it is a checkpoint of
-    the configured model class."""
+def check_checkpoint(path: Path, configured: str | None) -> dict[str, Any] | None:
+    """Read ``path`` (memory-mapped, tensors only, nothing unpickled), check it is a checkpoint of the
+    configured model class and return the data fingerprint it records (None if it records none)."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:
@@ -434,6 +616,8 @@ def check_checkpoint(path: Path, configured: str | None) -> None:
     stored = (checkpoint.get("hyper_parameters") or {}).get("_class_path")
     if configured and stored and stored != configured:
         raise CheckpointError(f"checkpoint {path} holds a {stored}, but the configuration builds a {configured}")
+    states = (value for value in checkpoint.values() if isinstance(value, dict) and "fingerprint" in value)
+    return next((state["fingerprint"] for state in states if isinstance(state["fingerprint"], dict)), None)
 
 
 def model_class_path(config: Any) -> str | None:

@@ -3,10 +3,17 @@
 Every error about a file the user gave (data, configuration, checkpoint) is an :class:`InputError`
 whose message names the file, and the line or record where there is one. ``train.py`` and
 ``python -m lit_mmrec.prepare`` both print it with :func:`error_line`, so one mistake reads the
-same through either door.
+same through either door. :func:`check_integer` and :func:`check_number` are the range checks every
+callback's constructor applies to its options; :func:`probe_folder` checks an output folder before a run.
 """
 
 from __future__ import annotations
+
+import contextlib
+import errno
+import math
+import os
+from pathlib import Path
 
 
 class InputError(ValueError):
@@ -41,3 +48,55 @@ def error_line(error: BaseException) -> str:
     shown = ours if ours is not None else root_cause(error)
     message = " ".join(str(shown).split()) or type(shown).__name__
     return f"error: {message}"
+
+
+def check_integer(owner: str, name: str, value: object, minimum: int) -> None:
+    """Raise ValueError ``"<owner>: <name> must be an integer >= <minimum>, got ..."`` unless ``value`` is one
+    (a bool is not)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
+
+
+def check_number(owner: str, name: str, value: object, minimum: float | None = None) -> None:
+    """Raise ValueError ``"<owner>: <name> must be a finite number (>= minimum), got ..."`` unless ``value`` is
+    a finite int or float (not a bool) at least ``minimum``."""
+    finite = not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value)
+    if not finite or (minimum is not None and value < minimum):
+        bound = f" >= {minimum}" if minimum is not None else ""
+        raise ValueError(f"{owner}: {name} must be a finite number{bound}, got {value!r}")
+
+
+#: the probe's name is as long as the longest file name lit-mmrec writes into an output folder
+#: (``.best-epoch=NNN.ckpt.<8 hex>.tmp``, a temporary checkpoint), so that a name too long fails here
+PROBE_LENGTH = 40
+
+
+def probe_folder(folder: Path, option: str) -> None:
+    """Create ``folder`` (and its parents), write and remove a probe file in it, then remove the folders it
+    created: a folder that cannot be made or written to (a file in its place, no permission, a read-only or
+    full file system, a name too long) fails now, with one line naming it and the option, not when the first
+    checkpoint is written."""
+    folder = folder.expanduser()
+    created = []
+    parent = folder.absolute()
+    while not parent.exists() and parent != parent.parent:
+        created.append(parent)
+        parent = parent.parent
+    probe = folder / f".lit-mmrec-probe-{os.getpid()}".ljust(PROBE_LENGTH, "-")  # one per process
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(descriptor, b"probe")
+        finally:
+            os.close(descriptor)
+            probe.unlink()
+    except FileExistsError:
+        raise InputError(f"output folder {folder} ({option}): a file is in its place") from None
+    except OSError as error:
+        reason = "a file is in the way" if error.errno == errno.ENOTDIR else error.strerror or str(error)
+        raise InputError(f"cannot write to the output folder {folder} ({option}): {reason}") from None
+    finally:
+        for path in created:
+            with contextlib.suppress(OSError):
+                path.rmdir()

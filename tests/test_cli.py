@@ -1,6 +1,8 @@
 """End-to-end runs of train.py's CLI on tiny data (in-process)."""
 
 import csv
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -53,6 +55,11 @@ def test_fit_then_test_best_checkpoint(tiny_dataset, tmp_path, monkeypatch, caps
     assert f"best-epoch={stopping.best_epoch:03d}.ckpt" in best
     printed = metric_lines(out, "test")
     assert printed and all(len(value.split(".")[1]) == 4 for value in printed.values())
+    # beside metrics.csv: the checkpoint those test metrics come from, by path and content, and the data
+    (metrics,) = (tmp_path / "logs").rglob("metrics.csv")
+    record = json.loads((metrics.parent / "provenance.json").read_text())
+    assert record["checkpoint"] == {"path": best, "sha256": hashlib.sha256(Path(best).read_bytes()).hexdigest()}
+    assert record["resumed_from"] is None and record["data"]["dataset"] == "tiny"
 
 
 def test_early_stop_is_reported_in_one_line(tiny_dataset, tmp_path, monkeypatch, capsys):

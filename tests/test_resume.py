@@ -176,7 +176,10 @@ def test_truncated_last_checkpoint_on_resume(trained, capsys):
 
 def test_checkpoint_of_other_data_set(trained, capsys):
     other = make_data(trained / "other", num_items=14)
-    line = error_line(capsys, validate_args(fit_args(other, "x"), trained / "checkpoints" / "ok" / "last.ckpt"))
+    args = validate_args(fit_args(other, "x"), trained / "checkpoints" / "ok" / "last.ckpt")
+    line = error_line(capsys, args)
+    assert "last.ckpt was trained on other data" in line and "num_items 12 -> 14" in line
+    line = error_line(capsys, [*args, "--data_changed_ok", "true"])
     assert "last.ckpt does not fit LightGCN with 10 users and 14 items" in line
     assert "item_embedding" in line
 

@@ -27,7 +27,8 @@ from typing import Any
 import lightning as L
 import torch
 
-from lit_mmrec.callbacks.cold_item_neighbours import ColdItemNeighbours, cold_item_neighbours
+from lit_mmrec.callbacks.cold_item_neighbours import WEIGHTINGS, ColdItemNeighbours, cold_item_neighbours
+from lit_mmrec.errors import check_integer
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,12 @@ class ColdItems(L.Callback):
         self, k: int = 20, max_interactions: int = 0, weighting: str = "mean", modalities: list[str] | None = None,
         keep_norm: bool = True, own: bool = True,
     ) -> None:
+        check_integer("ColdItems", "k", k, 1)
+        check_integer("ColdItems", "max_interactions", max_interactions, 0)
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"ColdItems: weighting must be one of {WEIGHTINGS}, got {weighting!r}")
+        if modalities is not None and not modalities:
+            raise ValueError("ColdItems: modalities is an empty list (leave it out to use every modality)")
         self.k = k
         self.max_interactions = max_interactions
         self.weighting = weighting

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import lightning as L
 
+from lit_mmrec.errors import check_integer
 from lit_mmrec.metrics.cold_start import PROTOCOLS, cold_start_from_module
 
 
@@ -42,6 +43,11 @@ class ColdStartEvaluation(L.Callback):
         protocols: list[str] | None = None, split: str = "test",
     ) -> None:
         self.thresholds = [0, 1, 5, 10] if thresholds is None else list(thresholds)
+        if not self.thresholds:
+            raise ValueError("ColdStartEvaluation: thresholds is an empty list (leave it out for [0, 1, 5, 10])")
+        for threshold in self.thresholds:
+            check_integer("ColdStartEvaluation", "every threshold", threshold, 0)
+        check_integer("ColdStartEvaluation", "chunk_size", chunk_size, 1)
         self.output = output
         self.chunk_size = chunk_size
         self.protocols = list(PROTOCOLS) if protocols is None else list(protocols)

@@ -40,6 +40,7 @@ from lightning.pytorch.callbacks.early_stopping import EarlyStoppingReason
 from lightning.pytorch.utilities import rank_zero_warn
 
 from lit_mmrec.console import format_metric
+from lit_mmrec.errors import check_integer, check_number
 
 #: Named stopping rules: patience, warm-up epochs, absolute and relative min_delta.
 RULES: dict[str, dict[str, Any]] = {
@@ -101,10 +102,15 @@ class StoppingRule(EarlyStopping):
             preset = RULES[rule]
             patience, warmup = preset["patience"], preset["warmup"]
             min_delta, relative_min_delta = preset["min_delta"], preset["relative_min_delta"]
-        if warmup < 0:
-            raise ValueError(f"warmup must be >= 0, got {warmup}")
-        if relative_min_delta < 0:
-            raise ValueError(f"relative_min_delta must be >= 0, got {relative_min_delta}")
+        check_integer("early_stopping", "warmup", warmup, 0)
+        check_integer("early_stopping", "patience", patience, 0)
+        check_number("early_stopping", "min_delta", min_delta, 0)
+        check_number("early_stopping", "relative_min_delta", relative_min_delta, 0)
+        for name, threshold in (("stopping_threshold", stopping_threshold), ("divergence_threshold", divergence_threshold)):
+            if threshold is not None:
+                check_number("early_stopping", name, threshold)
+        if mode not in ("min", "max"):
+            raise ValueError(f"early_stopping: mode must be 'min' or 'max', got {mode!r}")
         super().__init__(
             monitor=monitor, min_delta=min_delta, patience=patience, verbose=verbose, mode=mode, strict=strict,
             check_finite=check_finite, stopping_threshold=stopping_threshold,

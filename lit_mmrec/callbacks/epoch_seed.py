@@ -21,6 +21,8 @@ import lightning as L
 import numpy as np
 import torch
 
+from lit_mmrec.errors import check_integer
+
 
 def epoch_seed(seed: int, epoch: int) -> int:
     """The seed of ``epoch`` (distinct from the batch sampler's ``seed * 100_003 + epoch``)."""
@@ -36,6 +38,8 @@ class EpochSeed(L.Callback):
     """
 
     def __init__(self, seed: int | None = None) -> None:
+        if seed is not None:
+            check_integer("EpochSeed", "seed", seed, 0)
         self.seed = seed
 
     def base_seed(self) -> int | None:

@@ -37,6 +37,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from lit_mmrec.data.loader import SPLITS, DataFormatError
+from lit_mmrec.errors import check_integer
 
 FORMATS = ("csv", "jsonl")
 MAPPING_FILES = {"user": ("u_id_mapping", "userID"), "item": ("i_id_mapping", "itemID")}
@@ -122,8 +123,9 @@ class TopKWriter(BasePredictionWriter):
         super().__init__(write_interval="batch")
         formats = ["csv"] if formats is None else list(formats)
         exclude = ["train"] if exclude is None else list(exclude)
-        if k <= 0:
-            raise ValueError(f"predictions: k must be positive, got {k}")
+        check_integer("predictions", "k", k, 1)
+        if output_dir is not None and not str(output_dir).strip():
+            raise ValueError("predictions: output_dir is empty (leave it out for predictions/<experiment>)")
         if not formats or any(f not in FORMATS for f in formats):
             raise ValueError(f"predictions: formats must be a non-empty subset of {list(FORMATS)}, got {formats}")
         if any(s not in SPLITS for s in exclude):

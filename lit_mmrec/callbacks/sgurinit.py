@@ -16,7 +16,11 @@ What it does, once, at ``on_fit_start`` (after ``setup``, with the module on its
 2. computes the tables with :func:`lit_mmrec.init.sgurinit.initialise_user_table` from the
    TRAINING interactions only, on the module's device (the GPU when training on one);
 3. under DDP, rank 0 computes and broadcasts; every rank copies the result into its parameters;
-4. says on the console (rank 0) which tables it initialised, how many rows of each, and how long it took.
+4. says on the console (rank 0) which tables it initialised, how many rows of each, and how long it took; a
+   table of which it set no row although users have training interactions is an error.
+
+``n_clusters`` above the number of rows K-Means clusters (items, or users with interactions) is clipped to
+that number with a warning that says so, rather than refused: one sweep over ``K`` runs on every data set.
 
 When the fit resumes from a checkpoint (``--ckpt_path``), or this callback's own restored state
 says it already ran, nothing is recomputed: the checkpoint's weights win.
@@ -31,8 +35,9 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
+from lit_mmrec.errors import InputError
 from lit_mmrec.init.options import SGURInitOptions
 from lit_mmrec.init.sgurinit import aligned_item_table, initialise_user_table, pca_reduce, standardise_columns
 from lit_mmrec.init.targets import UserInitTarget
@@ -117,7 +122,17 @@ class SGURInit(L.Callback):
     ) -> None:
         #: the recipe (logged, kept in checkpoints): every argument but ``modalities`` and ``seed``
         arguments = locals()
-        self.options = SGURInitOptions(**{name: arguments[name] for name in SGURInitOptions.names()})
+        try:
+            self.options = SGURInitOptions(**{name: arguments[name] for name in SGURInitOptions.names()})
+        except ValueError as error:
+            raise ValueError(f"SG-URInit: {error}") from None
+        if modalities is not None and (not modalities or not all(isinstance(m, str) and m for m in modalities)):
+            raise ValueError(
+                f"SG-URInit: modalities must be a non-empty list of modality names, got {modalities!r} "
+                "(leave it out to use every modality of the data set)"
+            )
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"SG-URInit: seed must be an integer, got {seed!r}")
         self.modalities = modalities
         self.seed = seed
         self.done = False
@@ -145,8 +160,15 @@ class SGURInit(L.Callback):
         tables = trainer.strategy.broadcast(tables, src=0)
         written = []
         with torch.no_grad():
+            active = int(torch.unique(trainer.datamodule.dataset.train.users).numel())
             for target in targets:
                 new = tables[target.name].to(target.table.device, target.table.dtype)
+                if active and not bool((target.table != new).any()):
+                    changed = self.options.changed() or "the defaults"
+                    raise InputError(
+                        f"SG-URInit: set no row of user table {target.name}, though {active} users have training "
+                        f"interactions (options: {changed}); the recipe gives no usable row"
+                    )
                 written.append(f"{target.name} ({_rows_changed(target.table, new)})")
                 target.table.copy_(new)
                 item_table = self._item_table(pl_module, target)
@@ -197,6 +219,7 @@ class SGURInit(L.Callback):
             modalities = [m for m in chosen if target.modalities is None or m in target.modalities]
             if not modalities:
                 raise ValueError(f"SG-URInit: no modality left for user table {target.name} (asked for {chosen})")
+            self._warn_if_clipped(target.name, dataset)
             generator = torch.Generator().manual_seed(self.seed)
             table = target.table.detach()
             features = [self._item_space(target, m, dataset.item_features[m].to(device), table.shape[1], generator)
@@ -218,6 +241,18 @@ class SGURInit(L.Callback):
             for modality, details in zip(modalities, report, strict=True):
                 self.cluster_sizes[f"{target.name}/{modality}"] = details["cluster_sizes"]
         return results
+
+    def _warn_if_clipped(self, table: str, dataset) -> None:
+        """Warn when ``n_clusters`` exceeds the rows K-Means clusters for ``table``, which clips it to them."""
+        if self.options.cluster_on == "item":
+            points, noun = int(dataset.num_items), "items"
+        else:
+            points, noun = int(torch.unique(dataset.train.users).numel()), "users with training interactions"
+        if self.options.n_clusters > points:
+            rank_zero_warn(
+                f"SG-URInit: n_clusters {self.options.n_clusters} is above the {points} {noun} K-Means clusters "
+                f"for user table {table}: it uses {points} clusters (every one its own cluster)"
+            )
 
     @staticmethod
     def _item_table(pl_module: L.LightningModule, target: UserInitTarget) -> torch.Tensor | None:

@@ -38,6 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lit_mmrec.errors import check_integer
+
 
 def effective_rank(x: Tensor) -> float:
     """Entropy-based effective rank of the rows of ``x`` (``[n, d]``); 0.0 for an all-zero matrix."""
@@ -115,6 +117,7 @@ class UserTableDiagnostics(L.Callback):
     """
 
     def __init__(self, max_users: int = 20000) -> None:
+        check_integer("UserTableDiagnostics", "max_users", max_users, 1)
         self.max_users = max_users
         self.initial: dict[str, Tensor] = {}
         self.users: Tensor | None = None

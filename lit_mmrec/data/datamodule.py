@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 
-from lit_mmrec.data.loader import MMRecDataset, load_mmrec_dataset
+from lit_mmrec.data.loader import DataFormatError, MMRecDataset, load_mmrec_dataset
 from lit_mmrec.data.pairs import UserItemIndex
 from lit_mmrec.data.sampling import BPRTrainLoader, UserChunkLoader
 from lit_mmrec.data.synthetic import SyntheticSpec, ensure_synthetic
@@ -49,6 +51,7 @@ class MMRecDataModule(L.LightningDataModule):
         self.eval_chunk_size = eval_chunk_size
         self.seed = seed
         self._dataset: MMRecDataset | None = None
+        self._fingerprint: dict[str, Any] | None = None
 
     def _data_folder(self) -> Path:
         """Where the data set lives; subclasses that generate data override this."""
@@ -76,11 +79,41 @@ class MMRecDataModule(L.LightningDataModule):
     def item_features(self) -> dict[str, torch.Tensor]:
         return self.dataset.item_features
 
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        """What the data set is, cheaply: :func:`data_fingerprint` of :attr:`dataset` (computed once)."""
+        if self._fingerprint is None:
+            self._fingerprint = data_fingerprint(self.dataset)
+        return self._fingerprint
+
+    def state_dict(self) -> dict[str, Any]:
+        """Kept in every checkpoint: the data's :attr:`fingerprint`, which resuming, testing and predicting
+        compare with the data they are given (``train.py --data_changed_ok``)."""
+        return {"fingerprint": self.fingerprint}
+
     def prepare_data(self) -> None:
         self._data_folder()
 
     def setup(self, stage: str) -> None:
-        self.dataset  # noqa: B018 - load (and validate) now rather than in the first dataloader call
+        """Load (and validate) the data now rather than in the first dataloader call, and refuse a split the
+        stage evaluates on when it holds no rows: ``fit`` and ``validate`` need validation rows (the best
+        checkpoint and the stopping rule are chosen on them), ``test`` needs test rows."""
+        self.dataset  # noqa: B018
+        needed = {"fit": "valid", "validate": "valid", "test": "test"}.get(stage)
+        if needed is not None:
+            self.require_rows(needed)
+
+    def require_rows(self, split: str) -> None:
+        """Raise :class:`DataFormatError` naming the interaction file when ``split`` holds no rows."""
+        if len(self.dataset.split(split)) == 0:
+            label = {"train": 0, "valid": 1, "test": 2}[split]
+            folder = self.dataset.folder if self.dataset.folder is not None else self._data_folder()
+            path = Path(folder) / f"{self.dataset.name}.inter"
+            purpose = "the best checkpoint and the stopping rule are chosen" if split == "valid" else "testing ranks"
+            raise DataFormatError(
+                f"{path}: no {'validation' if split == 'valid' else split} rows (x_label {label}) of users with "
+                f"training rows; {purpose} on them"
+            )
 
     def split_index(self, split: str) -> UserItemIndex:
         """Per-user item sets of ``split`` (``train``, ``valid`` or ``test``)."""
@@ -114,6 +147,57 @@ class MMRecDataModule(L.LightningDataModule):
         rank, world_size = self._rank()
         users = torch.unique(self.dataset.train.users)
         return UserChunkLoader(users, self.eval_chunk_size, rank=rank, world_size=world_size)
+
+
+def _digest(*tensors: torch.Tensor) -> str:
+    """SHA-256 of the tensors' bytes (contiguous, on the CPU), in order."""
+    digest = hashlib.sha256()
+    for tensor in tensors:
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def data_fingerprint(dataset: MMRecDataset) -> dict[str, Any]:
+    """What a checkpoint was trained on, as loaded: the data set's name and sizes, each split's row count and
+    SHA-256 of its (user, item) pairs, each modality's feature shape and SHA-256 of its values. Hashing the
+    loaded tensors (not the files) makes a fingerprint depend on the data only, not on its file's formatting;
+    it costs one pass over the data at setup."""
+    return {
+        "dataset": dataset.name,
+        "num_users": int(dataset.num_users),
+        "num_items": int(dataset.num_items),
+        "splits": {
+            name: {"rows": len(part), "sha256": _digest(part.users, part.items)}
+            for name in ("train", "valid", "test")
+            for part in [dataset.split(name)]
+        },
+        "features": {
+            modality: {"shape": list(features.shape), "sha256": _digest(features)}
+            for modality, features in sorted(dataset.item_features.items())
+        },
+    }
+
+
+def fingerprint_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """What differs between two :func:`data_fingerprint` values, one short phrase each."""
+    differences = [
+        f"{key} {stored.get(key)} -> {current.get(key)}"
+        for key in ("dataset", "num_users", "num_items")
+        if stored.get(key) != current.get(key)
+    ]
+    for group, noun in (("splits", "split"), ("features", "modality")):
+        old, new = stored.get(group) or {}, current.get(group) or {}
+        for name in sorted(set(old) | set(new)):
+            if name not in new:
+                differences.append(f"{noun} {name} missing")
+            elif name not in old:
+                differences.append(f"{noun} {name} added")
+            elif old[name] != new[name]:
+                size = "rows" if group == "splits" else "shape"
+                changed = (f"{old[name].get(size)} -> {new[name].get(size)} {size}"
+                           if old[name].get(size) != new[name].get(size) else "same size, other content")
+                differences.append(f"{noun} {name} ({changed})")
+    return differences
 
 
 class SyntheticDataModule(MMRecDataModule):

@@ -89,6 +89,13 @@ class MMRecDataset:
         return self.train.csr(self.num_users, self.num_items)
 
 
+def _not_a_regular_file(path: Path) -> str | None:
+    """What ``path`` is when it exists but is not a regular file (a folder, a device, a pipe), else None."""
+    if not path.exists() or path.is_file():
+        return None
+    return "a folder" if path.is_dir() else "not a regular file (a device, pipe or socket)"
+
+
 def discover_modalities(folder: Path) -> list[str]:
     """Modalities present in ``folder``: every ``<modality>_feat.npy``, sorted by name."""
     return sorted(p.name[: -len(FEATURE_SUFFIX)] for p in folder.glob(f"*{FEATURE_SUFFIX}"))
@@ -100,10 +107,14 @@ def find_inter_file(folder: Path, name: str | None = None) -> Path:
         raise DataFormatError(f"data folder {folder} does not exist or is not a directory")
     if name is not None:
         path = folder / f"{name}.inter"
+        if (what := _not_a_regular_file(path)) is not None:
+            raise DataFormatError(f"interaction file {path} is {what}, not a file of interactions")
         if not path.is_file():
             raise DataFormatError(f"missing interaction file {path} (expected <name>.inter in {folder})")
         return path
     candidates = sorted(folder.glob("*.inter"))
+    if len(candidates) == 1 and (what := _not_a_regular_file(candidates[0])) is not None:
+        raise DataFormatError(f"interaction file {candidates[0]} is {what}, not a file of interactions")
     if len(candidates) != 1:
         found = ", ".join(p.name for p in candidates) or "none"
         raise DataFormatError(
@@ -236,6 +247,8 @@ def load_features(folder: Path, modalities: list[str]) -> dict[str, torch.Tensor
     features: dict[str, torch.Tensor] = {}
     for modality in modalities:
         path = folder / f"{modality}{FEATURE_SUFFIX}"
+        if (what := _not_a_regular_file(path)) is not None:
+            raise DataFormatError(f"feature file {path} for modality {modality!r} is {what}, not a .npy array")
         if not path.is_file():
             present = discover_modalities(folder)
             raise DataFormatError(f"missing feature file {path} for modality {modality!r} (present: {present})")

@@ -21,6 +21,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from lit_mmrec.errors import InputError, error_line
 from lit_mmrec.experiments import reports
 from lit_mmrec.experiments.runner import ROOT, RunSpec, RunStore, Settings, run_all
 from lit_mmrec.experiments.sweep import sweep_specs
@@ -103,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report_only:
         try:
             run_all(specs, settings, store, args.jobs)
-        except FileNotFoundError as error:
-            print(f"error: {error}", file=sys.stderr)
+        except (InputError, ValueError, FileNotFoundError) as error:
+            print(error_line(error), file=sys.stderr)
             return 2
     written = reports.write_reports(specs, store, args.out, shown, sweep)
     for path in written:

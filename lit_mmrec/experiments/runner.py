@@ -53,6 +53,7 @@ from typing import Any
 
 import yaml
 
+from lit_mmrec.errors import InputError, check_integer, probe_folder
 from lit_mmrec.experiments import logs
 from lit_mmrec.experiments.convergence import convergence
 from lit_mmrec.experiments.runs_json import read_runs, write_runs
@@ -424,16 +425,43 @@ def execute(
     return record
 
 
+def check_before_runs(specs: list[RunSpec], settings: Settings, jobs: int) -> None:
+    """Everything a study needs, checked before its first run (:class:`~lit_mmrec.errors.InputError`, one line):
+    ``jobs`` and the settings' numbers in range, the working folder an existing folder, the result and log
+    folders writable (:func:`~lit_mmrec.errors.probe_folder`), and every run's config and SG-URInit fragment a
+    YAML mapping."""
+    check_integer("--jobs", "the number of runs at a time", jobs, 1)
+    if settings.max_epochs is not None:
+        check_integer("--max_epochs", "the epoch budget", settings.max_epochs, 1)
+    for threshold in settings.cold_start:
+        check_integer("--cold_start", "every threshold", threshold, 0)
+    if not settings.workdir.is_dir():
+        raise InputError(f"--workdir {settings.workdir}: no such folder (the runs' working folder)")
+    if not specs:
+        return
+    probe_folder(settings.out, "--out")
+    probe_folder(settings.logs_dir, "--logs")
+    configs = {spec.config(settings.configs): spec.name for spec in specs}
+    for spec in specs:
+        if spec.variant.fragment is not None:
+            configs.setdefault(settings.configs / "sgurinit" / f"{spec.variant.fragment}.yaml", spec.name)
+    for path, name in configs.items():
+        if not path.is_file():
+            kind = "SG-URInit fragment" if path.parent.name == "sgurinit" else "config"
+            raise InputError(f"no {kind} {path} for {name} (--configs {settings.configs})")
+        try:
+            content = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            raise InputError(f"{path}: not a YAML file ({' '.join(str(error).split())[:120]})") from None
+        if not isinstance(content, dict):
+            raise InputError(f"{path}: not a mapping of options (for {name})")
+
+
 def run_all(specs: list[RunSpec], settings: Settings, store: RunStore, jobs: int = 1) -> list[dict[str, Any]]:
     """Run every spec not yet done, ``jobs`` at a time, each with its share of the cores
     (:func:`child_environment`); returns the records of the runs this call made."""
     todo = [s for s in specs if not store.done(s.name)]
-    for spec in todo:
-        if not spec.config(settings.configs).is_file():
-            raise FileNotFoundError(f"no config {spec.config(settings.configs)} for {spec.name}")
-        fragment = spec.variant.fragment
-        if fragment is not None and not (settings.configs / "sgurinit" / f"{fragment}.yaml").is_file():
-            raise FileNotFoundError(f"no SG-URInit fragment {settings.configs / 'sgurinit' / fragment}.yaml for {spec.name}")
+    check_before_runs(todo, settings, jobs)
     check_continuable(todo, settings)
     skipped = len(specs) - len(todo)
     env = child_environment(jobs)

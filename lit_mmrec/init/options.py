@@ -16,6 +16,7 @@ authors' published forms (``configs/sgurinit/{item,user}-{sum,attention}.yaml``)
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,8 @@ class SGURInitOptions:
     Per modality (how :math:`e_u` is formed):
 
     Attributes:
-        n_clusters: ``K >= 1`` of the K-Means (clipped to the number of rows clustered).
+        n_clusters: ``K >= 1`` of the K-Means; above the number of rows clustered it is clipped to that number,
+            with a warning from the callback that says so (a sweep over ``K`` runs on every data set).
         cluster_on: ``"item"``: cluster item features (the authors' figure); ``"user"``: cluster users
             (the brief's description).
         fusion: ``"sum"``: the local term is the plain (weighted) mean of the user's item features;
@@ -117,8 +119,16 @@ class SGURInitOptions:
             value = getattr(self, name)
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-        if isinstance(self.n_clusters, bool) or int(self.n_clusters) != self.n_clusters or self.n_clusters < 1:
-            raise ValueError(f"n_clusters must be >= 1, got {self.n_clusters}")
+        numbers = {"weight": self.weight, "local_weight": self.local_weight, "temperature": self.temperature,
+                   "residual": 1.0 if self.residual is None else self.residual}
+        for name, value in numbers.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if (isinstance(self.n_clusters, bool) or not isinstance(self.n_clusters, int | float)
+                or not math.isfinite(self.n_clusters) or int(self.n_clusters) != self.n_clusters or self.n_clusters < 1):
+            raise ValueError(f"n_clusters must be an integer >= 1, got {self.n_clusters}")
+        if self.weight < 0 or self.local_weight < 0:
+            raise ValueError(f"weight and local_weight must be >= 0, got {self.weight}, {self.local_weight}")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if self.blend == "convex":

@@ -95,7 +95,7 @@ def test_top3_is_the_hand_computed_one(handmade, tmp_path, monkeypatch):
     assert [line["user"] for line in lines] == [0, 1, 2]
     assert {str(line["user"]): [str(i) for i in line["items"]] for line in lines} == expected
     assert lines[2]["scores"] == [1.5, 0.5, 0.0]
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["top3.csv", "top3.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["top3.csv", "top3.jsonl", "top3.provenance.json"]
 
 
 def test_never_a_training_item_even_when_k_exceeds_what_is_left(handmade, tmp_path, monkeypatch):
@@ -187,5 +187,5 @@ def test_writer_rejects_bad_options():
         TopKWriter(formats=["parquet"])
     with pytest.raises(ValueError, match="exclude"):
         TopKWriter(exclude=["training"])
-    with pytest.raises(ValueError, match="k must be positive"):
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
         TopKWriter(k=0)

@@ -59,6 +59,12 @@ class Run:
             train_main(list(argv))
         return exit_info.value.code, self.capsys.readouterr().err
 
+    def succeeds(self, *argv: str) -> str:
+        """``python train.py *argv``, which must finish without exiting; its stderr."""
+        self.capsys.readouterr()
+        train_main(list(argv))
+        return self.capsys.readouterr().err
+
     def prepare(self, *argv: str) -> tuple[int, str]:
         """``python -m lit_mmrec.prepare *argv``: its exit code and stderr."""
         self.capsys.readouterr()
@@ -66,12 +72,12 @@ class Run:
         return code, self.capsys.readouterr().err
 
     def refused(self, runner: Callable[..., tuple[int, str]], *argv: str, names: tuple[str, ...] = (),
-                keep: tuple[str, ...] = ()) -> str:
-        """Run, expect exit code 2 and one error line naming ``names``, and nothing new in the working
+                keep: tuple[str, ...] = (), code: int = 2) -> str:
+        """Run, expect exit code ``code`` and one error line naming ``names``, and nothing new in the working
         folder but ``keep`` (and the configuration files written by :meth:`config`)."""
         before = set(files_under(self.folder))
-        code, err = runner(*argv)
-        assert code == 2, err
+        exit_code, err = runner(*argv)
+        assert exit_code == code, err
         line = assert_one_error_line(err, *names)
         left = set(files_under(self.folder)) - before - set(keep)
         assert not left, f"the failed run left {sorted(left)}"

@@ -89,6 +89,23 @@ def with_nan_row(folder: Path) -> None:
     np.save(folder / "text_feat.npy", array)
 
 
+def replace_by_folder(name: str) -> Callable[[Path], None]:
+    def mutate(folder: Path) -> None:
+        (folder / name).unlink()
+        (folder / name).mkdir()
+        (folder / name / "x").write_text("")
+
+    return mutate
+
+
+def replace_by_device(name: str) -> Callable[[Path], None]:
+    def mutate(folder: Path) -> None:
+        (folder / name).unlink()
+        (folder / name).symlink_to("/dev/null")  # a character device, as a user's symlink would make it
+
+    return mutate
+
+
 CASES = {
     # .inter
     "textual x_label": (set_field(5, 4, "abc"), ["tiny.inter, line 5", "x_label"]),
@@ -118,6 +135,11 @@ CASES = {
     "text features": (save_array("text_feat.npy", np.array([["a"] * 4] * 10)), ["text_feat.npy", "<U1"]),
     "NaN feature": (with_nan_row, ["text_feat.npy", "row 7"]),
     "rows disagree": (save_array("text_feat.npy", np.ones((11, 4), np.float32)), ["disagree", "'text': 11"]),
+    # not regular files
+    "interaction file is a folder": (replace_by_folder("tiny.inter"), ["tiny.inter is a folder"]),
+    "feature file is a folder": (replace_by_folder("image_feat.npy"), ["image_feat.npy", "is a folder"]),
+    "feature file is a character device": (replace_by_device("text_feat.npy"),
+                                           ["text_feat.npy", "not a regular file (a device"]),
 }  # fmt: skip
 
 

@@ -181,7 +181,7 @@ def test_defaults_are_the_product_recipe():
         (dict(residual=0.0), "residual must be None"),
         (dict(residual_rescale=True), "set residual"),
         (dict(weight=0.0, local_weight=0.0), "both 0"),
-        (dict(n_clusters=2.5), "n_clusters must be >= 1"),
+        (dict(n_clusters=2.5), "n_clusters must be an integer >= 1"),
     ],
 )
 def test_invalid_recipes_are_rejected_in_one_place(options, message):

@@ -130,7 +130,7 @@ def test_attention_chunking_does_not_change_the_result(cluster_on):
         (dict(cluster_on="items"), "cluster_on must be one of"),
         (dict(fusion="concat"), "fusion must be one of"),
         (dict(user_repr="graph"), "user_repr must be one of"),
-        (dict(n_clusters=0), "n_clusters must be >= 1"),
+        (dict(n_clusters=0), "n_clusters must be an integer >= 1"),
         (dict(temperature=0.0), "temperature must be > 0"),
     ],
 )
