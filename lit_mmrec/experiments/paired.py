@@ -24,6 +24,7 @@ import torch
 from scipy import stats
 
 from lit_mmrec.callbacks.user_groups import activity_groups
+from lit_mmrec.experiments.runner import PER_USER
 
 TESTS = ("t", "wilcoxon")
 
@@ -111,9 +112,6 @@ def compare_runs(baseline_files: Sequence[Path], candidate_files: Sequence[Path]
         if members.any():
             result[f"users_{lo}-{int(hi)}"] = compare(base[members], cand[members], test, seed=seed)
     return result
-
-
-PER_USER = "per_user.npz"
 
 
 def study_comparisons(records: Sequence[dict], runs_dir: Path, metric: str = "recall@20", test: str = "t",

@@ -59,6 +59,9 @@ from lit_mmrec.experiments.convergence import convergence
 from lit_mmrec.experiments.runs_json import read_runs, write_runs
 from lit_mmrec.experiments.variants import Variant
 
+#: every test user's metrics of a run (:class:`~lit_mmrec.callbacks.UserGroupMetrics`), in its run folder
+PER_USER = "per_user.npz"
+
 #: The repository root, where ``train.py`` and ``configs/`` live.
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -166,7 +169,7 @@ def child_environment(jobs: int, environ: dict[str, str] | None = None, cores: i
 
 def runner_arguments(spec: RunSpec, settings: Settings) -> list[str]:
     """The ``train.py fit`` arguments the runner derives from ``spec`` and ``settings`` alone (config, run name,
-    seeds, logger, :class:`~lit_mmrec.callbacks.EpochTimer`, cold start), paths relative to
+    seeds, logger, :class:`~lit_mmrec.callbacks.EpochTimer`, per-user metrics, cold start), paths relative to
     ``settings.workdir`` (its cwd); a record does not repeat them."""
     here = settings.workdir
     args = [
@@ -178,6 +181,11 @@ def runner_arguments(spec: RunSpec, settings: Settings) -> list[str]:
         "--trainer.logger.init_args.name", spec.name,
         # first, so that the elapsed time it logs includes SG-URInit
         "--trainer.callbacks+=lit_mmrec.callbacks.EpochTimer",
+    ]
+    # every test user's metrics, for the paired comparison over users (paired.md)
+    args += [
+        "--trainer.callbacks+=lit_mmrec.callbacks.UserGroupMetrics",
+        "--trainer.callbacks.init_args.per_user", relative_to(settings.run_dir(spec) / PER_USER, here),
     ]
     if settings.cold_start:
         args += [

@@ -44,6 +44,10 @@ def test_table_end_to_end(tiny_configs, tmp_path, monkeypatch, capsys):
     table = (out / "table.md").read_text()
     assert "| lightgcn | random | 2 |" in table and "*item-sum,n_clusters=2 vs random*" in table
     assert "| lightgcn | random | 2 |" in (out / "convergence.md").read_text()
+    # every run wrote its test users' metrics; the init is compared with random over them, per activity group
+    assert all((out / "runs" / run["name"] / "per_user.npz").is_file() for run in runs)
+    assert "## Paired over users" in table
+    assert "| tiny | lightgcn | item-sum,n_clusters=2 | all |" in (out / "paired.md").read_text()
     cold_report = (out / "cold_start.md").read_text()
     assert "(N = 0)" in cold_report and "ranked among the cold items only (N = 1)" in cold_report
     try:
