@@ -15,7 +15,8 @@ and MMGCN, whose training sums over scatter/segment reductions and dense product
 moved by up to 0.40%, 0.59%, 0.30% and 0.63%. The tolerance is twice the largest measured deviation, and at
 least 0.1% relative (float32 rounding across machines for the others); a change of the maths moves a 5-epoch
 Recall@20 by more than that. Exact equality is kept where the result is bit-reproducible by construction:
-resume (``tests/test_resume.py``) and DDP ranks (``tests/test_ddp.py``).
+resume (``tests/test_resume.py``) and DDP ranks (``tests/test_ddp.py``). BPR, LayerGCN, SelfCF, PGL and SMORE
+were recorded on the AMD EPYC machine and gave the same values with 2 threads and with scalar kernels.
 """
 
 from __future__ import annotations
@@ -46,10 +47,12 @@ RECORDED = {
     "bpr": 0.13228441774845123,
     "layergcn": 0.11848198622465134,
     "selfcf": 0.10184778273105621,
+    "pgl": 0.1535383015871048,
+    "smore": 0.1420489251613617,
 }
 #: the largest relative deviation from RECORDED measured across kernels and thread counts (see above)
 MEASURED_SPREAD = {"dualgnn": 4.0e-3, "lgmrec": 5.9e-3, "dragon": 3.0e-3, "mmgcn": 6.3e-3, "grcn": 4.1e-4}
-SLOW = {"mmgcn", "grcn", "slmrec", "mgcn"}  # 10-40 s each on one core
+SLOW = {"mmgcn", "grcn", "slmrec", "mgcn", "pgl", "smore"}  # 10-60 s each on one core
 
 
 def tolerance(model: str) -> float:
