@@ -99,3 +99,11 @@ def test_sgurinit_summary_is_what_its_study_prints(monkeypatch, capsys):
     importlib.import_module("studies.sgurinit_summary").main()
     block = README.split("<!-- sgurinit-summary: what python -m studies.sgurinit_summary prints -->\n")[1]
     assert block.split("<!-- /sgurinit-summary -->")[0] == capsys.readouterr().out
+
+
+def test_the_models_table_lists_every_backbone():
+    from helpers import discover_backbones
+
+    listed = set(re.findall(r"^\| [^|]+ \| [^|]+ \| `(\w+)` \|$", README, re.M))
+    modules = {cls.__module__.rsplit(".", 1)[1] for cls in discover_backbones()}
+    assert listed == modules
