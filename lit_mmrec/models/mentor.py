@@ -37,10 +37,12 @@ Deviations from the authors' code:
 
 - **feature-mask gradient** (defect of the original, and of the library's port): the original computes
   both views under ``torch.no_grad()``, so its ``mask_f`` term is a constant that trains nothing (not
-  even its predictor). Here (``feature_mask_grad=True``, the default) the predictor branch ``f(Z)`` keeps
-  its gradient and the dropout view is the target under a stop-gradient (SimSiam's negative cosine,
-  :func:`~lit_mmrec.nn.self_supervised.negative_cosine_loss`, plus the constant 1); with
-  ``feature_mask_grad=False`` the term is computed as the original does, without gradient;
+  even its predictor). The default here (``feature_mask_grad=False``) keeps that form: the published
+  numbers come from it, and its weight 1.5 was chosen with the term inert; on ml100k (30 epochs, text
+  only) it reaches validation Recall@20 .184 against .154 with the gradient. ``feature_mask_grad=True``
+  is the fix: the predictor branch ``f(Z)`` keeps its gradient and the dropout view is the target under
+  a stop-gradient (SimSiam's negative cosine,
+  :func:`~lit_mmrec.nn.self_supervised.negative_cosine_loss`, plus the constant 1);
 - **user graph**: the original loads ``user_graph_dict.npy`` (the run fails without that preprocessed
   file) and resamples DRAGON's 40-neighbour user graph every epoch, but its ``forward`` never uses it:
   the scores are those of the fused representation above. So no user graph is read or built here, and
@@ -124,8 +126,9 @@ class MENTOR(ModalPreferenceMixin, RecommenderModule):
         mask_g_weight: weight of the graph-noise contrast (MENTOR.yaml grid {1e-4, 1e-3}: 1e-4).
         mask_f_weight: weight of the feature-mask loss (MENTOR.yaml: 1.5).
         align_weight: weight of the mean/variance alignment (MENTOR.yaml: 0.1).
-        feature_mask_grad: True: the feature-mask loss trains the predictor and the representation
-            (stop-gradient on the dropout view); False: computed without gradient, as the original.
+        feature_mask_grad: False: the feature-mask loss is computed without gradient, as the original
+            (it trains nothing); True: it trains the predictor and the representation (stop-gradient on
+            the dropout view).
         reg_weight: weight of the preference / modality-weight regulariser (MENTOR.yaml: 1e-3).
         learning_rate: Adam learning rate (MENTOR.yaml: 1e-4).
         **kwargs: the common hyperparameters of :class:`~lit_mmrec.models.base.RecommenderModule`;
@@ -146,7 +149,7 @@ class MENTOR(ModalPreferenceMixin, RecommenderModule):
         mask_g_weight: float = 1e-4,
         mask_f_weight: float = 1.5,
         align_weight: float = 0.1,
-        feature_mask_grad: bool = True,
+        feature_mask_grad: bool = False,
         reg_weight: float = 1e-3,
         learning_rate: float = 1e-4,
         **kwargs: Any,
