@@ -115,6 +115,8 @@ def test_feature_mask_loss_sends_gradient_only_with_the_fix(tiny_dataset, with_g
         terms["mask_f"].backward()
         assert model.predictor.weight.grad.abs().sum() > 0
         assert model.preference["text"].grad.abs().sum() > 0
+    else:
+        assert not model.predictor.weight.requires_grad
 
 
 def test_alignment_term_over_fused_guide_and_modalities(tiny_dataset):
