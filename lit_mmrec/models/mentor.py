@@ -1,4 +1,4 @@
-"""MENTOR (Xu, Chen, Zhou, Yu, Zhao & Wang, "MENTOR: Multi-level Self-supervised Learning for Multimodal
+"""MENTOR (Xu, Chen, Yang, Li, Wang & Ngai, "MENTOR: Multi-level Self-supervised Learning for Multimodal
 Recommendation", AAAI 2025); the authors' code ``Jinfeng-Xu/MENTOR@1581d27`` ``src/models/mentor.py`` and
 ``src/configs/model/MENTOR.yaml`` (also ported to the authors' Multimodal-Recommendation-Library).
 
@@ -42,11 +42,11 @@ Deviations from the authors' code:
   and the dropout view is the target under a stop-gradient (SimSiam's negative cosine,
   :func:`~lit_mmrec.nn.self_supervised.negative_cosine_loss`, plus the constant 1).
   ``feature_mask_grad=False`` is the original's form (the predictor then stays a fixed random map);
-  the shipped configs choose it: the published numbers come from it, its weight 1.5 was tuned with the
+  the shipped configs choose it: the published numbers come from it, its weight 1.5 is tuned with the
   term inert, and on ml100k (30 epochs, text only) it reaches validation Recall@20 .184 against .154
   with the gradient;
-- **user graph**: the original loads ``user_graph_dict.npy`` (the run fails without that preprocessed
-  file) and resamples DRAGON's 40-neighbour user graph every epoch, but its ``forward`` never uses it:
+- **user graph**: the original loads ``user_graph_dict.npy`` (made beforehand by its
+  ``preprocessing/dualgnn-gen-u-u-matrix.py``; the run fails without it) and resamples DRAGON's 40-neighbour user graph every epoch, but its ``forward`` never uses it:
   the scores are those of the fused representation above. So no user graph is read or built here, and
   no ``user_graph_dict.npy`` is needed;
 - evaluation uses fresh representations (the original scores with the ``result_embed`` of the last
