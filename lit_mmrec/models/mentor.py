@@ -46,9 +46,10 @@ Deviations from the authors' code:
   term inert, and on ml100k (30 epochs, text only) it reaches validation Recall@20 .184 against .154
   with the gradient;
 - **user graph**: the original loads ``user_graph_dict.npy`` (made beforehand by its
-  ``preprocessing/dualgnn-gen-u-u-matrix.py``; the run fails without it) and resamples DRAGON's 40-neighbour user graph every epoch, but its ``forward`` never uses it:
-  the scores are those of the fused representation above. So no user graph is read or built here, and
-  no ``user_graph_dict.npy`` is needed;
+  ``preprocessing/dualgnn-gen-u-u-matrix.py``; the run fails without it) and resamples DRAGON's
+  40-neighbour user graph every epoch, but its ``forward`` never uses it: the scores are those of the
+  fused representation above. So no user graph is read or built here, and no ``user_graph_dict.npy``
+  is needed;
 - evaluation uses fresh representations (the original scores with the ``result_embed`` of the last
   training batch); this makes evaluation reproducible from a checkpoint;
 - any number of modalities (the original handles exactly image + text): ``α``, the predictor and the
