@@ -78,7 +78,7 @@ from lit_mmrec.nn.knn_graph import cached_knn_neighbours, normalised_knn_adjacen
 from lit_mmrec.nn.light_conv import LightConv
 from lit_mmrec.nn.losses import bpr_loss, squared_l2_loss
 from lit_mmrec.nn.modal import FeatureProjection, adam_with_decay
-from lit_mmrec.nn.normalisation import bipartite_adjacency
+from lit_mmrec.nn.normalisation import bipartite_adjacency, user_item_block
 from lit_mmrec.nn.sparse import csr_pair
 from lit_mmrec.nn.spectral import SpectralFilter
 from lit_mmrec.nn.sum_conv import SumConv
@@ -204,15 +204,7 @@ class SMORE(RecommenderModule):
         train = dataset.train
         adjacency = bipartite_adjacency(train.users, train.items, self.num_users, self.num_items)
         self.register_data("adjacency", adjacency)
-        entries = adjacency.to_sparse_coo().coalesce()
-        (rows, cols), values = entries.indices(), entries.values()
-        user_rows = rows < self.num_users
-        block = torch.sparse_coo_tensor(
-            torch.stack([rows[user_rows], cols[user_rows] - self.num_users]),
-            values[user_rows],
-            (self.num_users, self.num_items),
-        )
-        user_item, user_item_t = csr_pair(block)
+        user_item, user_item_t = csr_pair(user_item_block(adjacency, self.num_users, self.num_items))
         self.register_data("user_item", user_item)
         self.register_data("user_item_t", user_item_t)
 

@@ -54,3 +54,16 @@ def symmetric_normalised_weights(
     degree = torch.zeros(n, dtype=weights.dtype, device=weights.device).index_add(0, rows, weights)
     inv_sqrt = torch.where(degree > 0, degree.clamp_min(1e-30).rsqrt(), torch.zeros_like(degree))
     return weights * inv_sqrt[rows] * inv_sqrt[cols]
+
+
+def user_item_block(adjacency: torch.Tensor, num_users: int, num_items: int) -> torch.Tensor:
+    """The user-to-item block ``[U, I]`` (sparse COO) of a bipartite graph ``[(U + I), (U + I)]`` laid out as
+    :func:`bipartite_adjacency` lays it out (users first): the normalised weights a user's propagation over its
+    items uses."""
+    entries = adjacency.to_sparse_coo().coalesce()
+    (rows, cols), values = entries.indices(), entries.values()
+    user_rows = rows < num_users
+    return torch.sparse_coo_tensor(
+        torch.stack([rows[user_rows], cols[user_rows] - num_users]), values[user_rows], (num_users, num_items)
+    )
+

@@ -4,7 +4,7 @@ import torch
 from helpers import dense_bipartite
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
-from lit_mmrec.nn.normalisation import bipartite_adjacency, symmetric_normalised_weights
+from lit_mmrec.nn.normalisation import bipartite_adjacency, symmetric_normalised_weights, user_item_block
 from lit_mmrec.nn.sparse import int32_csr
 
 
@@ -55,3 +55,11 @@ def test_weighted_normalisation_is_gcn_norm_on_row_sums_and_safe_for_negative_de
     negative = torch.tensor([0.5, 0.25, 1.0, 2.0, -0.75])  # node 2's row sums to -0.75
     values = symmetric_normalised_weights(rows, cols, negative, 3)
     assert torch.isfinite(values).all() and values[4] == 0 and values[1] == 0
+
+
+def test_user_item_block_is_the_users_rows_of_the_bipartite_graph():
+    users, items = torch.tensor([0, 0, 1, 2, 2]), torch.tensor([1, 3, 0, 2, 3])
+    adjacency = bipartite_adjacency(users, items, 3, 4)
+    block = user_item_block(adjacency, 3, 4)
+    assert block.shape == (3, 4)
+    torch.testing.assert_close(block.to_dense(), adjacency.to_dense()[:3, 3:])
