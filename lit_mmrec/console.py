@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 from collections.abc import Mapping
 
@@ -55,7 +56,14 @@ def format_metric(value: float) -> str:
 
 
 def metrics_table(title: str, metrics: Mapping[str, float]) -> str:
-    """``title`` and one line per metric (sorted by name), values by :func:`format_metric`."""
+    """``title`` and one line per metric (sorted by name, numbers in a name by value: ``users_3-9`` before
+    ``users_10-12``), values by :func:`format_metric`."""
     width = max((len(name) for name in metrics), default=0)
-    rows = [f"  {name:<{width}}  {format_metric(value)}" for name, value in sorted(metrics.items())]
+    rows = [f"  {name:<{width}}  {format_metric(value)}" for name, value in sorted(metrics.items(), key=_natural)]
     return "\n".join([title, *rows])
+
+
+def _natural(item: tuple[str, float]) -> list[tuple[int, int | str]]:
+    """Sort key of a metric name: its runs of digits compare as numbers."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", item[0])]
+

@@ -280,3 +280,11 @@ def test_console_shows_data_warnings_but_no_framework_notices(tiny_dataset, tmp_
     assert not [m for m in messages if any(n in m for n in noise)], messages
     bar = next(c for c in cli.trainer.callbacks if isinstance(c, QuietProgressBar))
     assert "v_num" not in bar.get_metrics(cli.trainer, cli.model)
+
+
+def test_metric_tables_sort_numbers_in_names_by_value():
+    from lit_mmrec.console import metrics_table
+
+    table = metrics_table("T", {"test/users_10-12/recall@20": 0.2, "test/users_3-9/recall@20": 0.1, "test/recall@20": 0.3})
+    assert [line.split()[0] for line in table.splitlines()[1:]] == [
+        "test/recall@20", "test/users_3-9/recall@20", "test/users_10-12/recall@20"]
