@@ -30,8 +30,10 @@ from lit_mmrec.data.pairs import UserItemIndex
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.metrics.recall_ndcg import TopKMetrics
 from lit_mmrec.metrics.retrieval import rank_top_k
+from lit_mmrec.nn.knn_graph import mixed_knn_graph
 from lit_mmrec.nn.losses import bpr_loss, embedding_norm_loss
 from lit_mmrec.nn.modal import adam_with_decay, require_modalities
+from lit_mmrec.nn.sparse import csr_pair
 
 MONITOR = "val/recall@20"
 
@@ -151,6 +153,15 @@ class RecommenderModule(L.LightningModule):
     def item_features(self, modality: str) -> torch.Tensor:
         """The raw features of ``modality`` (registered by :meth:`register_item_features`)."""
         return getattr(self, f"features_{modality}")
+
+    def register_mixed_item_graph(self, dataset: MMRecDataset, weights: dict[str, float], knn_k: int) -> None:
+        """The item features of ``self.modalities`` and their weighted kNN item graph, as ``item_graph`` and
+        ``item_graph_t`` (FREEDOM's frozen graph, shared by the backbones built on it)."""
+        self.register_item_features(dataset, self.modalities)
+        features = {m: dataset.item_features[m] for m in self.modalities}
+        item_graph, item_graph_t = csr_pair(mixed_knn_graph(features, weights, knn_k))
+        self.register_data("item_graph", item_graph)
+        self.register_data("item_graph_t", item_graph_t)
 
     def register_item_features(self, dataset: MMRecDataset, modalities: list[str] | None = None) -> None:
         """Register the data set's raw item features as buffers ``features_<modality>``."""

@@ -77,14 +77,13 @@ from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.nn.alignment import mean_variance_alignment
 from lit_mmrec.nn.info_nce import info_nce
-from lit_mmrec.nn.knn_graph import mixed_knn_graph, mixing_weights
+from lit_mmrec.nn.knn_graph import mixing_weights
 from lit_mmrec.nn.light_conv import LightConv
 from lit_mmrec.nn.losses import bpr_loss
 from lit_mmrec.nn.modal import select_modalities
 from lit_mmrec.nn.modal_preference import ModalPreferenceMixin
 from lit_mmrec.nn.normalisation import bipartite_adjacency
 from lit_mmrec.nn.self_supervised import negative_cosine_loss
-from lit_mmrec.nn.sparse import csr_pair
 from lit_mmrec.nn.sum_conv import SumConv
 
 
@@ -201,11 +200,7 @@ class MENTOR(ModalPreferenceMixin, RecommenderModule):
 
     # ------------------------------------------------------------------ data
     def build(self, dataset: MMRecDataset) -> None:
-        self.register_item_features(dataset, self.modalities)
-        features = {m: dataset.item_features[m] for m in self.modalities}
-        item_graph, item_graph_t = csr_pair(mixed_knn_graph(features, self.graph_weights, self.knn_k))
-        self.register_data("item_graph", item_graph)
-        self.register_data("item_graph_t", item_graph_t)
+        self.register_mixed_item_graph(dataset, self.graph_weights, self.knn_k)
         train = dataset.train
         self.register_data(
             "adjacency", bipartite_adjacency(train.users, train.items, self.num_users, self.num_items)

@@ -84,7 +84,7 @@ from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.nn.edge_pruning import degree_sensitive_keep, degree_sensitive_weights
 from lit_mmrec.nn.info_nce import dropout_views_info_nce
-from lit_mmrec.nn.knn_graph import mixed_knn_graph, mixing_weights
+from lit_mmrec.nn.knn_graph import mixing_weights
 from lit_mmrec.nn.light_conv import LightConv
 from lit_mmrec.nn.losses import bpr_loss
 from lit_mmrec.nn.low_rank_graph import (
@@ -95,7 +95,7 @@ from lit_mmrec.nn.low_rank_graph import (
 )
 from lit_mmrec.nn.modal import FeatureProjection, adam_with_decay
 from lit_mmrec.nn.normalisation import bipartite_adjacency
-from lit_mmrec.nn.sparse import csr_pair, int32_csr
+from lit_mmrec.nn.sparse import int32_csr
 from lit_mmrec.nn.sum_conv import SumConv
 
 MODES = ("local", "global")
@@ -197,11 +197,7 @@ class PGL(RecommenderModule):
 
     # ------------------------------------------------------------------ data
     def build(self, dataset: MMRecDataset) -> None:
-        self.register_item_features(dataset, self.modalities)
-        features = {m: dataset.item_features[m] for m in self.modalities}
-        item_graph, item_graph_t = csr_pair(mixed_knn_graph(features, self.graph_weights, self.knn_k))
-        self.register_data("item_graph", item_graph)
-        self.register_data("item_graph_t", item_graph_t)
+        self.register_mixed_item_graph(dataset, self.graph_weights, self.knn_k)
         train = dataset.train
         self.register_data("train_users", train.users.long())
         self.register_data("train_items", train.items.long())

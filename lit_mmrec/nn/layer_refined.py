@@ -26,9 +26,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import LGConv
 from torch_geometric.typing import Adj, OptTensor
-from torch_geometric.utils import spmm
 
-from lit_mmrec.nn.sparse import fused, symmetric_spmm
+from lit_mmrec.nn.light_conv import sparse_layer
 
 
 class LayerRefinedConv(LGConv):
@@ -62,11 +61,7 @@ class LayerRefinedConv(LGConv):
         return total[: users.shape[0]], total[users.shape[0] :]
 
     def message_and_aggregate(self, adj_t: Adj, x: Tensor) -> Tensor:
-        """One product ``Â x`` for a sparse ``Â``: the fused CPU product for a torch CSR ``Â``, PyG's
-        ``spmm`` otherwise."""
-        if fused(adj_t, x):
-            return symmetric_spmm(adj_t, x)
-        return spmm(adj_t, x, reduce="sum")
+        return sparse_layer(adj_t, x)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(num_layers={self.num_layers})"

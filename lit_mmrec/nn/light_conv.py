@@ -39,6 +39,14 @@ from lit_mmrec.nn.sparse import fused, split_summed_propagate, summed_propagate,
 COMBINATIONS = ("mean", "sum")
 
 
+def sparse_layer(adj_t: Adj, x: Tensor) -> Tensor:
+    """One layer ``Â x`` for a sparse ``Â``: the fused CPU product for a torch CSR ``Â``, PyG's ``spmm``
+    otherwise (the ``message_and_aggregate`` of the propagation layers here)."""
+    if fused(adj_t, x):
+        return symmetric_spmm(adj_t, x)
+    return spmm(adj_t, x, reduce="sum")
+
+
 class LightConv(LGConv):
     """``L`` light graph convolutions over a symmetric-normalised ``Â`` and their layer mean (or sum).
 
@@ -80,11 +88,7 @@ class LightConv(LGConv):
         return total[: users.shape[0]], total[users.shape[0] :]
 
     def message_and_aggregate(self, adj_t: Adj, x: Tensor) -> Tensor:
-        """One layer ``Â x`` for a sparse ``Â``: the fused CPU product for a torch CSR ``Â``, PyG's
-        ``spmm`` otherwise."""
-        if fused(adj_t, x):
-            return symmetric_spmm(adj_t, x)
-        return spmm(adj_t, x, reduce="sum")
+        return sparse_layer(adj_t, x)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(num_layers={self.num_layers}, combine={self.combine!r})"
