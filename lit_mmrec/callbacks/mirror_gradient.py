@@ -34,6 +34,7 @@ import math
 import lightning as L
 
 from lit_mmrec.errors import InputError
+from lit_mmrec.models.base import RecommenderModule
 
 
 class MirrorGradient(L.Callback):
@@ -64,8 +65,6 @@ class MirrorGradient(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage != "fit":
             return
-        from lit_mmrec.models.base import RecommenderModule
-
         if not isinstance(pl_module, RecommenderModule):
             raise InputError(f"MirrorGradient trains lit-mmrec backbones, not {type(pl_module).__name__}")
         if trainer.accumulate_grad_batches != 1:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import lightning as L
 import torch
@@ -34,9 +34,6 @@ from lit_mmrec.nn.knn_graph import mixed_knn_graph
 from lit_mmrec.nn.losses import bpr_loss, embedding_norm_loss
 from lit_mmrec.nn.modal import adam_with_decay, require_modalities
 from lit_mmrec.nn.sparse import csr_pair
-
-if TYPE_CHECKING:
-    from lit_mmrec.callbacks.mirror_gradient import MirrorGradient
 
 MONITOR = "val/recall@20"
 
@@ -218,9 +215,10 @@ class RecommenderModule(L.LightningModule):
         return user_repr, item_repr
 
     # --------------------------------------------------------------- training
-    #: Set by :class:`lit_mmrec.callbacks.MirrorGradient` for the fit it is part of (which also switches the
-    #: module to manual optimisation); None: Lightning's automatic optimisation of the loss.
-    mirror_gradient: MirrorGradient | None = None
+    #: Set by :class:`lit_mmrec.callbacks.MirrorGradient` (itself: ``alpha1``, ``alpha2``, ``mirrored(batch_idx)``)
+    #: for the fit it is part of, which it also switches to manual optimisation; None: Lightning's automatic
+    #: optimisation of the loss.
+    mirror_gradient: Any = None
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         users, positives, negatives = batch
