@@ -19,9 +19,9 @@ Lightning's automatic optimisation, unchanged. Since Lightning leaves both to th
 optimisation, the module clips with the Trainer's ``gradient_clip_val`` / ``gradient_clip_algorithm`` before
 its usual step, and this callback steps the learning-rate schedulers as Lightning's automatic loop does
 (``interval`` ``"step"`` after each batch, ``"epoch"`` at each epoch end, every ``frequency``-th one;
-``ReduceLROnPlateau`` with its monitored metric). Gradient accumulation and multi-process training are
-refused: the second backward of a mirrored batch runs outside DDP's forward, so its gradient would not be
-synchronised.
+``ReduceLROnPlateau`` with its monitored metric). Refused: gradient accumulation, multi-process training
+(the second backward of a mirrored batch runs outside DDP's forward, so its gradient would not be synchronised),
+and a backbone with its own training step or more than one optimiser.
 
 Defaults (MMRec ``mg.yaml``): ``alpha1`` 1.0 (its only value), ``beta`` 3 (its only value), ``alpha2`` 0.1 (the
 first point of its grid 0.1, 0.2, 0.3). Compose with ``--config configs/mirror_gradient.yaml``.
@@ -67,12 +67,18 @@ class MirrorGradient(L.Callback):
             return
         if not isinstance(pl_module, RecommenderModule):
             raise InputError(f"MirrorGradient trains lit-mmrec backbones, not {type(pl_module).__name__}")
+        if type(pl_module).training_step is not RecommenderModule.training_step or not pl_module.automatic_optimization:
+            raise InputError(f"MirrorGradient cannot train {type(pl_module).__name__}: it runs its own training step")
         if trainer.accumulate_grad_batches != 1:
             raise InputError("MirrorGradient steps every batch: remove Trainer(accumulate_grad_batches=...)")
         if trainer.world_size > 1:
             raise InputError("MirrorGradient runs in one process: its second backward is not synchronised by DDP")
         pl_module.mirror_gradient = self
         pl_module.automatic_optimization = False
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if len(trainer.optimizers) != 1:
+            raise InputError(f"MirrorGradient steps one optimiser, {type(pl_module).__name__} has {len(trainer.optimizers)}")
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if stage == "fit" and getattr(pl_module, "mirror_gradient", None) is self:

@@ -157,6 +157,19 @@ def test_epoch_schedulers_step_as_in_automatic_optimisation(tmp_path):
 def test_settings_it_cannot_honour_are_refused(tmp_path):
     with pytest.raises(InputError, match="accumulate_grad_batches"):
         fit(BPR, tmp_path, [MirrorGradient()], accumulate_grad_batches=2)
+
+    class OwnStep(BPR):
+        def training_step(self, batch, batch_idx):
+            return super().training_step(batch, batch_idx)
+
+    class TwoOptimisers(BPR):
+        def configure_optimizers(self):
+            return [torch.optim.SGD([self.user_embedding], lr=LR), torch.optim.SGD([self.item_embedding], lr=LR)]
+
+    with pytest.raises(InputError, match="its own training step"):
+        fit(OwnStep, tmp_path, [MirrorGradient()])
+    with pytest.raises(InputError, match="one optimiser"):
+        fit(TwoOptimisers, tmp_path, [MirrorGradient()])
     for bad in ({"alpha1": 0.0}, {"alpha2": -0.1}, {"alpha2": float("nan")}, {"beta": 0}, {"beta": 1.5}):
         with pytest.raises(ValueError):
             MirrorGradient(**bad)
