@@ -199,9 +199,10 @@ class COHESION(UserGraphMixin, RecommenderModule):
         concatenated (ID first)."""
         blocks = []
         for branch in self.branches:
-            x = F.normalize(torch.cat([self.preference[branch], self.fused_items(branch)]), dim=1)
-            h = x + self.conv(x, adjacency)
-            blocks.append(h.detach() if branch == ID_BRANCH and self.detach_id_branch else h)
+            detached = branch == ID_BRANCH and self.detach_id_branch
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not detached):
+                x = F.normalize(torch.cat([self.preference[branch], self.fused_items(branch)]), dim=1)
+                blocks.append(x + self.conv(x, adjacency))
         h = torch.cat(blocks, dim=1)
         return h[: self.num_users], h[self.num_users :]
 
