@@ -17,12 +17,12 @@ and keeps a dummy two-element parameter only so that its optimiser can be built.
 no parameter and no optimiser, and its ``training_step`` returns None without computing anything, so
 Lightning takes no step: ``train.py fit`` only walks the training batches (no score is computed), then
 runs validation, early stopping and checkpointing as for any backbone (the configs run one epoch, as
-MMRec).
-A checkpoint holds the hyperparameters only; reloading rebuilds ``W`` from the data.
+MMRec). A checkpoint holds the hyperparameters only; reloading rebuilds ``W`` from the data.
 
 Ranking. The scores of a chunk of users are ``(W^T H^T)^T`` with ``H`` their dense ``[chunk, items]``
 history rows: a ``users x items`` matrix is never formed. :meth:`forward` returns ``(R, W^T)`` as sparse
-CSR tensors (``score = R (W^T)^T``); :meth:`rank` uses them chunk by chunk.
+CSR tensors (``score = R (W^T)^T``), not dense representations: what reads dense ones (the cold-item fill of
+``ColdItems``, the cold-start report, ``UserTableDiagnostics``) does not apply to this model.
 
 Deviations from MMRec's code:
 
@@ -31,7 +31,9 @@ Deviations from MMRec's code:
 - a zero denominator (an all-zero feature row with ``shrink`` 0) gives similarity 0 instead of NaN;
 - the modalities are an argument (default: every modality of the data set, sorted by name, which is
   MMRec's image-then-text order); MMRec uses image and text when both exist, else the one present;
-- SG-URInit cannot apply (no user table): requesting it stops the run with one line saying so.
+- SG-URInit cannot apply (no user table): requesting it stops the run with one line saying so; so does a
+  multi-process ``fit`` (torch's DDP cannot wrap a module without parameters), while evaluation and
+  prediction run distributed as for any backbone.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import torch
 
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.data.pairs import UserItemIndex
+from lit_mmrec.errors import InputError
 from lit_mmrec.metrics.retrieval import mask_items_
 from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.nn.losses import bpr_loss
@@ -69,6 +72,14 @@ class ItemKNNCBF(RecommenderModule):
         self.knn_k = knn_k
         self.shrink = float(shrink)
         self.modalities = select_modalities(type(self).__name__, self.feature_dims, modalities)
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.trainer.world_size > 1:  # torch's DDP refuses a module without parameters
+            raise InputError(
+                f"ItemKNNCBF has nothing to train and DDP cannot wrap it: fit it on one device (--trainer.devices 1); "
+                f"validate, test and predict run on any number ({self.trainer.world_size} asked for)"
+            )
+        super().setup(stage)
 
     def build(self, dataset: MMRecDataset) -> None:
         require_modalities("ItemKNNCBF", dataset.item_features, self.modalities, f"data set {dataset.name}")

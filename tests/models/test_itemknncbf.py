@@ -65,3 +65,10 @@ def test_fit_runs_no_step_validates_and_sgurinit_is_refused(tmp_path):
                         enable_model_summary=False, default_root_dir=tmp_path, callbacks=[SGURInit(n_clusters=4)])
     with pytest.raises(InputError, match="ItemKNNCBF declares no user table"):
         trainer.fit(refused, datamodule=datamodule)
+
+
+def test_a_multi_process_fit_is_refused_in_one_line():
+    model = ItemKNNCBF(num_users=3, num_items=4, feature_dims={"image": 2})
+    model.trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False)
+    with pytest.raises(InputError, match="fit it on one device"):
+        model.setup("fit")
