@@ -14,10 +14,10 @@ MMRec's ``ItemKNNCBF.yaml`` (its one-point grid). There is no user table and not
 
 Training. MMRec marks the model ``req_training: False`` (its trainer skips every batch; ``epochs: 1``)
 and keeps a dummy two-element parameter only so that its optimiser can be built. Here the module has
-no parameter and no optimiser, and its ``training_step`` returns None without computing anything, so
-Lightning takes no step: ``train.py fit`` only walks the training batches (no score is computed), then
-runs validation, early stopping and checkpointing as for any backbone (the configs run one epoch, as
-MMRec). A checkpoint holds the hyperparameters only; reloading rebuilds ``W`` from the data.
+no parameter and no optimiser, and its ``training_step`` logs the BPR loss of the fixed scores on the
+batch (``train/loss``, which every backbone reports) and returns None, so Lightning takes no step:
+``train.py fit`` walks the training batches once per epoch, then runs validation, early stopping and
+checkpointing as for any backbone (the configs run one epoch, as MMRec). A checkpoint holds the hyperparameters only; reloading rebuilds ``W`` from the data.
 
 Ranking. The scores of a chunk of users are ``(W^T H^T)^T`` with ``H`` their dense ``[chunk, items]``
 history rows: a ``users x items`` matrix is never formed. :meth:`forward` returns ``(R, W^T)`` as sparse
@@ -105,13 +105,15 @@ class ItemKNNCBF(RecommenderModule):
         return torch.topk(scores, min(k, self.num_items), dim=1)
 
     def loss(self, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> dict[str, torch.Tensor]:
-        """BPR of the fixed scores on a batch (no gradient: there is nothing to learn; fit never calls it)."""
+        """BPR of the fixed scores on a batch (no gradient: there is nothing to learn)."""
         scores = self.scores(users)
         rows = torch.arange(users.numel(), device=scores.device)
         return {"bpr": bpr_loss(scores[rows, positives], scores[rows, negatives])}
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
-        """None: Lightning takes no optimisation step (there is nothing to optimise)."""
+        """Log the batch's BPR loss of the fixed scores (``train/loss``, as every backbone) and return None:
+        Lightning takes no optimisation step (there is nothing to optimise)."""
+        super().training_step(batch, batch_idx)
         return None
 
     def configure_optimizers(self) -> None:
