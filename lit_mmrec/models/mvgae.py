@@ -28,8 +28,9 @@ Deviations from MMRec's code (and the authors'):
 
 - item node ids are offset by ``U`` in the decoder. MMRec indexes ``z`` (users first, then items) with the
   raw item ids, so its reconstruction loss scores users against *users*, and the item rows of ``z`` get no
-  reconstruction gradient, while its ranking uses the item rows: a porting defect (the authors' data carry
-  offset item ids). Here ``<y_u, y_i>`` scores user ``u`` with item ``i``;
+  reconstruction gradient, while its ranking uses the item rows: a porting defect (the authors' code indexes
+  ``z`` the same way, which is right for item ids offset by ``U``, as its evaluation's indexing of the same
+  table shows; their data files are not published). Here ``<y_u, y_i>`` scores user ``u`` with item ``i``;
 - the preference tables and the collaborative item table are trained. Both codes create them as plain
   tensors never registered as parameters, so they stay at their random initialisation (as in MMGCN, of
   which MVGAE's encoder is a variant); here they are ``nn.Parameter``\\ s (SG-URInit initialises the
