@@ -20,6 +20,13 @@ class InputError(ValueError):
     """A mistake in a file or option the user gave; the message names it and says what was expected."""
 
 
+def require_dense_representations(callback: str, module: object) -> None:
+    """One line (:class:`InputError`) when ``callback`` reads representation rows that ``module`` does not have."""
+    if not getattr(module, "dense_representations", True):
+        raise InputError(f"{callback}: {type(module).__name__} scores without dense user and item representations, "
+                         f"so {callback} does not apply to it; leave it out for this backbone")
+
+
 def _wrapped(error: BaseException) -> BaseException | None:
     """The exception ``error`` wraps, as Python's traceback shows it: ``raise ... from other``
     (``__cause__``) or one raised while handling another (``__context__``), but nothing after

@@ -28,7 +28,7 @@ import lightning as L
 import torch
 
 from lit_mmrec.callbacks.cold_item_neighbours import WEIGHTINGS, ColdItemNeighbours, cold_item_neighbours
-from lit_mmrec.errors import check_integer
+from lit_mmrec.errors import check_integer, require_dense_representations
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ class ColdItems(L.Callback):
         self.neighbours: ColdItemNeighbours | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        require_dense_representations("ColdItems", pl_module)
         if self.neighbours is None:
             self.neighbours = dataset_neighbours(
                 trainer.datamodule.dataset, self.modalities, k=self.k, max_interactions=self.max_interactions,

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lit_mmrec.errors import check_integer
+from lit_mmrec.errors import check_integer, require_dense_representations
 
 
 def effective_rank(x: Tensor) -> float:
@@ -144,6 +144,9 @@ class UserTableDiagnostics(L.Callback):
         metrics["diag/user_repr_nearest_cosine"] = nearest_cosine(active)
         metrics["diag/item_repr_norm"] = float(item_repr.norm(dim=1).mean())
         return metrics
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        require_dense_representations("UserTableDiagnostics", pl_module)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         train = trainer.datamodule.dataset.split("train")

@@ -18,13 +18,16 @@ for all thresholds): a users x items matrix never exists.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
 from lit_mmrec.data.pairs import UserItemIndex
 from lit_mmrec.metrics.recall_ndcg import TopKMetrics
-from lit_mmrec.metrics.retrieval import rank_top_k
+from lit_mmrec.metrics.retrieval import mask_items_
+
+#: ``score(users, items)``: ``[len(users), len(items)]`` scores of a chunk of users for ``items`` (None: every item).
+Scorer = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 PROTOCOLS = ("all", "cold")
 
@@ -62,11 +65,30 @@ def cold_start_metrics(
         cold items ranked (a uniformly random order has Recall@K of about K / candidates). Metrics are 0.0
         when no user is counted.
     """
+    def score(users: torch.Tensor, items: torch.Tensor | None) -> torch.Tensor:
+        return user_repr[users] @ (item_repr if items is None else item_repr[items]).T
+
+    return cold_start_scored(score, train, test, thresholds, ks, chunk_size, protocol, user_repr.device)
+
+
+@torch.no_grad()
+def cold_start_scored(
+    score: Scorer,
+    train: UserItemIndex,
+    test: UserItemIndex,
+    thresholds: Sequence[int] = (0, 1, 5, 10),
+    ks: Sequence[int] = (10, 20),
+    chunk_size: int = 2048,
+    protocol: str = "all",
+    device: torch.device | str = "cpu",
+) -> dict[int, dict[str, float]]:
+    """:func:`cold_start_metrics` for any scoring of a chunk of users (``score``, see :data:`Scorer`): a backbone
+    that scores without dense representations (e.g. a sparse history times a sparse item-item similarity), on
+    ``device`` (where ``score`` returns its scores)."""
     if not thresholds or any(n < 0 for n in thresholds):
         raise ValueError(f"thresholds must be non-negative integers, got {list(thresholds)}")
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
-    device = user_repr.device
     train, test = train.to(device), test.to(device)
     counts = item_train_counts(train)
     cold = {n: counts <= n for n in thresholds}
@@ -77,11 +99,12 @@ def cold_start_metrics(
         chunk = users[start:start + chunk_size]
         rows, truth = test.entries(chunk)
         if protocol == "all":
-            _, items = rank_top_k(user_repr[chunk], item_repr, chunk, max_k, train)
+            scores = mask_items_(score(chunk, None), chunk, train)
+            _, items = torch.topk(scores, min(max_k, scores.shape[1]), dim=1)
             relevant = test.contains(chunk, items)
         for n, is_cold in cold.items():
             if protocol == "cold":
-                items, ranked = _rank_among(user_repr[chunk], item_repr, chunk, is_cold, max_k, train)
+                items, ranked = _rank_among(score, chunk, is_cold, max_k, train)
                 relevant = test.contains(chunk, items) & ranked
             num_cold = torch.bincount(rows[is_cold[truth]], minlength=chunk.numel())
             metrics[n].update(relevant & is_cold[items], num_cold)
@@ -100,8 +123,7 @@ def cold_start_metrics(
 
 
 def _rank_among(
-    user_repr: torch.Tensor, item_repr: torch.Tensor, users: torch.Tensor, candidates: torch.Tensor, k: int,
-    train: UserItemIndex,
+    score: Scorer, users: torch.Tensor, candidates: torch.Tensor, k: int, train: UserItemIndex,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-``k`` among the ``candidates`` (``[num_items]`` bool) for a chunk of users, training items excluded:
     ``(items [chunk, k'], ranked [chunk, k'])``, ``k' = min(k, #candidates)``; ``ranked`` is False where fewer
@@ -109,7 +131,7 @@ def _rank_among(
     ids = candidates.nonzero().squeeze(1)
     position = torch.full_like(candidates, -1, dtype=torch.long)
     position[ids] = torch.arange(ids.numel(), device=ids.device)
-    scores = user_repr @ item_repr[ids].T
+    scores = score(users, ids)
     rows, items = train.entries(users)
     keep = position[items] >= 0
     scores[rows[keep], position[items[keep]]] = float("-inf")
@@ -125,10 +147,20 @@ def cold_start_from_module(
     attached (after ``setup`` / ``attach``) and whose weights are loaded, e.g. from a checkpoint. Items are
     represented as evaluation sees them (``evaluation_representations``: with a cold-item override, e.g.
     :class:`~lit_mmrec.callbacks.cold_items.ColdItems`, when one is set). ``split="valid"`` measures the
-    validation items instead (to choose cold-start options without looking at test)."""
+    validation items instead (to choose cold-start options without looking at test). A backbone without dense
+    representations (``dense_representations`` False) is measured through its ``scores(users)``."""
     was_training = module.training
     module.eval()
     try:
+        if not getattr(module, "dense_representations", True):
+            def score(users: torch.Tensor, items: torch.Tensor | None) -> torch.Tensor:
+                scores = module.scores(users)
+                return scores if items is None else scores[:, items]
+
+            return cold_start_scored(
+                score, module.index("train"), module.index(split), thresholds, module.test_metrics.ks, chunk_size,
+                protocol, module.device,
+            )
         with torch.no_grad():
             represent = getattr(module, "evaluation_representations", module.representations)
             user_repr, item_repr = represent()

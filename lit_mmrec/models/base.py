@@ -202,6 +202,10 @@ class RecommenderModule(L.LightningModule):
         """What evaluation ranks with; by default ``forward()``."""
         return self.forward()
 
+    #: False for a backbone that scores without dense user and item representations (ItemKNNCBF: a sparse
+    #: history times a sparse item-item similarity); callbacks that read representation rows refuse it.
+    dense_representations: bool = True
+
     #: Set by :class:`lit_mmrec.callbacks.cold_items.ColdItems`: maps the item representations that
     #: evaluation and predict rank with (e.g. fills items unseen in training from their feature-space
     #: neighbours); None leaves them as ``representations()`` returns them. Training never sees it.

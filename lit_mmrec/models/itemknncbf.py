@@ -63,6 +63,8 @@ class ItemKNNCBF(RecommenderModule):
             ``topk`` matters (nothing is trained or embedded).
     """
 
+    dense_representations = False
+
     def __init__(self, knn_k: int = 10, shrink: float = 10.0, modalities: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if isinstance(knn_k, bool) or not isinstance(knn_k, int) or knn_k < 1:

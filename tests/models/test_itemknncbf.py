@@ -2,11 +2,12 @@ import lightning as L
 import pytest
 import torch
 
-from lit_mmrec.callbacks import SGURInit
+from lit_mmrec.callbacks import ColdItems, SGURInit, UserTableDiagnostics
 from lit_mmrec.data.datamodule import SyntheticDataModule
 from lit_mmrec.data.loader import load_mmrec_dataset
 from lit_mmrec.data.synthetic import SyntheticSpec
 from lit_mmrec.errors import InputError
+from lit_mmrec.metrics.cold_start import cold_start_from_module, cold_start_scored
 from lit_mmrec.models.itemknncbf import ItemKNNCBF
 
 pytestmark = pytest.mark.usefixtures("isolated_cache", "single_thread")
@@ -72,3 +73,36 @@ def test_a_multi_process_fit_is_refused_in_one_line():
     model.trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False)
     with pytest.raises(InputError, match="fit it on one device"):
         model.setup("fit")
+
+
+@pytest.mark.parametrize("protocol", ["all", "cold"])
+def test_cold_start_metrics_rank_by_its_scores(tiny_dataset, protocol):
+    data = load_mmrec_dataset(tiny_dataset)
+    model = ItemKNNCBF(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims,
+                       knn_k=3, shrink=2.0)
+    model.attach(data)
+    train, test = model.index("train"), model.index("test")
+    dense = dense_scores(data, 3, 2.0)
+
+    def reference(users, items):
+        return dense[users] if items is None else dense[users][:, items]
+
+    expected = cold_start_scored(reference, train, test, [0, 2], model.test_metrics.ks, 7, protocol)
+    measured = cold_start_from_module(model, [0, 2], chunk_size=5, protocol=protocol)
+    assert measured.keys() == expected.keys()
+    for n in expected:
+        assert measured[n] == pytest.approx(expected[n], abs=1e-6)
+    assert measured[2]["users"] > 0
+
+
+@pytest.mark.parametrize("callback", [ColdItems(), UserTableDiagnostics()])
+def test_callbacks_reading_representation_rows_refuse_it_in_one_line(tmp_path, callback):
+    spec = SyntheticSpec(num_users=20, num_items=30, mean_interactions_per_user=5, modalities={"image": 4})
+    datamodule = SyntheticDataModule(spec, cache_dir=str(tmp_path), batch_size=16)
+    data = datamodule.dataset
+    model = ItemKNNCBF(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims)
+    trainer = L.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=tmp_path, callbacks=[callback])
+    with pytest.raises(InputError, match=f"{type(callback).__name__}: ItemKNNCBF scores without dense") as error:
+        trainer.fit(model, datamodule=datamodule)
+    assert "\n" not in str(error.value)
