@@ -1,5 +1,5 @@
-r"""MSCA ("Multi-view Semantic Contrastive Alignment for Multimodal Recommendation", WWW 2026), after the
-authors' code in the ``recomall`` fork of the SG-URInit authors' library
+r"""MSCA (Li & Wang, "Multi-view Semantic Contrastive Alignment for Multimodal Recommendation", WWW 2026),
+after the authors' code in the ``recomall`` fork of the SG-URInit authors' library
 (``recomall/Multimodal-Recommendation-Library`` commit d6f0689, ``src/models/msca.py`` and
 ``src/configs/model/MSCA.yaml``; merged into MMRec as PR #63 after the MMRec snapshot used here).
 
@@ -26,9 +26,9 @@ Loss for a batch ``(u, i+, i-)``, ``NCE_τ`` the InfoNCE of :mod:`lit_mmrec.nn.i
     BPR + cl_weight x ( Σ_m [NCE(C_u, V_m,u) + NCE(C_i+, V_m,i+)] + NCE(C_u, V_c,u) + NCE(C_i+, V_c,i+) )
         + reg_weight x Σ_θ |θ|²                           (every parameter, the fine-tuned features x^m + Δ^m)
 
-Defaults: the paper's (``../shared/reference/BACKBONES.md``): n_layers 2, fusion 0.4, cl 0.005, reg 3e-7,
-knn 10, τ 0.2; MSCA.yaml searches n_layers 1-4, fusion_coeff 0.1-1.0, cl_weight {1e-3 .. 0.1} and
-reg_weight {5e-6 .. 5e-10}, with knn_k 10 and tau 0.2 fixed.
+Defaults: the authors' best Baby setting (README of ``recomall/MSCA``: n_layers 2, fusion 0.4, cl 0.005,
+reg 3e-7; Sports 3, 0.3, 0.005, 5e-8) with MSCA.yaml's fixed knn_k 10 and tau 0.2; MSCA.yaml searches
+n_layers 1-4, fusion_coeff 0.1-1.0, cl_weight {1e-3 .. 0.1} and reg_weight {5e-6 .. 5e-10}.
 
 Deviations from the authors' code:
 
