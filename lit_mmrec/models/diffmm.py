@@ -66,7 +66,10 @@ regenerated graph (the training graph stands in); it has no contrastive term, it
 noise, and ``rebuild_k`` is fixed at 10.
 
 Training is manual optimisation (``automatic_optimization = False``): ``configure_optimizers`` returns the
-recommender's Adam first, then one Adam per modality's denoiser; Lightning checkpoints every state.
+recommender's Adam first, then one Adam per modality's denoiser; Lightning checkpoints every state. Under DDP
+the denoisers take no part in the recommender's loss, so the strategy is ``ddp_find_unused_parameters_true``;
+every rank runs the same diffusion phase (all users, the same epoch seed), so the denoisers and the
+regenerated graphs stay identical across ranks.
 """
 
 from __future__ import annotations
