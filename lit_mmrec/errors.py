@@ -27,6 +27,19 @@ def require_dense_representations(callback: str, module: object) -> None:
                          f"so {callback} does not apply to it; leave it out for this backbone")
 
 
+def require_ddp_unused_parameters(model: str, trainer: object) -> None:
+    """One line (:class:`InputError`) when ``trainer`` fits ``model`` with DDP that expects every parameter to
+    receive a gradient in every step, which a backbone with parameters outside its main loss (e.g. a model
+    trained by its own optimiser) breaks deep inside torch."""
+    from lightning.pytorch.strategies import DDPStrategy
+
+    strategy = getattr(trainer, "strategy", None)
+    if isinstance(strategy, DDPStrategy) and getattr(trainer, "world_size", 1) > 1 \
+            and not strategy._ddp_kwargs.get("find_unused_parameters", False):
+        raise InputError(f"{model} trains parameters outside its recommender loss: under DDP use "
+                         f"--trainer.strategy ddp_find_unused_parameters_true")
+
+
 def _wrapped(error: BaseException) -> BaseException | None:
     """The exception ``error`` wraps, as Python's traceback shows it: ``raise ... from other``
     (``__cause__``) or one raised while handling another (``__context__``), but nothing after

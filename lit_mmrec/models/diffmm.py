@@ -82,6 +82,7 @@ from torch import nn
 
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.data.pairs import row_pointers
+from lit_mmrec.errors import require_ddp_unused_parameters
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.nn.diffusion import Denoiser, GaussianDiffusion
@@ -231,6 +232,11 @@ class DiffMM(RecommenderModule):
         self._graphs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     # ------------------------------------------------------------------ data
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            require_ddp_unused_parameters("DiffMM", self.trainer)
+        super().setup(stage)
+
     def build(self, dataset: MMRecDataset) -> None:
         self.register_item_features(dataset, self.modalities)
         train = dataset.train

@@ -30,6 +30,12 @@ Defaults: the authors' best Baby setting (README of ``recomall/MSCA``: n_layers 
 reg 3e-7; Sports 3, 0.3, 0.005, 5e-8) with MSCA.yaml's fixed knn_k 10 and tau 0.2; MSCA.yaml searches
 n_layers 1-4, fusion_coeff 0.1-1.0, cl_weight {1e-3 .. 0.1} and reg_weight {5e-6 .. 5e-10}.
 
+On ``ml100k`` (text only) with these settings the authors' code (run on the CPU with the text features also
+read as the image ones) and this port both lose validation Recall@20 after the first epoch (.114 to .025 over
+six epochs on both sides): BPR stays at log 2 while the contrastive terms shrink the embeddings; with
+``cl_weight`` 0 the port trains (.131 at epoch 3). The settings are the authors' for Baby; none is published
+for this data.
+
 Deviations from the authors' code:
 
 - the structural graph is built sparsely, a chunk of items at a time (the original fills a dense

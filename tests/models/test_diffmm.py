@@ -171,3 +171,18 @@ def test_resume_equals_the_uninterrupted_fit(tmp_path, monkeypatch):
     for m, (top, kept) in saved_a[GRAPH_KEY].items():
         assert torch.equal(top, saved_b[GRAPH_KEY][m][0])
         assert torch.equal(kept, saved_b[GRAPH_KEY][m][1])
+
+
+
+def test_plain_ddp_is_refused_in_one_line():
+    import lightning as L
+
+    from lit_mmrec.errors import InputError, require_ddp_unused_parameters
+
+    model = DiffMM(num_users=3, num_items=4, feature_dims={"image": 2, "text": 2})
+    model.trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False)
+    with pytest.raises(InputError, match="DiffMM trains parameters outside its recommender loss: under DDP use") as error:
+        model.setup("fit")
+    assert "\n" not in str(error.value)
+    trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp_find_unused_parameters_true", logger=False)
+    require_ddp_unused_parameters("DiffMM", trainer)  # accepted
