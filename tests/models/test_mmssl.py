@@ -2,7 +2,7 @@
 (the discriminator's loss reaches only the discriminator, the generator's adversarial term reaches the
 modality projections), the generated modality-aware graphs are the top unseen items under each modality and
 differ from the user-item graph, a resumed fit equals the uninterrupted one (both optimisers' states
-included), and Trainer-driven gradient clipping is refused."""
+included), and Trainer-driven gradient clipping and multi-process fits are refused."""
 
 import lightning as L
 import numpy as np
@@ -15,6 +15,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lit_mmrec.cli import main
 from lit_mmrec.data.datamodule import SyntheticDataModule
 from lit_mmrec.data.synthetic import SyntheticSpec
+from lit_mmrec.errors import InputError
 from lit_mmrec.models.mmssl import MMSSL
 
 pytestmark = pytest.mark.usefixtures("isolated_cache", "single_thread")
@@ -138,3 +139,10 @@ def test_trainer_gradient_clipping_is_refused(datamodule):
 def test_refuses_bad_hyperparameters(bad):
     with pytest.raises(ValueError):
         MMSSL(num_users=5, num_items=40, feature_dims={"text": 4}, embedding_dim=8, **{"num_heads": 2, **bad})
+
+
+def test_multi_process_fit_is_refused(datamodule):
+    model = build(datamodule)
+    model.trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False, enable_checkpointing=False)
+    with pytest.raises(InputError, match="MMSSL trains in one process"):
+        model.setup("fit")
