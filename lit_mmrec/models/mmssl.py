@@ -64,7 +64,8 @@ Deviations from the HKUDS code, and defects of it (the side chosen; the other is
   rebuilds from an empty list (an all-zero graph from batch 2 on, at evaluation too), and its
   ``k = int(I · 0.0001)`` is 0 for Baby (7,050 items) and TikTok: the modality-ID branch, the attention
   and the contrastive term are inert there. Here the graphs cover every user, are generated at each
-  epoch start, and ``k`` is at least 1;
+  epoch start (the first epoch's from the initial parameters, where the original starts from the
+  user-item graph itself), and ``k`` is at least 1;
 - the attention: the original takes its keys from the queries (``W_k`` unused) and broadcasts the
   values along the query modality, so its attention weights cancel (``z_m = [v_m; ...; v_m] W_cat``);
   here keys are ``v W_k`` and values those of the key modality (``original_attention=True``: the
@@ -74,15 +75,17 @@ Deviations from the HKUDS code, and defects of it (the side chosen; the other is
   intended leaky ReLU (``discriminator_negative_slope=1.0``: the original);
 - the original samples 1,024 distinct users per batch with one positive and one negative each; here the
   batches are MMRec's (user, positive, negative) triples, and the adversarial and contrastive terms use
-  the batch's distinct users (a batch with one distinct user and one modality skips them: batch
-  normalisation needs two rows);
+  the batch's distinct users (a batch with one distinct user and one modality skips the adversarial
+  terms: batch normalisation needs two rows);
+- the discriminator's batch normalisation keeps no running statistics (the original's are read only in
+  evaluation mode, which its training never uses);
 - the generated graph excludes training items by score ``-inf`` (the original multiplies their score by
   0, which selects them only when every other score is negative); the discriminator's relation rows
   keep the original's 0;
 - the original's learning-rate schedule (``LambdaLR`` 0.96^(epoch/50)) is created but never stepped:
   none here; its ``layers`` loop recomputes the same product, i.e. one feature layer, as here;
-- the original's evaluation (``test_torch``) ranks with the same representations; MMRec's full ranking
-  and early-stopping rule are used here.
+- evaluation: MMRec's full ranking and early-stopping rule, where the original evaluates on its own
+  split with its own ``test_torch``.
 """
 
 from __future__ import annotations
