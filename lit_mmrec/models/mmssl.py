@@ -69,7 +69,7 @@ Deviations from the HKUDS code, and defects of it (the side chosen; the other is
 - the attention: the original takes its keys from the queries (``W_k`` unused) and broadcasts the
   values along the query modality, so its attention weights cancel (``z_m = [v_m; ...; v_m] W_cat``);
   here keys are ``v W_k`` and values those of the key modality (``original_attention=True``: the
-  original's indexing). Its unused ``w_v``, ``w_self_attention_user/item``, ``common_trans`` and the
+  original's indexing, with ``W_cat`` as its only weight). Its unused ``w_v``, ``w_self_attention_user/item``, ``common_trans`` and the
   fine-tunable feature tables that ``forward`` never reads are not created;
 - the discriminator's ``nn.LeakyReLU(True)`` sets the negative slope to 1 (identity); here 0.01, the
   intended leaky ReLU (``discriminator_negative_slope=1.0``: the original);

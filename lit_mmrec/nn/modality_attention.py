@@ -12,8 +12,8 @@ The values are the unprojected rows (the original declares ``w_v`` and never use
 ``original_indexing=True`` reproduces the original's indexing instead: its keys are the queries reshaped
 (``K = Q.reshape(...)``, so ``W_k`` is unused) and its values broadcast along the *query* modality
 (``V.unsqueeze(1)`` against attention weights ``[H, M_q, M_k, N, 1]``), so each head returns
-``Σ_k a_{m,k} v_m = v_m`` and ``z_m = [v_m; ...; v_m] W_cat``: the attention weights cancel out. This
-module then holds no ``W_k``.
+``Σ_k a_{m,k} v_m = v_m`` and ``z_m = [v_m; ...; v_m] W_cat``: the attention weights cancel out (their
+gradient is zero). This module then holds ``W_cat`` only.
 """
 
 from __future__ import annotations
@@ -39,16 +39,18 @@ class ModalityAttention(nn.Module):
         if dim <= 0 or num_heads <= 0 or dim % num_heads:
             raise ValueError(f"num_heads ({num_heads}) must be positive and divide dim ({dim})")
         self.dim, self.num_heads, self.original_indexing = dim, num_heads, original_indexing
-        self.query = nn.Parameter(nn.init.xavier_uniform_(torch.empty(dim, dim)))
+        self.query = None if original_indexing else nn.Parameter(nn.init.xavier_uniform_(torch.empty(dim, dim)))
         self.key = None if original_indexing else nn.Parameter(nn.init.xavier_uniform_(torch.empty(dim, dim)))
         self.concat = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_heads * dim, dim)))
 
     def weights(self, rows: torch.Tensor) -> torch.Tensor:
         """Attention weights ``[H, M_query, M_key, N]`` of ``rows`` ``[M, N, d]`` (softmax over keys)."""
+        if self.original_indexing:
+            raise ValueError("with the original indexing the attention weights cancel: there are none to return")
         m, n, _ = rows.shape
         head = self.dim // self.num_heads
         queries = (rows @ self.query).reshape(m, n, self.num_heads, head).permute(2, 0, 1, 3)
-        keys = queries if self.key is None else (rows @ self.key).reshape(m, n, self.num_heads, head).permute(2, 0, 1, 3)
+        keys = (rows @ self.key).reshape(m, n, self.num_heads, head).permute(2, 0, 1, 3)
         logits = (queries.unsqueeze(2) * keys.unsqueeze(1)).sum(-1) / math.sqrt(head)
         return torch.softmax(logits, dim=2)
 

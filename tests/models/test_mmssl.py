@@ -146,3 +146,13 @@ def test_multi_process_fit_is_refused(datamodule):
     model.trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False, enable_checkpointing=False)
     with pytest.raises(InputError, match="MMSSL trains in one process"):
         model.setup("fit")
+
+
+def test_the_original_attention_and_slope_train(datamodule):
+    model = build(datamodule, original_attention=True, discriminator_negative_slope=1.0)
+    assert model.attention.query is None and model.attention.key is None
+    users = torch.arange(10)
+    model.discriminator_loss(users).backward()
+    total = sum(model.loss(users, torch.arange(10), torch.arange(10, 20)).values())
+    total.backward()
+    assert torch.isfinite(total) and model.attention.concat.grad.abs().sum() > 0

@@ -48,7 +48,7 @@ def test_original_indexing_returns_each_modality_itself():
     torch.manual_seed(2)
     block = ModalityAttention(8, 4, original_indexing=True)
     rows = torch.randn(3, 5, 8)
-    assert block.key is None
+    assert block.query is None and block.key is None
     expected = torch.stack([torch.cat([rows[m]] * 4, -1) @ block.concat for m in range(3)])
     assert torch.allclose(block(rows), expected, atol=1e-6)
 
