@@ -637,10 +637,25 @@ def incompatible(path: Any, model: RecommenderModule, error: RuntimeError) -> st
     )
 
 
+def import_backbones() -> list[str]:
+    """Import every module of :mod:`lit_mmrec.models`, so that ``--help`` lists every backbone among the known
+    subclasses and ``--model`` / ``--model.help`` take a class name (``--model.help MMSSL``); their names."""
+    import importlib
+    import pkgutil
+
+    import lit_mmrec.models as models
+
+    names = [info.name for info in pkgutil.iter_modules(models.__path__)]
+    for name in names:
+        importlib.import_module(f"{models.__name__}.{name}")
+    return names
+
+
 def main(args: list[str] | None = None) -> MMRecCLI:
     """Entry point of ``train.py``: any mistake in the data, configuration or checkpoint ends the
     program with one line ``error: ...`` on stderr and exit code 2."""
     setup_process()
+    import_backbones()
     torch.set_float32_matmul_precision("high")
     try:
         return MMRecCLI(

@@ -119,6 +119,24 @@ def test_model_help_shows_the_linked_arguments_as_not_required(capsys):
     assert "required" not in out
 
 
+def test_help_lists_every_backbone_and_model_help_takes_a_class_name():
+    """In a fresh interpreter (nothing imported beforehand), ``fit --help`` names every backbone class of
+    ``lit_mmrec.models`` and ``--model.help`` resolves a bare class name."""
+    import subprocess
+    import sys
+
+    from helpers import discover_backbones
+
+    root = Path(__file__).resolve().parents[1]
+    shown = subprocess.run([sys.executable, "train.py", "fit", "--help"], cwd=root, capture_output=True, text=True,
+                           check=True).stdout
+    missing = [cls.__name__ for cls in discover_backbones() if f"{cls.__module__}.{cls.__name__}" not in shown]
+    assert not missing, missing
+    one = subprocess.run([sys.executable, "train.py", "fit", "--model.help", "MMSSL"], cwd=root, capture_output=True,
+                         text=True, check=True).stdout
+    assert "--model.discriminator_negative_slope" in one
+
+
 def test_mmrec_rule_by_name(tiny_dataset, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cli = main(["fit", *base_args(tiny_dataset, "mmrec", 1), "--early_stopping.rule", "mmrec", "--test_after_fit",
