@@ -33,9 +33,11 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
+import yaml
 
 from lit_mmrec.callbacks.sgurinit import SGURInit
 from lit_mmrec.console import setup_process
@@ -175,7 +177,8 @@ def run(name: str, args: argparse.Namespace, device: torch.device) -> dict[str, 
     torch.manual_seed(0)
     datamodule = datamodule_for(args.shape, args.batch_size, args.eval_chunk_size, args.ml100k)
     dataset = datamodule.dataset
-    module = model_class(name)(num_users=dataset.num_users, num_items=dataset.num_items, feature_dims=dataset.feature_dims)
+    module = model_class(name)(num_users=dataset.num_users, num_items=dataset.num_items,
+                               feature_dims=dataset.feature_dims, **args.model_args)
     timer = EpochTimer(device)
     sgurinit = SGURInit()
     trainer = L.Trainer(
@@ -216,6 +219,17 @@ def run(name: str, args: argparse.Namespace, device: torch.device) -> dict[str, 
     }
 
 
+def model_arguments(parser: argparse.ArgumentParser, pairs: list[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` pairs as constructor keyword arguments, each value read as YAML."""
+    arguments = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.isidentifier():
+            parser.error(f"--model_args: expected NAME=VALUE, got {pair!r}")
+        arguments[name] = yaml.safe_load(value)
+    return arguments
+
+
 def require_device(name: str) -> torch.device:
     """``name`` as a device; exits with one line (code 2) when it is CUDA and there is none."""
     if name == "cuda" and not torch.cuda.is_available():
@@ -238,7 +252,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--matmul_precision", choices=["highest", "high", "medium"],
                         help="torch.set_float32_matmul_precision; default: 'high' on CUDA (TF32, as train.py sets it), "
                              "torch's own ('highest') on the CPU")
+    parser.add_argument("--model_args", nargs="+", default=[], metavar="NAME=VALUE",
+                        help="constructor arguments given to every backbone, values read as YAML "
+                             "(e.g. --model_args contrast_rows=batch)")
     args = parser.parse_args(argv)
+    args.model_args = model_arguments(parser, args.model_args)
     setup_process()  # THP and quiet framework notices, as train.py has them
     device = require_device(args.device)
     if args.matmul_precision or device.type == "cuda":

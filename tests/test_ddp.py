@@ -23,8 +23,10 @@ NUM_USERS, NUM_ITEMS = 7, 12
 
 
 def make_data(folder: Path) -> Path:
-    """7 users (each with a validation and a test item), 12 items, image and text features."""
-    write_inter(folder, tiny_rows(NUM_USERS, NUM_ITEMS, per_user=6, seed=3))
+    """7 users (each with a validation and a test item; 3 training items for even users, 4 for odd ones: two
+    activity groups), 12 items, image and text features."""
+    rows = tiny_rows(NUM_USERS, NUM_ITEMS, per_user=6, seed=3)
+    write_inter(folder, [r for r in rows if not (r[0] % 2 == 0 and r[3] == 100)])
     rng = np.random.default_rng(4)
     np.save(folder / "image_feat.npy", rng.normal(size=(NUM_ITEMS, 8)).astype(np.float32))
     np.save(folder / "text_feat.npy", rng.normal(size=(NUM_ITEMS, 4)).astype(np.float32))
@@ -44,6 +46,9 @@ def common(data: Path, experiment: str) -> list[str]:
         "--trainer.enable_model_summary", "false",
         "--trainer.callbacks+=lit_mmrec.callbacks.SGURInit",
         "--trainer.callbacks.init_args.n_clusters", "2",
+        "--trainer.callbacks+=lit_mmrec.callbacks.UserGroupMetrics",
+        "--trainer.callbacks.init_args.groups", "2",
+        "--trainer.callbacks.init_args.per_user", "per_user.npz",
         "--trainer.callbacks+=probes.RecordEvaluation",
     ]
 
@@ -76,7 +81,7 @@ def test_ddp_validation_equals_one_process_on_the_same_weights(ddp_run: Path, tm
         "--ckpt_path", str(ddp_run / "checkpoints" / "ddp" / "last.ckpt"),
     ])
     one = {k: float(v) for k, v in single.trainer.callback_metrics.items() if k.startswith("val/")}
-    assert len(one) == 12 and one.keys() == ddp.keys()
+    assert len(one) == 12 + 2 * 10 and one.keys() == ddp.keys()  # overall, and 2 activity groups (users + 9)
     for name, value in one.items():
         assert ddp[name] == pytest.approx(value, rel=1e-6, abs=1e-7), name
     # the single process counted all 7 users; the two ranks together counted the same 7, once each
@@ -92,6 +97,21 @@ def test_ddp_evaluates_every_user_exactly_once(ddp_run: Path, stage: str) -> Non
     assert sorted(seen) == list(range(NUM_USERS))  # disjoint and complete: no padding, no repeats
     assert [len(r["users"]) for r in ranks] == [3, 4]
     assert sum(r["counted"] for r in ranks) == NUM_USERS  # the metric's summed user-count state
+
+
+def test_ddp_per_user_file_holds_every_test_user_once_as_one_process(ddp_run: Path, tmp_path, monkeypatch) -> None:
+    # written by rank 0 from both ranks' users after the fit's test of the best checkpoint
+    ddp = np.load(ddp_run / "per_user.npz")
+    assert ddp["users"].tolist() == list(range(NUM_USERS))
+    monkeypatch.chdir(tmp_path)
+    main([
+        "test", *common(ddp_run / "data", "single_test"), "--trainer.callbacks.init_args.out_dir", "probe2",
+        "--ckpt_path", str(ddp_run / "checkpoints" / "ddp" / "best-epoch=000.ckpt"),
+    ])
+    alone = np.load(tmp_path / "per_user.npz")
+    assert sorted(alone.files) == sorted(ddp.files)
+    for name in alone.files:
+        np.testing.assert_allclose(ddp[name], alone[name], rtol=1e-6, atol=1e-7, err_msg=name)
 
 
 def test_ddp_sgurinit_tables_identical_on_every_rank(ddp_run: Path) -> None:

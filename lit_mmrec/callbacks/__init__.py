@@ -7,6 +7,7 @@ from lit_mmrec.callbacks.early_stopping import StoppingRule
 from lit_mmrec.callbacks.epoch_seed import EpochSeed
 from lit_mmrec.callbacks.epoch_timer import EpochTimer
 from lit_mmrec.callbacks.finite_loss import FiniteLoss, NonFiniteLossError
+from lit_mmrec.callbacks.mirror_gradient import MirrorGradient
 from lit_mmrec.callbacks.prediction_writer import TopKWriter
 from lit_mmrec.callbacks.progress import QuietProgressBar
 from lit_mmrec.callbacks.sgurinit import SGURInit
@@ -21,6 +22,7 @@ __all__ = [
     "EpochSeed",
     "EpochTimer",
     "FiniteLoss",
+    "MirrorGradient",
     "NonFiniteLossError",
     "QuietProgressBar",
     "SGURInit",

@@ -197,8 +197,8 @@ class SGURInit(L.Callback):
     def _targets(pl_module: L.LightningModule) -> list[UserInitTarget]:
         declare = getattr(pl_module, "user_init_targets", None)
         targets = declare() if callable(declare) else []
-        if not targets:
-            raise ValueError(
+        if not targets:  # a mistake in the configuration: train.py prints it as one line
+            raise InputError(
                 f"SG-URInit: {type(pl_module).__name__} declares no user table to initialise "
                 "(its user_init_targets() returned nothing); remove the SGURInit callback or declare the tables"
             )

@@ -1,4 +1,5 @@
-"""UserGroupMetrics: Recall/NDCG/Precision@K per group of users by training activity, at validation and test.
+"""UserGroupMetrics: Recall/NDCG/Precision@K per group of users by training activity, at validation and test,
+and in ``predict``'s summary.
 
 Users are grouped by their number of training interactions. By default five groups with about equal numbers of
 users, lowest activity first (the boundaries are degree quantiles, so users with the same number of interactions
@@ -11,6 +12,12 @@ It reads each evaluation step's output (the ranked hits the backbone's own metri
 :meth:`lit_mmrec.models.base.RecommenderModule._evaluate`): no second ranking pass, and nothing at all when the
 callback is absent. Its state is sums per (group, metric, K), reduced across DDP ranks by summation, so the
 per-group numbers are exactly the single-process ones.
+
+In ``predict``, the written top-K lists are scored against each user's test items, per group, and printed as
+one table after the predictions are written (``test/users_<lo>-<hi>/<metric>@K``, K up to the lists' length).
+With the writer's default exclusion (training items only) these are the lists ``test`` ranks, so the table
+repeats ``test``'s per-group numbers for the checkpoint the predictions come from. When the writer excludes the
+test items, no table is printed (every hit would be zero).
 
 With ``per_user`` set, ``test`` also writes one compressed ``.npz`` with every test user's id, training
 interactions and metrics (``recall@K``, ``ndcg@K``, ``precision@K`` for each K): the input of a paired comparison
@@ -27,6 +34,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from lit_mmrec.console import metrics_table
 from lit_mmrec.metrics.recall_ndcg import METRIC_NAMES, GroupedTopKMetrics, per_user_metrics
 
 #: the metrics logged per group and written per user
@@ -114,6 +122,30 @@ class UserGroupMetrics(L.Callback):
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         self._update("test", outputs)
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if not isinstance(outputs, dict) or "items" not in outputs or "test" in pl_module.predict_exclude:
+            return
+        users, items, scores = outputs["users"], outputs["items"], outputs["scores"]
+        if "predict" not in self.metrics:
+            width = items.shape[1]
+            ks = sorted({k for k in pl_module.val_metrics.ks if k <= width} | {width})
+            self.metrics["predict"] = GroupedTopKMetrics(len(self.names), ks).to(pl_module.device)
+        truth = pl_module.index("test")
+        hits = truth.contains(users, items) & torch.isfinite(scores)  # an excluded item (-inf) is no hit
+        self.metrics["predict"].update(hits, truth.counts(users), self._group_of(users))
+
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        metric = self.metrics.pop("predict", None)
+        if metric is None:
+            return
+        table = {f"test/{name}/{key}": float(value)
+                 for name, values in zip(self.names, metric.compute(), strict=True)  # reduced across ranks
+                 for key, value in values.items() if key == "users" or key.split("@")[0] in REPORTED}
+        if trainer.is_global_zero:
+            excluded = " + ".join(pl_module.predict_exclude) or "nothing"
+            print(metrics_table(f"Per-group metrics of the written top-{max(metric.ks)} lists against each user's "
+                                f"test items ({excluded} excluded):", table))
 
     def _log(self, split: str, prefix: str, pl_module: L.LightningModule) -> None:
         metric = self.metrics[split]

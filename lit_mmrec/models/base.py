@@ -215,15 +215,39 @@ class RecommenderModule(L.LightningModule):
         return user_repr, item_repr
 
     # --------------------------------------------------------------- training
+    #: Set by :class:`lit_mmrec.callbacks.MirrorGradient` (itself: ``alpha1``, ``alpha2``, ``mirrored(batch_idx)``)
+    #: for the fit it is part of, which it also switches to manual optimisation; None: Lightning's automatic
+    #: optimisation of the loss.
+    mirror_gradient: Any = None
+
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         users, positives, negatives = batch
         terms = self.loss(users, positives, negatives)
         total = sum(terms.values())
+        if self.mirror_gradient is not None:
+            self.mirror_gradient_step(total, batch, batch_idx)
         size = users.numel()
         self.log("train/loss", total, prog_bar=True, on_step=False, on_epoch=True, batch_size=size)
         if len(terms) > 1:
             self.log_dict({f"train/{k}": v for k, v in terms.items()}, on_step=False, on_epoch=True, batch_size=size)
         return total
+
+    def mirror_gradient_step(self, loss: torch.Tensor, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        """The optimiser steps of one batch under Mirror Gradient (manual optimisation; the maths in
+        :mod:`lit_mmrec.callbacks.mirror_gradient`): on a mirrored batch a step on ``alpha1 x loss``, then
+        the batch's loss recomputed and ``-alpha2`` x it back-propagated; otherwise ``loss``. The last step
+        follows gradient clipping by the Trainer's ``gradient_clip_val`` and ``gradient_clip_algorithm``."""
+        mirror, optimizer = self.mirror_gradient, self.optimizers()
+        optimizer.zero_grad()
+        if mirror.mirrored(batch_idx):
+            self.manual_backward(mirror.alpha1 * loss)
+            optimizer.step()
+            optimizer.zero_grad()
+            self.manual_backward(-mirror.alpha2 * sum(self.loss(*batch).values()))
+        else:
+            self.manual_backward(loss)
+        self.clip_gradients(optimizer)
+        optimizer.step()
 
     def configure_optimizers(self) -> torch.optim.Optimizer | dict:
         """Adam (torch's fused kernel where the device has one: same update rule, one pass over

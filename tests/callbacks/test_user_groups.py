@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from lit_mmrec.callbacks import UserGroupMetrics
+from lit_mmrec.callbacks import TopKWriter, UserGroupMetrics
 from lit_mmrec.callbacks.user_groups import activity_groups
 from lit_mmrec.data.datamodule import SyntheticDataModule
 from lit_mmrec.data.synthetic import SyntheticSpec
@@ -74,3 +74,33 @@ def test_groups_add_up_to_the_overall_metric_and_per_user_file_matches(tmp_path)
     assert len(saved["users"]) == sum(users)
     assert saved["recall@20"].mean() == pytest.approx(results["test/recall@20"], abs=1e-6)
     assert (saved["train_interactions"] == groups.degrees[saved["users"]].numpy()).all()
+
+
+def test_predict_summary_repeats_the_test_groups_and_stays_silent_when_test_items_are_excluded(tmp_path, capsys):
+    spec = SyntheticSpec(num_users=60, num_items=40, mean_interactions_per_user=8, modalities={"image": 8})
+    datamodule = SyntheticDataModule(spec, cache_dir=str(tmp_path), batch_size=64, eval_chunk_size=16)
+    data = datamodule.dataset
+    torch.manual_seed(0)
+    model = LightGCN(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims,
+                     embedding_dim=8)
+
+    def trainer(*callbacks):
+        return L.Trainer(max_epochs=1, callbacks=list(callbacks), logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, num_sanity_val_steps=0, default_root_dir=tmp_path,
+                         enable_checkpointing=False)
+
+    trainer().fit(model, datamodule=datamodule)
+    (results,) = trainer(UserGroupMetrics(groups=2)).test(model, datamodule=datamodule, verbose=False)
+    capsys.readouterr()
+    trainer(UserGroupMetrics(groups=2), TopKWriter(k=20, output_dir=str(tmp_path / "p"))).predict(
+        model, datamodule=datamodule, return_predictions=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Per-group metrics of the written top-20 lists") and "train excluded" in lines[0]
+    printed = {name: float(value) for name, value in (line.split() for line in lines[1:])}
+    grouped = {k: v for k, v in results.items() if k.count("/") == 2 and not k.endswith("@50")}
+    assert printed.keys() == grouped.keys() and len(printed) == 2 * (1 + 3 * 2)  # users, 3 metrics at 10 and 20
+    for name, value in grouped.items():
+        assert printed[name] == pytest.approx(value, abs=1e-4), name
+    trainer(UserGroupMetrics(groups=2), TopKWriter(k=20, output_dir=str(tmp_path / "q"), exclude=["train", "test"])
+            ).predict(model, datamodule=datamodule, return_predictions=False)
+    assert "Per-group" not in capsys.readouterr().out

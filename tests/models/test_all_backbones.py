@@ -6,7 +6,8 @@ generated two-modality data; the loss of a fixed batch is finite and decreases; 
 rewritten every declared user table before the first training step, and random init left them alone;
 training moves every parameter (fine-tuned raw features and preference tables included); validation
 metrics lie in [0, 1]; a checkpoint holds no data-derived tensor and reloads to identical
-representations, scores and metrics.
+representations, scores and metrics. A backbone without parameters (ItemKNNCBF) has no user table: SG-URInit
+stops its fit with one line saying so; without it, fit validates and a checkpoint reloads to the same rankings.
 """
 
 import inspect
@@ -20,6 +21,7 @@ from jsonargparse import ArgumentParser
 from lit_mmrec.callbacks import SGURInit
 from lit_mmrec.data.datamodule import SyntheticDataModule
 from lit_mmrec.data.synthetic import SyntheticSpec
+from lit_mmrec.errors import InputError
 from lit_mmrec.models.base import RecommenderModule
 
 BACKBONES = discover_backbones()
@@ -77,6 +79,8 @@ def test_backbone_trains_initialises_and_reloads(backbone, init, tmp_path, fixed
     model = backbone(num_users=data.num_users, num_items=data.num_items, feature_dims=data.feature_dims, learning_rate=1e-2)
     model.attach(data)
     random_tables = [target.table.detach().clone() for target in model.user_init_targets()]
+    if not list(model.parameters()):  # nothing to learn, no user table (ItemKNNCBF)
+        return check_parameter_free_backbone(backbone, model, init, datamodule, tmp_path)
     assert random_tables, f"{backbone.__name__} declares no user table for SG-URInit"
 
     probe, at_start = fixed_batch_loss(batch, eval_mode=True), AtTrainStart()
@@ -120,4 +124,28 @@ def test_backbone_trains_initialises_and_reloads(backbone, init, tmp_path, fixed
         for before, after in zip(model.representations(), reloaded.representations(), strict=True):
             assert torch.equal(before, after)
         assert torch.equal(model.rank(users, 10)[1], reloaded.rank(users, 10)[1])
+    assert trainer.validate(reloaded, datamodule=datamodule, verbose=False)[0] == metrics
+
+
+def check_parameter_free_backbone(backbone, model, init, datamodule, tmp_path):
+    """A backbone without parameters declares no user table: SG-URInit stops the fit with one line saying so;
+    without it, fit validates, and a checkpoint reloads to the same rankings and metrics."""
+    assert not model.user_init_targets()
+    callbacks = [SGURInit(n_clusters=4, seed=0)] if init == "sgurinit" else []
+    trainer = L.Trainer(max_epochs=1, enable_progress_bar=False, enable_model_summary=False, logger=False,
+                        enable_checkpointing=False, num_sanity_val_steps=0, default_root_dir=tmp_path, callbacks=callbacks)
+    if init == "sgurinit":
+        with pytest.raises(InputError, match=f"{backbone.__name__} declares no user table"):
+            trainer.fit(model, datamodule=datamodule)
+        return
+    trainer.fit(model, datamodule=datamodule)
+    metrics = trainer.validate(model, datamodule=datamodule, verbose=False)[0]
+    assert metrics and all(0.0 <= value <= 1.0 for value in metrics.values())
+    path = tmp_path / "model.ckpt"
+    trainer.save_checkpoint(path)
+    assert not torch.load(path, weights_only=True)["state_dict"]
+    reloaded = backbone.load_from_checkpoint(path)
+    reloaded.attach(datamodule.dataset)
+    users = torch.arange(datamodule.dataset.num_users)
+    assert torch.equal(model.rank(users, 10)[1], reloaded.rank(users, 10)[1])
     assert trainer.validate(reloaded, datamodule=datamodule, verbose=False)[0] == metrics

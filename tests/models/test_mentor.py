@@ -103,6 +103,21 @@ def test_noise_branches_differ_and_contrast_matches_dense_reference(tiny_dataset
     assert users1.shape == (n_users, 2 * DIM)
 
 
+def test_batch_contrast_runs_over_the_batch_rows_only(tiny_dataset):
+    data = load_mmrec_dataset(tiny_dataset)
+    model = make(data, mask_f_weight=0.0, align_weight=0.0, contrast_rows="batch")
+    users, positives = torch.tensor([3, 0, 3]), torch.tensor([5, 2, 2])
+    torch.manual_seed(5)
+    (users1, items1), (users2, items2) = model.noise_views()
+    torch.manual_seed(5)
+    terms = model.loss(users, positives, torch.tensor([1, 4, 6]))
+    rows, columns = torch.tensor([0, 3]), torch.tensor([2, 5])  # distinct users and positive items
+    reference = dense_info_nce(users1[rows], users2[rows], 0.2) + dense_info_nce(items1[columns], items2[columns], 0.2)
+    assert torch.allclose(terms["mask_g"], 1e-4 * reference, atol=1e-9)
+    all_rows = dense_info_nce(users1, users2, 0.2) + dense_info_nce(items1, items2, 0.2)
+    assert not torch.allclose(terms["mask_g"], 1e-4 * all_rows, atol=1e-9)
+
+
 @pytest.mark.parametrize("with_grad", [True, False])
 def test_feature_mask_loss_sends_gradient_only_with_the_fix(tiny_dataset, with_grad):
     data = load_mmrec_dataset(tiny_dataset)
@@ -149,7 +164,7 @@ def test_single_modality_and_user_init_targets(tiny_dataset):
 
 
 @pytest.mark.parametrize(
-    "bad", [{"temperature": 0.0}, {"dropout": 1.0}, {"mask_g_weight": float("nan")}, {"align_weight": -1.0}, {"knn_k": 0}]
+    "bad", [{"contrast_rows": "some"}, {"temperature": 0.0}, {"dropout": 1.0}, {"mask_g_weight": float("nan")}, {"align_weight": -1.0}, {"knn_k": 0}]
 )
 def test_refuses_bad_hyperparameters(bad):
     with pytest.raises(ValueError):
