@@ -1,12 +1,14 @@
-"""MMRec's own code side by side with ours on ml100k (SMORE, PGL, DA-MRS, LayerGCN): same split, hyperparameters
-and stopping rule; test Recall@20 / NDCG@20, seconds per training epoch and per evaluation. Run from the repository
-root (``docs/results/mmrec_side_by_side/README.md`` has the exact commands):
+"""MMRec's own code and COHESION's authors' code side by side with ours on ml100k (SMORE, PGL, DA-MRS, LayerGCN,
+COHESION): same split, hyperparameters and stopping rule; test Recall@20 / NDCG@20, seconds per training epoch and
+per evaluation. Run from the repository root (``docs/results/mmrec_side_by_side/README.md`` has the exact
+commands):
 
     python -m studies.mmrec_side_by_side original --models layergcn   # MMRec's code, seed 999
     python -m lit_mmrec.experiments table ... -- --trainer.callbacks+=studies.mmrec_side_by_side.PhaseTimer
     python -m studies.mmrec_side_by_side report                       # README table, runs.json
 
-``original`` exports MMRec from its git mirror into ``runs/original/<model>/mmrec`` (ignored by git), applies
+``original`` exports the model's original code (:data:`MIRRORS`: MMRec, or the authors' MMRec-based repository)
+from its git mirror into ``runs/original/<model>/mmrec`` (ignored by git), applies
 :data:`PATCHES` (exact string edits, each checked to match), writes a data set config for ``data/ml100k`` and the
 model's config with the values of ``configs/ml100k/<model>.yaml`` (:data:`HYPERPARAMETERS`) and runs
 ``src/main.py`` on the CPU with one thread. ``PhaseTimer`` is the callback that gives our runs the same two
@@ -32,12 +34,18 @@ from typing import Any
 import lightning as L
 
 MIRROR = Path("/work/.mirror/enoche+MMRec/repo")
+#: the authors' repository of COHESION (MMRec-based: MMRec's trainer, data loader and log lines, its ``utils``
+#: package renamed ``utils_package``)
+COHESION_MIRROR = Path("/work/.mirror/Jinfeng-Xu+COHESION/repo")
 OUT = Path("docs/results/mmrec_side_by_side")
 RUNS = OUT / "runs"
 OURS = RUNS / "ours"
-MODELS = ("layergcn", "smore", "pgl", "damrs")
-#: MMRec's model (class and config) names
-MMREC_NAMES = {"layergcn": "LayerGCN", "smore": "SMORE", "pgl": "PGL", "damrs": "DAMRS"}
+MODELS = ("layergcn", "smore", "pgl", "damrs", "cohesion")
+#: the git mirror of each model's original code: MMRec's unless listed in :data:`OWN_REPOSITORIES`
+OWN_REPOSITORIES = {"cohesion": ("Jinfeng-Xu/COHESION", COHESION_MIRROR)}
+MIRRORS = {model: OWN_REPOSITORIES.get(model, ("enoche/MMRec", MIRROR))[1] for model in MODELS}
+#: the original code's model (class and config) names
+MMREC_NAMES = {"layergcn": "LayerGCN", "smore": "SMORE", "pgl": "PGL", "damrs": "DAMRS", "cohesion": "COHESION"}
 #: the Python interpreter that runs MMRec (its venv: the system packages plus pandas and lmdb)
 MMREC_PYTHON = Path("/work/mmrec-venv/bin/python")
 
@@ -72,6 +80,10 @@ DATASET: dict[str, Any] = {
 #: setting, no code edit): DA-MRS's three item graphs (image, text, behaviour) become text, text, behaviour
 IMAGE_AS_TEXT = ("damrs",)
 
+#: data set config entries of one model: COHESION reads the user co-occurrence graph from a file (written by the
+#: authors' ``preprocessing/dualgnn-gen-u-u-matrix.py``; here by :func:`write_user_graph_dict`)
+MODEL_DATASET: dict[str, dict[str, Any]] = {"cohesion": {"user_graph_dict_file": "user_graph_dict.npy"}}
+
 #: MMRec config values equal to ``configs/ml100k/<model>.yaml`` (MMRec's names; one value per grid parameter);
 #: keys not listed keep the values of MMRec's ``configs/model/<Model>.yaml``.
 HYPERPARAMETERS: dict[str, dict[str, Any]] = {
@@ -85,6 +97,8 @@ HYPERPARAMETERS: dict[str, dict[str, Any]] = {
             "learning_rate_scheduler": [0.96, 50]},
     "damrs": {"embedding_size": 64, "knn_k": 10, "n_ui_layers": 2, "n_mm_layers": 1, "kl_weight": 1.0,
               "neighbor_weight": 1.0e-3, "learning_rate": 1.0e-3},
+    "cohesion": {"embedding_size": 64, "feat_embed_dim": 64, "num_layer": 2, "dropout": 0.0, "knn_k": 10,
+                 "n_mm_layers": 1, "mm_image_weight": 0.1, "reg_weight": 1.0e-3, "learning_rate": 1.0e-3},
 }
 
 def DOK_UPDATE(name: str) -> tuple[str, str, str, int, str]:
@@ -111,6 +125,26 @@ PGL_CONCAT = """\
         image_feats, text_feats = F.normalize(image_feats), F.normalize(text_feats)
         user_embeds = torch.cat([self.user_image.weight, self.user_text.weight], dim=1)
         item_embeds = torch.cat([image_feats, text_feats], dim=1)
+"""
+
+
+COHESION_MM_ADJ = """\
+            self.image_embedding = nn.Embedding.from_pretrained(self.v_feat, freeze=False)
+            self.text_embedding = nn.Embedding.from_pretrained(self.t_feat, freeze=False)
+            _, image_adj = self.get_knn_adj_mat(self.image_embedding.weight.detach())
+            _, text_adj = self.get_knn_adj_mat(self.text_embedding.weight.detach())
+            self.mm_adj = self.mm_image_weight * image_adj + (1.0 - self.mm_image_weight) * text_adj
+            del text_adj
+            del image_adj
+"""
+
+COHESION_ADAPTIVE = """\
+        pos_score_ = torch.mul(user_e, pos_e).view(-1, 3, self.dim_latent).sum(dim=-1)
+        neg_score_ = torch.mul(user_e, neg_e).view(-1, 3, self.dim_latent).sum(dim=-1)
+        modality_indicator = 1 - (pos_score_ - neg_score_).softmax(-1).detach()
+
+        adaptive_weight = torch.tile(modality_indicator.view(-1, 3, 1), [1, 1, self.dim_latent])
+        adaptive_weight = adaptive_weight.view(-1, 3 * self.dim_latent)
 """
 
 
@@ -193,19 +227,70 @@ PATCHES: dict[str, list[tuple[str, str, str, int, str]]] = {
         DOK_UPDATE("models/damrs.py"),
         ("models/damrs.py", "dim=0).cuda()", "dim=0).to(self.device)", 3, "CPU: no .cuda()"),
     ],
+    "cohesion": [
+        ("utils_package/dataset.py",
+         "from utils_package.data_utils import (ImageResize, ImagePad, image_to_tensor, "
+         "load_decompress_img_from_lmdb_value)\n", "", 1,
+         "drop an import used only for raw images (it needs torchvision, absent here); pre-extracted features only"),
+        ("utils_package/metrics.py", "np.float)", "np.float64)", 4,
+         "NumPy >= 1.24: the np.float alias is gone; np.float64 is what it meant"),
+        ("models/cohesion.py", "import torch_sparse\n", "", 1,
+         "torch_sparse is not installed here and the file does not use it"),
+        DOK_UPDATE("models/cohesion.py"),
+        ("models/cohesion.py",
+         "        self.result_embed = nn.Parameter(\n"
+         "            nn.init.xavier_normal_(torch.tensor(np.random.randn(self.n_nodes, self.dim)))\n"
+         "        ).to(self.device)\n",
+         "        self.result_embed = nn.init.xavier_normal_(\n"
+         "            torch.tensor(np.random.randn(self.n_nodes, self.dim))).to(self.device)\n", 1,
+         "CPU: on the GPU `.to(device)` turns the initial Parameter into a plain tensor, which forward then replaces; "
+         "on the CPU it stays a registered Parameter and the replacement raises a TypeError: a plain tensor as on "
+         "the GPU"),
+        ("models/cohesion.py", COHESION_MM_ADJ,
+         "            if self.v_feat is not None:\n"
+         "                self.image_embedding = nn.Embedding.from_pretrained(self.v_feat, freeze=False)\n"
+         "            self.text_embedding = nn.Embedding.from_pretrained(self.t_feat, freeze=False)\n"
+         "            self.mm_adj = self.generate_mm_adj()\n", 1,
+         TEXT_ONLY + ": the item graph is the text kNN graph (the file's own generate_mm_adj, which takes the "
+         "modalities present; with both it mixes them as the replaced lines do)"),
+        ("models/cohesion.py", "(id_rep_data, self.t_rep) if representation is None",
+         "(id_rep_data, self.t_rep) if self.v_feat is None", 1,
+         TEXT_ONLY + ": the ID and text branches concatenated (the test `representation is None` never holds: "
+         "it starts as the ID branch)"),
+        ("models/cohesion.py", "        self.v_rep = torch.unsqueeze(self.v_rep, 2)\n",
+         "        if self.v_rep is not None:\n            self.v_rep = torch.unsqueeze(self.v_rep, 2)\n", 1,
+         TEXT_ONLY + ": no image branch to reshape"),
+        ("models/cohesion.py", "        if self.v_rep is not None and self.t_rep is not None:\n",
+         "        if self.v_rep is None:\n"
+         "            user_rep = torch.cat((id_rep_data[:self.n_users, :, 0], self.t_rep[:self.n_users, :, 0]), dim=1)\n"
+         "        if self.v_rep is not None and self.t_rep is not None:\n", 1,
+         TEXT_ONLY + ": users are the ID and text branches concatenated, as with both modalities"),
+        ("models/cohesion.py", COHESION_ADAPTIVE,
+         "        n = user_e.shape[1] // self.dim_latent\n"
+         + COHESION_ADAPTIVE.replace(", 3,", ", n,").replace("3 *", "n *"), 1,
+         TEXT_ONLY + ": the modality-adaptive weights over the branches present (2: ID, text), not a fixed 3"),
+    ],
 }
 
 
+def patches_of(model: str) -> list[tuple[str, str, str, int, str]]:
+    """The edits of ``model``'s original code: MMRec's common edits and the model's own, or (for a model from
+    its authors' repository) the model's own, which include that repository's common edits."""
+    return PATCHES[model] if model in OWN_REPOSITORIES else PATCHES["common"] + PATCHES[model]
+
+
 def export(model: str, dest: Path) -> str:
-    """A fresh export of MMRec's mirror (HEAD) into ``dest`` with ``model``'s patches applied; its commit."""
-    commit = subprocess.run(["git", "-C", str(MIRROR), "rev-parse", "HEAD"], check=True, capture_output=True,
+    """A fresh export of ``model``'s mirror (HEAD, :data:`MIRRORS`) into ``dest`` with its patches applied; its
+    commit."""
+    mirror = MIRRORS[model]
+    commit = subprocess.run(["git", "-C", str(mirror), "rev-parse", "HEAD"], check=True, capture_output=True,
                             text=True).stdout.strip()
-    archive = subprocess.run(["git", "-C", str(MIRROR), "archive", commit, "src"], check=True,
+    archive = subprocess.run(["git", "-C", str(mirror), "archive", commit, "src"], check=True,
                              capture_output=True).stdout
     dest.mkdir(parents=True)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(dest, filter="data")
-    for name, old, new, count, _ in PATCHES["common"] + PATCHES[model]:
+    for name, old, new, count, _ in patches_of(model):
         path = dest / "src" / name
         text = path.read_text()
         if text.count(old) != count:
@@ -247,12 +332,16 @@ def run_original(model: str, data: Path, epochs: int) -> Path:
         (root / "data" / "ml100k" / name).symlink_to((data / name).resolve())
     if model == "damrs":
         write_item_graph_dict(data, root / "data" / "ml100k" / "item_graph_dict_2.npy")
-    dataset = {**DATASET, **SETTINGS, "epochs": epochs, "data_path": "../data/"}
+    if model == "cohesion":
+        write_user_graph_dict(data, root / "data" / "ml100k" / MODEL_DATASET[model]["user_graph_dict_file"])
+    dataset = {**DATASET, **MODEL_DATASET.get(model, {}), **SETTINGS, "epochs": epochs, "data_path": "../data/"}
     if model in IMAGE_AS_TEXT:
         dataset["vision_feature_file"] = DATASET["text_feature_file"]
     (src / "configs" / "dataset" / "ml100k.yaml").write_text(yaml_text(dataset))
     (src / "configs" / "model" / f"{MMREC_NAMES[model]}.yaml").write_text(yaml_text(model_config(model, src)))
-    (folder / "meta.json").write_text(json.dumps({"mmrec_commit": commit, "epochs": epochs}) + "\n")
+    source = {"repository": OWN_REPOSITORIES[model][0], "commit": commit} if model in OWN_REPOSITORIES \
+        else {"mmrec_commit": commit}
+    (folder / "meta.json").write_text(json.dumps({**source, "epochs": epochs}) + "\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     driver = ("import sys, runpy, torch; torch.set_num_threads(1); "
               "sys.argv = ['main.py', '--model', sys.argv[1], '--dataset', 'ml100k']; "
@@ -291,6 +380,31 @@ def write_item_graph_dict(data: Path, path: Path) -> None:
         kept = [(j, c) for j, c in zip(row, count, strict=True) if j >= 0]
         if kept:
             graph[item] = [[j for j, _ in kept], [c for _, c in kept]]
+    np.save(path, np.array(graph, dtype=object), allow_pickle=True)
+
+
+def write_user_graph_dict(data: Path, path: Path) -> None:
+    """COHESION's user graph file (``user_graph_dict.npy``, written by the authors'
+    ``preprocessing/dualgnn-gen-u-u-matrix.py``): ``{user: [neighbours, shared-item counts]}`` for every user,
+    each user's at most 200 users sharing training items, most shared first. Built with our
+    :func:`~lit_mmrec.nn.user_graph.cooccurrence_neighbours` (the same counts; ties to the smaller id, which the
+    script leaves to ``torch.topk``) from the training rows (``x_label == 0``) of ``ml100k.inter``: the graph our
+    COHESION builds when the data set has no such file."""
+    import numpy as np
+    import torch
+
+    from lit_mmrec.nn.user_graph import cooccurrence_neighbours
+
+    table = np.loadtxt(data / DATASET["inter_file_name"], delimiter="\t", skiprows=1, dtype=np.int64)
+    users, items, labels = table[:, 0], table[:, 1], table[:, 4]
+    train = labels == 0
+    num_users = len(np.unique(users))
+    neighbours, counts = cooccurrence_neighbours(
+        torch.from_numpy(users[train]), torch.from_numpy(items[train]), num_users, int(items.max()) + 1, k=200)
+    graph = {}
+    for user, (row, count) in enumerate(zip(neighbours.tolist(), counts.tolist(), strict=True)):
+        kept = [(v, c) for v, c in zip(row, count, strict=True) if v >= 0]
+        graph[user] = [[v for v, _ in kept], [c for _, c in kept]]
     np.save(path, np.array(graph, dtype=object), allow_pickle=True)
 
 
@@ -372,14 +486,15 @@ def run_ours(model: str, max_epochs: int) -> None:
     subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
 
 
-def collect(logs_dir: Path) -> list[dict[str, Any]]:
-    """One record per run of both sides: test Recall@20 / NDCG@20 at the best-valid epoch, epochs (best, run),
-    mean training seconds per epoch and evaluation seconds per validation, wall seconds, load averages."""
+def collect(logs_dir: Path, models: tuple[str, ...] = MODELS) -> list[dict[str, Any]]:
+    """One record per run of both sides of ``models``: test Recall@20 / NDCG@20 at the best-valid epoch, epochs
+    (best, run), mean training seconds per epoch and evaluation seconds per validation, wall seconds, load
+    averages."""
     from lit_mmrec.experiments import logs
     from lit_mmrec.experiments.runs_json import read_runs
 
     records = []
-    for model in MODELS:
+    for model in models:
         folder = RUNS / "original" / model
         if (folder / "stdout.log").is_file():
             found = parse_log((folder / "stdout.log").read_text())
@@ -391,10 +506,10 @@ def collect(logs_dir: Path) -> list[dict[str, Any]]:
                 "test": found["test"], "train_s": found["train_s"], "eval_s": found["eval_s"],
                 "wall_s": meta.get("wall_s"), "load": [meta.get("load_start"), meta.get("load_end")],
                 "cpu_s_per_epoch": meta["cpu_s"] / found["epochs"] if "cpu_s" in meta and found["epochs"] else None,
-                "mmrec_commit": meta["mmrec_commit"]})
+                **{key: meta[key] for key in ("mmrec_commit", "repository", "commit") if key in meta}})
     ours = read_runs(OURS / "runs.json") if (OURS / "runs.json").is_file() else []
     loads = json.loads((RUNS / "ours_load.json").read_text()) if (RUNS / "ours_load.json").is_file() else {}
-    done = [run for run in ours if run.get("status") == "done"]
+    done = [run for run in ours if run.get("status") == "done" and run["model"] in models]
     for run in done:
         rows = logs.read_rows(logs_dir / run["name"])
         train = [float(r["time/train_s"]) for r in rows if "time/train_s" in r]
@@ -464,7 +579,7 @@ def patch_list() -> str:
     """The edits to MMRec's code, per model, as a markdown list."""
     lines = []
     for model in ("common", *MODELS):
-        where = "every model" if model == "common" else MMREC_NAMES[model]
+        where = "every MMRec model" if model == "common" else MMREC_NAMES[model]
         for name, old, new, count, why in PATCHES[model]:
             inline = len(old) + len(new) < 150 and "\n" not in old.strip() + new.strip()
             edit = f"`{old.strip()}` → `{new.strip() or '(nothing)'}`" if inline \
@@ -473,6 +588,10 @@ def patch_list() -> str:
         if model in IMAGE_AS_TEXT:
             lines.append(f"- {MMREC_NAMES[model]}, its data set config (no code edit): `vision_feature_file: "
                          f"{DATASET['text_feature_file']}`, the text features read as the image ones too")
+        if model == "cohesion":
+            lines.append(f"- {MMREC_NAMES[model]}, its data folder (no code edit): "
+                         f"`{MODEL_DATASET[model]['user_graph_dict_file']}`, the user graph file the authors' "
+                         "preprocessing writes, written by `write_user_graph_dict` from the training rows")
     return "\n".join(lines) + "\n"
 
 
@@ -493,6 +612,8 @@ def main(argv: list[str] | None = None) -> None:
     ours.add_argument("--max_epochs", type=int, default=SETTINGS["epochs"])
     collecting = commands.add_parser("collect", help="write runs.json from both sides' logs")
     collecting.add_argument("--logs", type=Path, default=Path("logs/experiments"), help="the runner's CSVLogger folder")
+    collecting.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS),
+                            help="the models whose records are read from the logs; runs.json keeps the others'")
     commands.add_parser("report", help="print the table (from runs.json) and the patch list")
     args = parser.parse_args(argv)
     if args.command == "original":
@@ -507,7 +628,10 @@ def main(argv: list[str] | None = None) -> None:
             found[model] = {"load": [start, load()], "cpu_s": children_cpu() - cpu_start}
             path.write_text(json.dumps(found) + "\n")
     elif args.command == "collect":
-        (OUT / "runs.json").write_text(json.dumps(collect(args.logs), indent=1) + "\n")
+        path = OUT / "runs.json"
+        kept = [r for r in json.loads(path.read_text()) if r["model"] not in args.models] if path.is_file() else []
+        found = collect(args.logs, tuple(args.models))
+        path.write_text(json.dumps(kept + found, indent=1) + "\n")
     else:
         print(page(json.loads((OUT / "runs.json").read_text())), end="")
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import pytest
 from lightning.pytorch.demos.boring_classes import BoringModel
 
@@ -67,14 +68,34 @@ def test_guard_indents_a_block_under_the_image_test():
     assert new == "        if self.v_feat is not None:\n            a = 1\n\n            b = 2\n"
 
 
-@pytest.mark.skipif(not sbs.MIRROR.is_dir(), reason="MMRec's mirror is not on this machine")
 @pytest.mark.parametrize("model", sbs.MODELS)
-def test_every_patch_matches_mmrec_source_as_often_as_it_says(model, tmp_path):
+def test_every_patch_matches_the_original_source_as_often_as_it_says(model, tmp_path):
+    if not sbs.MIRRORS[model].is_dir():
+        pytest.skip(f"the mirror of {model}'s original code is not on this machine")
     sbs.export(model, tmp_path / "mmrec")
-    for name, _, new, _, _ in sbs.PATCHES["common"] + sbs.PATCHES[model]:
+    for name, _, new, _, _ in sbs.patches_of(model):
         assert new in (tmp_path / "mmrec" / "src" / name).read_text()
     patched = tmp_path / "mmrec" / "src" / "models" / f"{model}.py"
     subprocess.run([sys.executable, "-m", "py_compile", str(patched)], check=True)
+
+
+def test_patches_of_an_mmrec_model_include_mmrec_common_edits_and_of_cohesion_its_own():
+    assert sbs.patches_of("pgl")[: len(sbs.PATCHES["common"])] == sbs.PATCHES["common"]
+    cohesion_files = {name for name, *_ in sbs.patches_of("cohesion")}
+    assert {"utils_package/dataset.py", "utils_package/metrics.py", "models/cohesion.py"} <= cohesion_files
+    assert not cohesion_files & {name for name, *_ in sbs.PATCHES["common"]}
+
+
+def test_user_graph_dict_lists_every_user_and_the_users_sharing_most_training_items(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [(0, 0, 0), (0, 1, 0), (1, 0, 0), (1, 1, 0), (2, 1, 0), (2, 2, 1), (3, 3, 0), (3, 0, 2)]
+    (data / "ml100k.inter").write_text(
+        "userID\titemID\trating\ttimestamp\tx_label\n" + "".join(f"{u}\t{i}\t5\t0\t{x}\n" for u, i, x in rows))
+    sbs.write_user_graph_dict(data, tmp_path / "user_graph_dict.npy")
+    graph = np.load(tmp_path / "user_graph_dict.npy", allow_pickle=True).item()
+    # training rows only: user 3's test item 0 and user 2's valid item 2 share nothing
+    assert graph == {0: [[1, 2], [2.0, 1.0]], 1: [[0, 2], [2.0, 1.0]], 2: [[0, 1], [1.0, 1.0]], 3: [[], []]}
 
 
 def test_phase_timer_logs_training_and_evaluation_seconds_every_epoch(tmp_path):
