@@ -318,9 +318,9 @@ def model_config(model: str, src: Path) -> dict[str, Any]:
     return values
 
 
-def run_original(model: str, data: Path, epochs: int) -> Path:
-    """Exports, patches, configures and runs MMRec's ``model``; the log's path."""
-    folder = RUNS / "original" / model
+def run_original(model: str, data: Path, epochs: int, runs: Path = RUNS / "original") -> Path:
+    """Exports, patches, configures and runs the original ``model`` in ``runs/<model>``; the log's path."""
+    folder = runs / model
     if folder.exists():
         raise FileExistsError(f"{folder} exists: remove it to run again")
     root = folder / "mmrec"
@@ -607,6 +607,8 @@ def main(argv: list[str] | None = None) -> None:
     original.add_argument("--models", nargs="+", choices=MODELS, required=True)
     original.add_argument("--data", type=Path, default=Path("data/ml100k"))
     original.add_argument("--epochs", type=int, default=SETTINGS["epochs"], help="MMRec's epochs (a cap)")
+    original.add_argument("--runs", type=Path, default=RUNS / "original",
+                          help="the folder of the runs (collect reads the default one; another one holds a repeat)")
     ours = commands.add_parser("ours", help="run ours (seeds 999, 1, 2) through the experiment runner")
     ours.add_argument("--models", nargs="+", choices=MODELS, required=True)
     ours.add_argument("--max_epochs", type=int, default=SETTINGS["epochs"])
@@ -618,7 +620,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "original":
         for model in args.models:
-            print(json.dumps({model: parse_log(run_original(model, args.data, args.epochs).read_text())}))
+            print(json.dumps({model: parse_log(run_original(model, args.data, args.epochs, args.runs).read_text())}))
     elif args.command == "ours":
         for model in args.models:
             start, cpu_start = load(), children_cpu()
