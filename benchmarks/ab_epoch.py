@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -98,9 +99,13 @@ def worker(tree: Path, config: str, data_dir: str, epochs: int, skip: int, profi
 
 
 def export(revision: str, folder: Path) -> Path:
-    """``revision`` as a source tree: ``.`` is this working tree, anything else ``git archive``'s export."""
+    """``revision`` as a source tree: ``.`` is a copy of this working tree's package and configs as they are
+    now (edits made while the runs go on do not reach them), anything else ``git archive``'s export."""
     if revision == ".":
-        return ROOT
+        target = folder / "working-tree"
+        for part in ("lit_mmrec", "configs"):
+            shutil.copytree(ROOT / part, target / part, ignore=shutil.ignore_patterns("__pycache__"))
+        return target
     sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", revision], check=True, capture_output=True, text=True)
     target = folder / sha.stdout.strip()[:12]
     if not target.exists():
