@@ -9,7 +9,14 @@ Prints every run's median s/epoch and s/eval, then per side the median over runs
     python benchmarks/ab_epoch.py --config configs/ml100k/pgl.yaml --a HEAD~1 --b . --epochs 4 --repeats 4
 
 ``--a`` / ``--b``: a git revision (exported with ``git archive`` to a temporary folder) or ``.`` (this working
-tree, uncommitted changes included). ``--profile N``: instead of timing, run one tree (``--b``) and print
+tree, uncommitted changes included). ``--a original:FOLDER:MODEL`` runs MMRec's own code instead: ``FOLDER`` an
+export as ``studies/mmrec_side_by_side.py`` makes it (``mmrec/`` with ``src/`` and ``data/``; copied, never
+written to), ``MODEL`` its model name (``PGL``, ``DAMRS``), with ``--original_python`` (MMRec's venv). Its trainer
+times epochs with ``time()``; here that name is bound to ``time.process_time``, so its log gives the CPU seconds
+of every training epoch and validation (its wall seconds per epoch are not available: shown as nan).
+
+    python benchmarks/ab_epoch.py --config configs/ml100k/pgl.yaml --epochs 4 --repeats 3 \
+        --a original:/path/to/runs/original/pgl/mmrec:PGL --original_python /work/mmrec-venv/bin/python ``--profile N``: instead of timing, run one tree (``--b``) and print
 ``torch.profiler``'s top ``N`` operations (self CPU time) over one training epoch and one validation (the epoch
 after the first ``--skip``).
 """
@@ -19,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -115,6 +123,39 @@ def export(revision: str, folder: Path) -> Path:
     return target
 
 
+#: MMRec's log line of one epoch: ``epoch 3 training [time: 2.51s, ...`` / ``epoch 3 evaluating [time: 0.08s, ...``
+ORIGINAL_EPOCH = re.compile(r"epoch (\d+) (training|evaluating) \[time: ([0-9.]+)s")
+
+
+def prepare_original(spec: str, folder: Path, epochs: int) -> tuple[Path, str]:
+    """Copy MMRec's export named by ``original:FOLDER:MODEL`` and set its epoch count; ``(src folder, model)``."""
+    _, source, model = spec.split(":")
+    target = folder / "original"
+    shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns("log", "__pycache__"))
+    config = target / "src" / "configs" / "dataset" / "ml100k.yaml"
+    config.write_text(re.sub(r"(?m)^epochs: .*$", f"epochs: {epochs}", config.read_text()))
+    return target / "src", model
+
+
+def run_original(src: Path, model: str, python: str) -> dict[str, list[float]]:
+    """MMRec's ``main.py`` on one thread, its epoch timer reading CPU seconds; the seconds from its log."""
+    driver = (
+        "import sys, time, runpy, torch; torch.set_num_threads(1); sys.path.insert(0, '.'); "
+        "import common.trainer as trainer; trainer.time = time.process_time; "
+        "sys.argv = ['main.py', '--model', sys.argv[1], '--dataset', 'ml100k']; "
+        "runpy.run_path('main.py', run_name='__main__')"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    done = subprocess.run([python, "-c", driver, model], cwd=src, env=env, check=True, capture_output=True, text=True)
+    seconds: dict[str, dict[int, float]] = {"training": {}, "evaluating": {}}
+    for epoch, phase, value in ORIGINAL_EPOCH.findall(done.stdout + done.stderr):
+        seconds[phase][int(epoch)] = float(value)
+    train = [seconds["training"][e] for e in sorted(seconds["training"])]
+    evaluation = [seconds["evaluating"][e] for e in sorted(seconds["evaluating"])]
+    nan = [float("nan")] * len(train)
+    return {"train_s": nan, "eval_s": nan, "train_cpu_s": train, "eval_cpu_s": evaluation, "recall": nan}
+
+
 def run(tree: Path, options: argparse.Namespace, workdir: Path, profile: int = 0) -> dict[str, list[float]]:
     command = [
         sys.executable, __file__, "--worker", str(tree), "--config", options.config, "--data_dir", options.data_dir,
@@ -137,6 +178,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--skip", type=int, default=1, help="leading epochs of each run left out")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--original_python", default="/work/mmrec-venv/bin/python", help="MMRec's Python")
     parser.add_argument("--profile", type=int, default=0, help="print the top N operations of one epoch of --b")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -147,7 +189,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ab_epoch_") as tmp:
         workdir, exports = Path(tmp) / "run", Path(tmp) / "trees"
         workdir.mkdir()
-        trees = {"A": export(options.a, exports), "B": export(options.b, exports)}
+        trees = {side: export(getattr(options, side.lower()), exports) for side in ("A", "B")
+                 if not getattr(options, side.lower()).startswith("original:")}
+        originals = {side: prepare_original(getattr(options, side.lower()), Path(tmp) / side, options.epochs)
+                     for side in ("A", "B") if getattr(options, side.lower()).startswith("original:")}
         if options.profile:
             times = run(trees["B"], options, workdir, options.profile)
             print(f"B ({options.b}) s/epoch {times['train_s']}  s/eval {times['eval_s']}")
@@ -157,7 +202,10 @@ def main() -> None:
         print(f"A = {options.a}, B = {options.b}, {options.config}, {options.epochs} epochs (first {options.skip} left out)")
         for repeat in range(options.repeats):
             for side in ("A", "B"):
-                times = run(trees[side], options, workdir)
+                if side in originals:
+                    times = run_original(*originals[side], options.original_python)
+                else:
+                    times = run(trees[side], options, workdir)
                 row = {key: statistics.median(times[key][options.skip :]) for key in keys}
                 results[side].append(row)
                 print(
