@@ -31,7 +31,8 @@ rows of every item, cosines ``s_j = <â, ĉ_j> / τ``, and two disjoint sets of 
     L_nd = -log( Σ_{P_mm} e^{s_j} / Σ_all e^{s_j} ) - log( Σ_{P_s} e^{s_j} / (Σ_all e^{s_j} - Σ_{P_mm} e^{s_j}) )
 
 computed in log space (the authors add 1e-9 inside each log instead). Pseudo-labels come from the
-label distributions ``π^m = softmax_j(<â^m, ĉ^m_j>)`` of every graph: ``P_mm`` is the top ``n`` of
+label distributions ``π^m = softmax_j(<â^m, ĉ^m_j>)`` of every graph (the same cosine matrix as the loss,
+formed once: :func:`cosine_matrix`): ``P_mm`` is the top ``n`` of
 ``Σ_m π^m + π^own`` and ``P_s`` the top ``n`` of ``π^own`` outside ``P_mm``.
 """
 
@@ -71,9 +72,15 @@ def confidence_weighted_bpr(
     return (pos_weight * F.softplus(-difference) + neg_weight * F.softplus(difference)).mean()
 
 
-def label_distribution(anchors: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-    """``[B, n]`` row softmax of the cosines between ``anchors [B, D]`` and ``candidates [n, D]``."""
-    return torch.softmax(F.normalize(anchors, dim=1) @ F.normalize(candidates, dim=1).T, dim=1)
+def cosine_matrix(anchors: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    """``[B, n]`` cosines between ``anchors [B, D]`` and ``candidates [n, D]``: the input of both
+    :func:`label_distribution` and :func:`neighbour_discrimination_loss`, computed once for the two."""
+    return F.normalize(anchors, dim=1) @ F.normalize(candidates, dim=1).T
+
+
+def label_distribution(cosines: torch.Tensor) -> torch.Tensor:
+    """``[B, n]`` row softmax of the ``cosines`` (:func:`cosine_matrix`)."""
+    return torch.softmax(cosines, dim=1)
 
 
 @torch.no_grad()
@@ -92,15 +99,12 @@ def pseudo_labels(
 
 
 def neighbour_discrimination_loss(
-    anchors: torch.Tensor,
-    candidates: torch.Tensor,
-    multimodal: torch.Tensor,
-    single: torch.Tensor,
-    temperature: float,
+    cosines: torch.Tensor, multimodal: torch.Tensor, single: torch.Tensor, temperature: float
 ) -> torch.Tensor:
-    """``mean_b L_nd`` for ``anchors [B, D]`` against ``candidates [n, D]`` with the pseudo-label ids
-    ``multimodal, single [B, c]`` (disjoint per row, from :func:`pseudo_labels`)."""
-    logits = F.normalize(anchors, dim=1) @ F.normalize(candidates, dim=1).T / temperature
+    """``mean_b L_nd`` from the ``[B, n]`` ``cosines`` of the anchors against the candidates
+    (:func:`cosine_matrix`) with the pseudo-label ids ``multimodal, single [B, c]`` (disjoint per row,
+    from :func:`pseudo_labels`)."""
+    logits = cosines / temperature
     log_all = torch.logsumexp(logits, dim=1)
     log_multimodal = torch.logsumexp(logits.gather(1, multimodal), dim=1)
     log_single = torch.logsumexp(logits.gather(1, single), dim=1)
