@@ -98,16 +98,58 @@ def pseudo_labels(
     return multimodal, remaining.topk(width, dim=1).indices
 
 
+class _NeighbourDiscrimination(torch.autograd.Function):
+    r"""``mean_b L_nd`` from the cosines as one autograd node.
+
+    With ``x = cos / τ``, ``p = softmax_j(x)``, ``q = Σ_mm e^x / Σ_all e^x`` and ``π^mm, π^s`` the
+    softmax of ``x`` over each row's pseudo-labels of either kind, the gradient of a row's ``L_nd`` is
+
+        dL/dx_j = p_j (1 + [j ∉ P_mm] / (1 - q)) - [j ∈ P_mm] π^mm_j - [j ∈ P_s] π^s_j,
+
+    so the backward is one scaled copy of the exponentials the forward keeps plus the ``2c`` columns
+    of the pseudo-labels, where autograd through ``logsumexp`` and ``gather`` makes about ten passes
+    over the ``[B, n]`` matrix (measured on DA-MRS's ml100k batches). The exponent is shifted by the
+    row maximum (no overflow for any temperature).
+    """
+
+    @staticmethod
+    def forward(ctx, cosines, multimodal, single, temperature: float):  # type: ignore[override]
+        shift = cosines.amax(1, keepdim=True)
+        exponentials = (cosines - shift).mul_(1.0 / temperature).exp_()
+        sums = exponentials.sum(1)
+        log_all = sums.log() + shift.squeeze(1) / temperature
+        logits_multimodal = cosines.gather(1, multimodal) / temperature
+        logits_single = cosines.gather(1, single) / temperature
+        log_multimodal = torch.logsumexp(logits_multimodal, dim=1)
+        log_single = torch.logsumexp(logits_single, dim=1)
+        share = torch.exp(log_multimodal - log_all)  # q = Σ_mm / Σ_all
+        # log(Σ_all - Σ_mm) = log Σ_all + log(1 - q)
+        log_rest = log_all + torch.log1p(-share)
+        ctx.temperature = temperature
+        ctx.save_for_backward(
+            exponentials, sums, share, log_all, multimodal, single, logits_multimodal, logits_single
+        )
+        return ((log_all - log_multimodal) + (log_rest - log_single)).mean()
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):  # type: ignore[override]
+        exponentials, sums, share, log_all, multimodal, single, logits_multimodal, logits_single = ctx.saved_tensors
+        scale = grad / (exponentials.shape[0] * ctx.temperature)  # d mean / d row, and dx / dcos = 1 / τ
+        rest = 1.0 + 1.0 / (1.0 - share)  # p_j's factor outside P_mm
+        result = exponentials * (scale * rest / sums).unsqueeze(1)
+        log_all = log_all.unsqueeze(1)
+        at_multimodal = torch.exp(logits_multimodal - log_all) - torch.softmax(logits_multimodal, dim=1)
+        at_single = torch.exp(logits_single - log_all) * rest.unsqueeze(1) - torch.softmax(logits_single, dim=1)
+        result.scatter_(1, multimodal, at_multimodal * scale)
+        result.scatter_(1, single, at_single * scale)
+        return result, None, None, None
+
+
 def neighbour_discrimination_loss(
     cosines: torch.Tensor, multimodal: torch.Tensor, single: torch.Tensor, temperature: float
 ) -> torch.Tensor:
     """``mean_b L_nd`` from the ``[B, n]`` ``cosines`` of the anchors against the candidates
     (:func:`cosine_matrix`) with the pseudo-label ids ``multimodal, single [B, c]`` (disjoint per row,
-    from :func:`pseudo_labels`)."""
-    logits = cosines / temperature
-    log_all = torch.logsumexp(logits, dim=1)
-    log_multimodal = torch.logsumexp(logits.gather(1, multimodal), dim=1)
-    log_single = torch.logsumexp(logits.gather(1, single), dim=1)
-    # log(Σ_all - Σ_mm) = log Σ_all + log(1 - Σ_mm / Σ_all)
-    log_rest = log_all + torch.log1p(-torch.exp(log_multimodal - log_all))
-    return ((log_all - log_multimodal) + (log_rest - log_single)).mean()
+    from :func:`pseudo_labels`); one autograd node (:class:`_NeighbourDiscrimination`)."""
+    return _NeighbourDiscrimination.apply(cosines, multimodal, single, temperature)

@@ -93,3 +93,24 @@ def test_pseudo_labels_and_neighbour_discrimination_match_direct_sums():
     m, s = pseudo_labels(small, own=0, count=10)
     assert m.shape == (2, 2) and s.shape == (2, 2)
 
+
+def test_neighbour_discrimination_value_and_gradient_equal_autograd_of_the_formula():
+    torch.manual_seed(3)
+    views = [torch.randn(30, 5, dtype=torch.float64) for _ in range(2)]
+    anchors = torch.tensor([0, 4, 9, 17, 29])
+    cosines = [cosine_matrix(v[anchors], v) for v in views]
+    multimodal, single = pseudo_labels([label_distribution(c) for c in cosines], own=1, count=4)
+    for tau in (0.2, 1.0):
+        x = cosines[1].detach().requires_grad_()
+        loss = neighbour_discrimination_loss(x, multimodal, single, tau)
+        (grad,) = torch.autograd.grad(loss, x)
+        y = x.detach().requires_grad_()
+        logits = y / tau
+        log_all = torch.logsumexp(logits, 1)
+        log_mm = torch.logsumexp(logits.gather(1, multimodal), 1)
+        log_s = torch.logsumexp(logits.gather(1, single), 1)
+        rest = log_all + torch.log1p(-torch.exp(log_mm - log_all))
+        expected = ((log_all - log_mm) + (rest - log_s)).mean()
+        (expected_grad,) = torch.autograd.grad(expected, y)
+        assert torch.isfinite(loss) and torch.allclose(loss, expected, rtol=1e-12)
+        assert torch.allclose(grad, expected_grad, rtol=1e-9, atol=1e-12)
