@@ -220,9 +220,9 @@ class DAMRS(RecommenderModule):
             cosines = [cosine_matrix(view.index_select(0, batch_items), view) for view in views]
             with torch.no_grad():
                 distributions = [label_distribution(c) for c in cosines]
+            labels = pseudo_labels(distributions, self.num_pseudo_labels)
             discrimination = 0.0
-            for g, graph_cosines in enumerate(cosines):
-                multimodal, single = pseudo_labels(distributions, g, self.num_pseudo_labels)
+            for graph_cosines, (multimodal, single) in zip(cosines, labels, strict=True):
                 discrimination = discrimination + neighbour_discrimination_loss(
                     graph_cosines, multimodal, single, self.temperature
                 )

@@ -84,18 +84,20 @@ def label_distribution(cosines: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def pseudo_labels(
-    distributions: list[torch.Tensor], own: int, count: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(P_mm, P_s)``, both ``[B, c]`` item ids, for graph ``own`` among ``distributions`` (``[B, n]``
-    each, from :func:`label_distribution`); ``c = min(count, n // 2)`` so both sets fit."""
-    width = min(count, distributions[own].shape[1] // 2)
+def pseudo_labels(distributions: list[torch.Tensor], count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(P_mm, P_s)`` of every graph, both ``[B, c]`` item ids, from the ``distributions`` (``[B, n]``
+    each, from :func:`label_distribution`); ``c = min(count, n // 2)`` so both sets fit. The sum over the
+    graphs is formed once for all of them."""
+    width = min(count, distributions[0].shape[1] // 2)
     if width < 1:
         raise ValueError("pseudo-labels need at least two candidate items")
-    agreed = sum(distributions) + distributions[own]
-    multimodal = agreed.topk(width, dim=1).indices
-    remaining = distributions[own].scatter(1, multimodal, float("-inf"))
-    return multimodal, remaining.topk(width, dim=1).indices
+    total = sum(distributions)
+    labels = []
+    for own in distributions:
+        multimodal = (total + own).topk(width, dim=1).indices
+        remaining = own.scatter(1, multimodal, float("-inf"))
+        labels.append((multimodal, remaining.topk(width, dim=1).indices))
+    return labels
 
 
 class _NeighbourDiscrimination(torch.autograd.Function):

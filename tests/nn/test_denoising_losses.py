@@ -73,7 +73,7 @@ def test_pseudo_labels_and_neighbour_discrimination_match_direct_sums():
     anchors = torch.tensor([0, 5, 7])
     dists = [label_distribution(cosine_matrix(v[anchors], v)) for v in views]
     assert torch.allclose(dists[0].sum(1), torch.ones(3))
-    multimodal, single = pseudo_labels(dists, own=2, count=3)
+    multimodal, single = pseudo_labels(dists, count=3)[2]
     agreed = dists[0] + dists[1] + 2 * dists[2]
     for b in range(3):
         assert set(multimodal[b].tolist()) == set(agreed[b].topk(3).indices.tolist())
@@ -90,7 +90,7 @@ def test_pseudo_labels_and_neighbour_discrimination_match_direct_sums():
     assert torch.allclose(loss, expected, atol=1e-5)
     # with few items the sets shrink to fit: 4 items give two of each
     small = [label_distribution(cosine_matrix(v[:2, :], v[:4])) for v in views]
-    m, s = pseudo_labels(small, own=0, count=10)
+    m, s = pseudo_labels(small, count=10)[0]
     assert m.shape == (2, 2) and s.shape == (2, 2)
 
 
@@ -99,7 +99,7 @@ def test_neighbour_discrimination_value_and_gradient_equal_autograd_of_the_formu
     views = [torch.randn(30, 5, dtype=torch.float64) for _ in range(2)]
     anchors = torch.tensor([0, 4, 9, 17, 29])
     cosines = [cosine_matrix(v[anchors], v) for v in views]
-    multimodal, single = pseudo_labels([label_distribution(c) for c in cosines], own=1, count=4)
+    multimodal, single = pseudo_labels([label_distribution(c) for c in cosines], count=4)[1]
     for tau in (0.2, 1.0):
         x = cosines[1].detach().requires_grad_()
         loss = neighbour_discrimination_loss(x, multimodal, single, tau)
