@@ -41,8 +41,10 @@ def worker(tree: Path, model: str, data_dir: str, batches: int) -> None:
 
     import torch
 
+    from lit_mmrec.console import setup_process
     from lit_mmrec.data.datamodule import MMRecDataModule
 
+    setup_process()  # as train.py: transparent huge pages for the large allocations
     assert Path(sys.modules["lit_mmrec"].__file__).resolve().is_relative_to(tree.resolve())
     torch.set_num_threads(1)
     datamodule = MMRecDataModule(data_dir, modalities=["text"], batch_size=2048)
