@@ -88,7 +88,7 @@ def pseudo_labels(distributions: list[torch.Tensor], count: int) -> list[tuple[t
     """``(P_mm, P_s)`` of every graph, both ``[B, c]`` item ids, from the ``distributions`` (``[B, n]``
     each, from :func:`label_distribution`); ``c = min(count, n // 2)`` so both sets fit. The sum over the
     graphs is formed once for all of them, and the rankings share one scratch buffer (fresh ``[B, n]``
-tensors per graph measured slower on DA-MRS's ml100k batches)."""
+    tensors per graph measured slower on DA-MRS's ml100k batches)."""
     width = min(count, distributions[0].shape[1] // 2)
     if width < 1:
         raise ValueError("pseudo-labels need at least two candidate items")
