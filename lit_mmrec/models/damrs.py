@@ -79,6 +79,7 @@ from lit_mmrec.nn.cooccurrence import (
 from lit_mmrec.nn.denoising_losses import (
     confidence_weighted_bpr,
     confidence_weights,
+    cosine_matrix,
     label_distribution,
     neighbour_discrimination_loss,
     pseudo_labels,
@@ -215,14 +216,15 @@ class DAMRS(RecommenderModule):
             content_logits = batch_users @ F.normalize(content.index_select(0, batch_items), dim=1).T
             terms["kl"] = self.kl_weight * symmetric_bernoulli_kl(behaviour_logits, content_logits)
         if self.neighbor_weight:
-            anchors = [view.index_select(0, batch_items) for view in views]
+            # one cosine matrix per graph: the pseudo-labels' distributions (no gradient) and the loss
+            cosines = [cosine_matrix(view.index_select(0, batch_items), view) for view in views]
             with torch.no_grad():
-                distributions = [label_distribution(a, view) for a, view in zip(anchors, views, strict=True)]
+                distributions = [label_distribution(c) for c in cosines]
+            labels = pseudo_labels(distributions, self.num_pseudo_labels)
             discrimination = 0.0
-            for g, (anchor, view) in enumerate(zip(anchors, views, strict=True)):
-                multimodal, single = pseudo_labels(distributions, g, self.num_pseudo_labels)
+            for graph_cosines, (multimodal, single) in zip(cosines, labels, strict=True):
                 discrimination = discrimination + neighbour_discrimination_loss(
-                    anchor, view, multimodal, single, self.temperature
+                    graph_cosines, multimodal, single, self.temperature
                 )
             terms["neighbour"] = self.neighbor_weight * discrimination / len(views)
         return terms

@@ -6,6 +6,7 @@ import torch
 from lit_mmrec.nn.denoising_losses import (
     confidence_weighted_bpr,
     confidence_weights,
+    cosine_matrix,
     label_distribution,
     neighbour_discrimination_loss,
     pseudo_labels,
@@ -70,16 +71,16 @@ def test_pseudo_labels_and_neighbour_discrimination_match_direct_sums():
     torch.manual_seed(2)
     views = [torch.randn(12, 4) for _ in range(3)]
     anchors = torch.tensor([0, 5, 7])
-    dists = [label_distribution(v[anchors], v) for v in views]
+    dists = [label_distribution(cosine_matrix(v[anchors], v)) for v in views]
     assert torch.allclose(dists[0].sum(1), torch.ones(3))
-    multimodal, single = pseudo_labels(dists, own=2, count=3)
+    multimodal, single = pseudo_labels(dists, count=3)[2]
     agreed = dists[0] + dists[1] + 2 * dists[2]
     for b in range(3):
         assert set(multimodal[b].tolist()) == set(agreed[b].topk(3).indices.tolist())
         rest = [j for j in dists[2][b].argsort(descending=True).tolist() if j not in multimodal[b].tolist()]
         assert set(single[b].tolist()) == set(rest[:3])
     tau = 0.2
-    loss = neighbour_discrimination_loss(views[2][anchors], views[2], multimodal, single, tau)
+    loss = neighbour_discrimination_loss(cosine_matrix(views[2][anchors], views[2]), multimodal, single, tau)
     unit = torch.nn.functional.normalize(views[2], dim=1)
     e = torch.exp(unit[anchors] @ unit.T / tau)
     total = e.sum(1)
@@ -88,6 +89,28 @@ def test_pseudo_labels_and_neighbour_discrimination_match_direct_sums():
     expected = (-torch.log(mm / total) - torch.log(s / (total - mm))).mean()
     assert torch.allclose(loss, expected, atol=1e-5)
     # with few items the sets shrink to fit: 4 items give two of each
-    small = [label_distribution(v[:2, :], v[:4]) for v in views]
-    m, s = pseudo_labels(small, own=0, count=10)
+    small = [label_distribution(cosine_matrix(v[:2, :], v[:4])) for v in views]
+    m, s = pseudo_labels(small, count=10)[0]
     assert m.shape == (2, 2) and s.shape == (2, 2)
+
+
+def test_neighbour_discrimination_value_and_gradient_equal_autograd_of_the_formula():
+    torch.manual_seed(3)
+    views = [torch.randn(30, 5, dtype=torch.float64) for _ in range(2)]
+    anchors = torch.tensor([0, 4, 9, 17, 29])
+    cosines = [cosine_matrix(v[anchors], v) for v in views]
+    multimodal, single = pseudo_labels([label_distribution(c) for c in cosines], count=4)[1]
+    for tau in (0.2, 1.0):
+        x = cosines[1].detach().requires_grad_()
+        loss = neighbour_discrimination_loss(x, multimodal, single, tau)
+        (grad,) = torch.autograd.grad(loss, x)
+        y = x.detach().requires_grad_()
+        logits = y / tau
+        log_all = torch.logsumexp(logits, 1)
+        log_mm = torch.logsumexp(logits.gather(1, multimodal), 1)
+        log_s = torch.logsumexp(logits.gather(1, single), 1)
+        rest = log_all + torch.log1p(-torch.exp(log_mm - log_all))
+        expected = ((log_all - log_mm) + (rest - log_s)).mean()
+        (expected_grad,) = torch.autograd.grad(expected, y)
+        assert torch.isfinite(loss) and torch.allclose(loss, expected, rtol=1e-12)
+        assert torch.allclose(grad, expected_grad, rtol=1e-9, atol=1e-12)
