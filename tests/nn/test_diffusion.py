@@ -51,13 +51,16 @@ def test_betas_are_capped():
 
 def test_q_sample_and_posterior_mean():
     diffusion = GaussianDiffusion(0.1, 1e-4, 0.02, 5)
-    x0, noise = torch.rand(4, 6), torch.randn(4, 6)
+    generator = torch.Generator().manual_seed(0)
+    x0, noise = torch.rand(4, 6, generator=generator), torch.randn(4, 6, generator=generator)
     t = torch.tensor([0, 1, 3, 4])
-    a = diffusion.alphas_cumprod[t].float().unsqueeze(1)
-    assert torch.allclose(diffusion.q_sample(x0, t, noise), a.sqrt() * x0 + (1 - a).sqrt() * noise)
-    xt = torch.randn(4, 6)
-    c1, c2 = diffusion.posterior_mean_x0[t].float().unsqueeze(1), diffusion.posterior_mean_xt[t].float().unsqueeze(1)
-    assert torch.allclose(diffusion.posterior_mean(x0, xt, t), c1 * x0 + c2 * xt)
+    a = diffusion.alphas_cumprod[t].double().unsqueeze(1)  # 1 - a is about 1e-4: the reference in float64
+    expected = a.sqrt() * x0.double() + (1 - a).sqrt() * noise.double()
+    assert torch.allclose(diffusion.q_sample(x0, t, noise).double(), expected, rtol=1e-5, atol=1e-6)
+    xt = torch.randn(4, 6, generator=generator)
+    c1, c2 = diffusion.posterior_mean_x0[t].double().unsqueeze(1), diffusion.posterior_mean_xt[t].double().unsqueeze(1)
+    expected = c1 * x0.double() + c2 * xt.double()
+    assert torch.allclose(diffusion.posterior_mean(x0, xt, t).double(), expected, rtol=1e-5, atol=1e-6)
 
 
 class Identity(torch.nn.Module):
