@@ -180,7 +180,7 @@ def run(name: str, args: argparse.Namespace, device: torch.device) -> dict[str, 
     module = model_class(name)(num_users=dataset.num_users, num_items=dataset.num_items,
                                feature_dims=dataset.feature_dims, **args.model_args)
     timer = EpochTimer(device)
-    sgurinit = SGURInit()
+    sgurinit = SGURInit() if module.user_init_targets() else None  # a backbone without a user table: none
     trainer = L.Trainer(
         accelerator="gpu" if device.type == "cuda" else "cpu",
         devices=1,
@@ -190,7 +190,7 @@ def run(name: str, args: argparse.Namespace, device: torch.device) -> dict[str, 
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        callbacks=[timer, sgurinit],
+        callbacks=[timer] if sgurinit is None else [timer, sgurinit],
         use_distributed_sampler=False,
     )
     if device.type == "cuda":
@@ -211,7 +211,7 @@ def run(name: str, args: argparse.Namespace, device: torch.device) -> dict[str, 
         "train_s": train_s,
         "val_s": val_s,
         "users_per_s": eval_users / val_s,
-        "sgurinit_s": float(sgurinit.seconds),
+        "sgurinit_s": float("nan") if sgurinit is None else float(sgurinit.seconds),
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "peak_gpu_gb": peak_gpu,
         "bound_train_s": propagation,
@@ -271,10 +271,12 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.models:
         r = run(name, args, device)
         gpu = "-" if math.isnan(r["peak_gpu_gb"]) else f"{r['peak_gpu_gb']:.2f}"
+        init, epochs = ("-", "-") if math.isnan(r["sgurinit_s"]) else \
+            (f"{r['sgurinit_s']:.2f}", f"{r['sgurinit_s'] / r['train_s']:.3f}")
         print(
             f"{name:<12}{r['train_s']:>9.3f}{r['train_s'] / r['bound_train_s']:>9.2f}{r['val_s']:>9.3f}"
-            f"{r['val_s'] / r['bound_val_s']:>9.2f}{r['users_per_s']:>10.0f}{r['sgurinit_s']:>8.2f}"
-            f"{r['sgurinit_s'] / r['train_s']:>8.3f}{r['peak_rss_gb']:>9.2f}{gpu:>8}",
+            f"{r['val_s'] / r['bound_val_s']:>9.2f}{r['users_per_s']:>10.0f}{init:>8}"
+            f"{epochs:>8}{r['peak_rss_gb']:>9.2f}{gpu:>8}",
             flush=True,
         )
         if args.json:
