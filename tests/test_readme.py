@@ -84,7 +84,8 @@ def test_every_prepare_and_experiments_command_parses(command):
 
 
 def test_sgurinit_options_table_is_the_options_type():
-    table = README.split("<!-- sgurinit-options")[1].split("<!-- /sgurinit-options -->")[0]
+    guide = (ROOT / "docs" / "guide" / "sgurinit.md").read_text()
+    table = guide.split("<!-- sgurinit-options")[1].split("<!-- /sgurinit-options -->")[0]
     rows = re.findall(r"^\| `(\w+)` \| ([^|]+) \|", table, re.M)
     defaults = {f.name: f.default for f in dataclasses.fields(SGURInitOptions)}
     assert [name for name, _ in rows] == list(defaults)
