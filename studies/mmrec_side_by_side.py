@@ -1,5 +1,5 @@
-"""MMRec's own code and COHESION's authors' code side by side with ours on ml100k (SMORE, PGL, DA-MRS, LayerGCN,
-COHESION): same split, hyperparameters and stopping rule; test Recall@20 / NDCG@20, seconds per training epoch and
+"""MMRec's own code and the authors' code of COHESION and MMSSL side by side with ours on ml100k (SMORE, PGL,
+DA-MRS, LayerGCN, COHESION, MMSSL): same split, hyperparameters and stopping rule; test Recall@20 / NDCG@20, seconds per training epoch and
 per evaluation. Run from the repository root (``docs/results/mmrec_side_by_side/README.md`` has the exact
 commands):
 
@@ -11,7 +11,9 @@ commands):
 from its git mirror into ``runs/original/<model>/mmrec`` (ignored by git), applies
 :data:`PATCHES` (exact string edits, each checked to match), writes a data set config for ``data/ml100k`` and the
 model's config with the values of ``configs/ml100k/<model>.yaml`` (:data:`HYPERPARAMETERS`) and runs
-``src/main.py`` on the CPU with one thread. ``PhaseTimer`` is the callback that gives our runs the same two
+``src/main.py`` on the CPU with one thread. MMSSL's repository is not MMRec-based: :func:`run_mmssl` exports its
+``MMSSL`` folder into ``runs/original/mmssl``, writes our split in its format (:func:`write_mmssl_data`), passes
+:data:`MMSSL_ARGS` on its command line and :func:`parse_mmssl_log` reads its log. ``PhaseTimer`` is the callback that gives our runs the same two
 timings MMRec's trainer logs: training seconds per epoch and validation seconds per evaluation.
 """
 
@@ -756,7 +758,7 @@ def page(records: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    original = commands.add_parser("original", help="run MMRec's code (seed 999)")
+    original = commands.add_parser("original", help="run the original code (seed 999)")
     original.add_argument("--models", nargs="+", choices=MODELS, required=True)
     original.add_argument("--data", type=Path, default=Path("data/ml100k"))
     original.add_argument("--epochs", type=int, default=SETTINGS["epochs"], help="MMRec's epochs (a cap)")
