@@ -1,5 +1,5 @@
-"""MMRec's own code and COHESION's authors' code side by side with ours on ml100k (SMORE, PGL, DA-MRS, LayerGCN,
-COHESION): same split, hyperparameters and stopping rule; test Recall@20 / NDCG@20, seconds per training epoch and
+"""MMRec's own code and the authors' code of COHESION and MMSSL side by side with ours on ml100k (SMORE, PGL,
+DA-MRS, LayerGCN, COHESION, MMSSL): same split, hyperparameters and stopping rule; test Recall@20 / NDCG@20, seconds per training epoch and
 per evaluation. Run from the repository root (``docs/results/mmrec_side_by_side/README.md`` has the exact
 commands):
 
@@ -11,7 +11,9 @@ commands):
 from its git mirror into ``runs/original/<model>/mmrec`` (ignored by git), applies
 :data:`PATCHES` (exact string edits, each checked to match), writes a data set config for ``data/ml100k`` and the
 model's config with the values of ``configs/ml100k/<model>.yaml`` (:data:`HYPERPARAMETERS`) and runs
-``src/main.py`` on the CPU with one thread. ``PhaseTimer`` is the callback that gives our runs the same two
+``src/main.py`` on the CPU with one thread. MMSSL's repository is not MMRec-based: :func:`run_mmssl` exports its
+``MMSSL`` folder into ``runs/original/mmssl``, writes our split in its format (:func:`write_mmssl_data`), passes
+:data:`MMSSL_ARGS` on its command line and :func:`parse_mmssl_log` reads its log. ``PhaseTimer`` is the callback that gives our runs the same two
 timings MMRec's trainer logs: training seconds per epoch and validation seconds per evaluation.
 """
 
@@ -37,15 +39,20 @@ MIRROR = Path("/work/.mirror/enoche+MMRec/repo")
 #: the authors' repository of COHESION (MMRec-based: MMRec's trainer, data loader and log lines, its ``utils``
 #: package renamed ``utils_package``)
 COHESION_MIRROR = Path("/work/.mirror/Jinfeng-Xu+COHESION/repo")
+#: the authors' repository of MMSSL (its own code, data format and evaluation; not MMRec-based)
+MMSSL_MIRROR = Path("/work/.mirror/HKUDS+MMSSL/repo")
 OUT = Path("docs/results/mmrec_side_by_side")
 RUNS = OUT / "runs"
 OURS = RUNS / "ours"
-MODELS = ("layergcn", "smore", "pgl", "damrs", "cohesion")
+MODELS = ("layergcn", "smore", "pgl", "damrs", "cohesion", "mmssl")
 #: the git mirror of each model's original code: MMRec's unless listed in :data:`OWN_REPOSITORIES`
-OWN_REPOSITORIES = {"cohesion": ("Jinfeng-Xu/COHESION", COHESION_MIRROR)}
+OWN_REPOSITORIES = {"cohesion": ("Jinfeng-Xu/COHESION", COHESION_MIRROR), "mmssl": ("HKUDS/MMSSL", MMSSL_MIRROR)}
+#: the folder of a repository that holds the model's code (exported and patched): MMRec's ``src`` unless listed
+ROOTS = {"mmssl": "MMSSL"}
 MIRRORS = {model: OWN_REPOSITORIES.get(model, ("enoche/MMRec", MIRROR))[1] for model in MODELS}
 #: the original code's model (class and config) names
-MMREC_NAMES = {"layergcn": "LayerGCN", "smore": "SMORE", "pgl": "PGL", "damrs": "DAMRS", "cohesion": "COHESION"}
+MMREC_NAMES = {"layergcn": "LayerGCN", "smore": "SMORE", "pgl": "PGL", "damrs": "DAMRS", "cohesion": "COHESION",
+               "mmssl": "MMSSL"}
 #: the Python interpreter that runs MMRec (its venv: the system packages plus pandas and lmdb)
 MMREC_PYTHON = Path("/work/mmrec-venv/bin/python")
 
@@ -270,6 +277,59 @@ PATCHES: dict[str, list[tuple[str, str, str, int, str]]] = {
          + COHESION_ADAPTIVE.replace(", 3,", ", n,").replace("3 *", "n *"), 1,
          TEXT_ONLY + ": the modality-adaptive weights over the branches present (2: ID, text), not a fixed 3"),
     ],
+    "mmssl": [
+        ("main.py", "import dgl\n", "", 1,
+         "dgl is not installed here; main.py uses it only in sample_topk and sampleTrainBatch_dgl, which train "
+         "never calls"),
+        ("main.py", "import  visdom\n", "", 1, "visdom is not installed here and main.py does not use it"),
+        ("main.py", "from torch.utils.tensorboard import SummaryWriter\n", "", 1,
+         "tensorboard is not installed here and main.py does not use SummaryWriter (its use is commented out)"),
+        ("main.py", "alpha = torch.rand(args.batch_size*2, 1).cuda()", "alpha = torch.rand(xr.shape[0], 1)", 1,
+         TEXT_ONLY + ": the gradient penalty's mixing weights, one per row of the real/fake stacks (one "
+         "modality's rows, not two modalities'); CPU: no .cuda()"),
+        ("main.py", "                image_u_sim_detach = self.u_sim_calculation(users, image_user_embeds, "
+         "image_item_embeds).detach()\n", "", 1, TEXT_ONLY + ": no image relation rows for the discriminator"),
+        ("main.py", "inputf = torch.cat((image_u_sim_detach, text_u_sim_detach), dim=0)", "inputf = text_u_sim_detach",
+         1, TEXT_ONLY + ": the discriminator's fake rows are the text rows"),
+        ("main.py", "inputr = torch.cat((u_ui, u_ui), dim=0)", "inputr = u_ui", 1,
+         TEXT_ONLY + ": the real rows once, matching the one modality's fake rows"),
+        ("main.py", "G_inputf = torch.cat((G_image_u_sim, G_text_u_sim), dim=0)", "G_inputf = G_text_u_sim", 1,
+         TEXT_ONLY + ": the generator's adversarial term on the text rows"),
+        ("main.py", "1./2*(g_item_image**2).sum() + ", "", 1,
+         TEXT_ONLY + ": the feature regulariser without the image item features"),
+        ("main.py", "+ 1./2*(g_user_image**2).sum() ", "", 1,
+         TEXT_ONLY + ": the feature regulariser without the image user features"),
+        ("main.py", "                batch_contrastive_loss1 = self.batched_contrastive_loss(G_image_user_id[users],"
+         "G_user_emb[users])\n", "", 1, TEXT_ONLY + ": no image-view contrastive term"),
+        ("main.py", "batch_contrastive_loss = batch_contrastive_loss1 + batch_contrastive_loss2",
+         "batch_contrastive_loss = batch_contrastive_loss2", 1, TEXT_ONLY + ": the text-view contrastive term alone"),
+        ("main.py", ".cuda()", "", 17, "CPU: no .cuda()"),
+        ("Models.py", ".cuda()", "", 3, "CPU: no .cuda()"),
+        ("Models.py", "        self.embedding_dict['user']['image'] = image_user_id\n", "", 1,
+         TEXT_ONLY + ": the user attention over the text ID view alone"),
+        ("Models.py", "        self.embedding_dict['item']['image'] = image_item_id\n", "", 1,
+         TEXT_ONLY + ": the item attention over the text ID view alone"),
+        ("Models.py", "args.model_cat_rate*F.normalize(image_user_feats, p=2, dim=1) + ", "", 1,
+         TEXT_ONLY + ": the user representation adds the text features alone"),
+        ("Models.py", "args.model_cat_rate*F.normalize(image_item_feats, p=2, dim=1) + ", "", 1,
+         TEXT_ONLY + ": the item representation adds the text features alone"),
+        ("utility/batch_test.py", "cores = multiprocessing.cpu_count() // 5", "cores = 1", 1,
+         "the evaluation pool: cpu_count() // 5 is 0 on this 2-core machine (Pool(0) raises); one worker"),
+        ("utility/metrics.py", "np.asfarray(r)", "np.asarray(r, dtype=np.float64)", 2,
+         "NumPy >= 2.0: np.asfarray is gone; the same float64 array"),
+    ],
+}
+
+#: MMSSL's command-line values equal to ``configs/ml100k/mmssl.yaml`` (every one its ``parser.py`` default but
+#: the seed and the patience): ``weight_size`` [64, 64] is our ``num_layers`` 2, ``regs[0]`` our ``reg_weight``,
+#: ``early_stopping_patience`` MMRec's ``stopping_step`` 20 (the original's default is 7). ``log_log_scale``
+#: (1e-5, our ``gumbel_scale``) is not passed: its ``type=int`` rejects 1e-5 on the command line, and the default
+#: is the same 1e-5. ``Ks`` keeps [10, 20, 50]: its Recall@20 / NDCG@20 are the second entries.
+MMSSL_ARGS: dict[str, Any] = {
+    "embed_size": 64, "weight_size": "[64, 64]", "drop_rate": 0.2, "id_cat_rate": 0.36, "model_cat_rate": 0.55,
+    "head_num": 4, "m_topk_rate": 1.0e-4, "cl_rate": 0.03, "tau": 0.5, "feat_reg_decay": 1.0e-5, "G_rate": 1.0e-4,
+    "gp_rate": 1, "D_lr": 3.0e-4, "G_drop1": 0.31, "G_drop2": 0.5, "real_data_tau": 0.005, "ui_pre_scale": 100,
+    "regs": "[1e-5,1e-5,1e-2]", "lr": 5.5e-4, "batch_size": 1024, "seed": 999, "early_stopping_patience": 20,
 }
 
 
@@ -280,18 +340,19 @@ def patches_of(model: str) -> list[tuple[str, str, str, int, str]]:
 
 
 def export(model: str, dest: Path) -> str:
-    """A fresh export of ``model``'s mirror (HEAD, :data:`MIRRORS`) into ``dest`` with its patches applied; its
-    commit."""
+    """A fresh export of ``model``'s folder (:data:`ROOTS`) of its mirror (HEAD, :data:`MIRRORS`) into ``dest``
+    with its patches applied; its commit."""
     mirror = MIRRORS[model]
     commit = subprocess.run(["git", "-C", str(mirror), "rev-parse", "HEAD"], check=True, capture_output=True,
                             text=True).stdout.strip()
-    archive = subprocess.run(["git", "-C", str(mirror), "archive", commit, "src"], check=True,
+    root = ROOTS.get(model, "src")
+    archive = subprocess.run(["git", "-C", str(mirror), "archive", commit, root], check=True,
                              capture_output=True).stdout
     dest.mkdir(parents=True)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(dest, filter="data")
     for name, old, new, count, _ in patches_of(model):
-        path = dest / "src" / name
+        path = dest / root / name
         text = path.read_text()
         if text.count(old) != count:
             raise RuntimeError(f"patch of {name}: {old!r} found {text.count(old)} times, expected {count}")
@@ -323,6 +384,8 @@ def run_original(model: str, data: Path, epochs: int, runs: Path = RUNS / "origi
     folder = runs / model
     if folder.exists():
         raise FileExistsError(f"{folder} exists: remove it to run again")
+    if model == "mmssl":
+        return run_mmssl(data, epochs, folder)
     root = folder / "mmrec"
     commit = export(model, root)
     src = root / "src"
@@ -350,6 +413,62 @@ def run_original(model: str, data: Path, epochs: int, runs: Path = RUNS / "origi
     start, load_start, cpu_start = time.time(), load(), children_cpu()
     with open(log, "w") as handle:
         subprocess.run([str(MMREC_PYTHON), "-c", driver, MMREC_NAMES[model]], cwd=src, env=env, check=True,
+                       stdout=handle, stderr=subprocess.STDOUT)
+    meta = json.loads((folder / "meta.json").read_text())
+    meta.update(wall_s=time.time() - start, cpu_s=children_cpu() - cpu_start, load_start=load_start,
+                load_end=load())
+    (folder / "meta.json").write_text(json.dumps(meta) + "\n")
+    return log
+
+
+def write_mmssl_data(data: Path, dest: Path) -> None:
+    """``data`` (``ml100k.inter``: ``x_label`` 0 / 1 / 2 = train / valid / test; ``text_feat.npy``) in the format
+    of MMSSL's ``utility/load_data.py`` and ``main.py``, in ``dest``: ``train.json``, ``val.json``, ``test.json``
+    (``{"user": [items]}``, our ids, each user with items in that part), ``train_mat`` (a pickled
+    ``scipy.sparse.csr_matrix``, users x items, 1.0 per training interaction, the shape of every id in the file)
+    and ``text_feat.npy``. ``image_feat.npy`` is the text features too: ``main.py`` loads it unconditionally and
+    the text-only patches (:data:`PATCHES`) discard every output of the image branch."""
+    import pickle
+
+    import numpy as np
+    import scipy.sparse as sp
+
+    table = np.loadtxt(data / DATASET["inter_file_name"], delimiter="\t", skiprows=1, dtype=np.int64, ndmin=2)
+    users, items, labels = table[:, 0], table[:, 1], table[:, 4]
+    num_users, num_items = int(users.max()) + 1, int(items.max()) + 1
+    dest.mkdir(parents=True, exist_ok=True)
+    for label, name in enumerate(("train.json", "val.json", "test.json")):
+        part: dict[str, list[int]] = {}
+        for user, item in zip(users[labels == label].tolist(), items[labels == label].tolist(), strict=True):
+            part.setdefault(str(user), []).append(item)
+        (dest / name).write_text(json.dumps(part))
+    train = labels == 0
+    matrix = sp.csr_matrix((np.ones(int(train.sum()), dtype=np.float32), (users[train], items[train])),
+                           shape=(num_users, num_items))
+    with open(dest / "train_mat", "wb") as handle:
+        pickle.dump(matrix, handle)
+    features = np.load(data / DATASET["text_feature_file"])
+    for name in ("text_feat.npy", "image_feat.npy"):
+        np.save(dest / name, features)
+
+
+def run_mmssl(data: Path, epochs: int, folder: Path) -> Path:
+    """Exports and patches MMSSL's code into ``folder/MMSSL``, writes ``data`` in its format
+    (:func:`write_mmssl_data`) and runs its ``main.py`` with :data:`MMSSL_ARGS` on the CPU with one thread
+    (``--debug``: its logger prints and writes no file); the log's path."""
+    commit = export("mmssl", folder)
+    write_mmssl_data(data, folder / "data" / "ml100k")
+    (folder / "meta.json").write_text(json.dumps({"repository": OWN_REPOSITORIES["mmssl"][0], "commit": commit,
+                                                  "epochs": epochs}) + "\n")
+    arguments = [f"--{key}={value}" for key, value in {**MMSSL_ARGS, "epoch": epochs}.items()]
+    arguments += [f"--data_path={(folder / 'data').resolve()}/", "--dataset=ml100k", "--debug"]
+    driver = ("import sys, runpy, torch; torch.set_num_threads(1); "
+              "sys.argv = ['main.py', *sys.argv[1:]]; runpy.run_path('main.py', run_name='__main__')")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    log = folder / "stdout.log"
+    start, load_start, cpu_start = time.time(), load(), children_cpu()
+    with open(log, "w") as handle:
+        subprocess.run([sys.executable, "-c", driver, *arguments], cwd=folder / ROOTS["mmssl"], env=env, check=True,
                        stdout=handle, stderr=subprocess.STDOUT)
     meta = json.loads((folder / "meta.json").read_text())
     meta.update(wall_s=time.time() - start, cpu_s=children_cpu() - cpu_start, load_start=load_start,
@@ -438,6 +557,38 @@ def parse_log(text: str) -> dict[str, Any]:
     }
 
 
+MMSSL_EPOCH = re.compile(r"Epoch (\d+) \[([\d.]+)s \+ ([\d.]+)s\]: .*recall=\[([\d.]+), ([\d.]+),.*"
+                         r"ndcg=\[([\d.]+), ([\d.]+),")
+MMSSL_TEST = re.compile(r"Test_Recall@20: ([\d.]+),\s+precision=\[[\d.]+\], ndcg=\[([\d.]+)\]")
+
+
+def parse_mmssl_log(text: str) -> dict[str, Any]:
+    """From an MMSSL log (``main.py``'s ``train``): training and evaluation seconds per epoch (its ``Epoch N [T s +
+    E s]`` line, ``E`` the validation), the epochs run, the best-valid epoch, its validation Recall@20 / NDCG@20
+    and its test ones: ``main.py`` evaluates the test users only when the validation Recall@20 beats its best so
+    far (``Test_Recall@20: ...``), and the last such line is the run's result (what its final ``test_ret`` holds)."""
+    train, evaluations = [], []
+    best_epoch, valid, test = None, None, None
+    epoch, last = None, None
+    for line in text.splitlines():
+        found = MMSSL_EPOCH.search(line)
+        if found:
+            epoch = int(found.group(1))
+            train.append(float(found.group(2)))
+            evaluations.append(float(found.group(3)))
+            last = {"recall@20": float(found.group(5)), "ndcg@20": float(found.group(7))}
+        tested = MMSSL_TEST.search(line)
+        if tested:
+            best_epoch, valid = epoch, last
+            test = {"recall@20": float(tested.group(1)), "ndcg@20": float(tested.group(2))}
+    return {
+        "epochs": len(train), "best_epoch": best_epoch, "valid": valid, "test": test,
+        "train_s": statistics.mean(train) if train else None,
+        "eval_s": statistics.mean(evaluations) if evaluations else None,
+        "finished": "{'precision': array(" in text,
+    }
+
+
 class PhaseTimer(L.Callback):
     """Logs ``time/train_s`` (seconds of the training epoch, its validation excluded) and ``time/eval_s`` (seconds
     of the validation: ranking every item for every validation user, metrics included) once per epoch, the two
@@ -497,7 +648,7 @@ def collect(logs_dir: Path, models: tuple[str, ...] = MODELS) -> list[dict[str, 
     for model in models:
         folder = RUNS / "original" / model
         if (folder / "stdout.log").is_file():
-            found = parse_log((folder / "stdout.log").read_text())
+            found = (parse_mmssl_log if model == "mmssl" else parse_log)((folder / "stdout.log").read_text())
             meta = json.loads((folder / "meta.json").read_text())
             records.append({
                 "model": model, "side": "original", "seed": 999, "finished": found["finished"],
@@ -584,10 +735,14 @@ def patch_list() -> str:
             inline = len(old) + len(new) < 150 and "\n" not in old.strip() + new.strip()
             edit = f"`{old.strip()}` → `{new.strip() or '(nothing)'}`" if inline \
                 else f"{len(old.splitlines())} line(s) → {len(new.splitlines())}"
-            lines.append(f"- {where}, `src/{name}`{f' (x{count})' if count > 1 else ''}: {why}. {edit}")
+            lines.append(f"- {where}, `{ROOTS.get(model, 'src')}/{name}`{f' (x{count})' if count > 1 else ''}: {why}. {edit}")
         if model in IMAGE_AS_TEXT:
             lines.append(f"- {MMREC_NAMES[model]}, its data set config (no code edit): `vision_feature_file: "
                          f"{DATASET['text_feature_file']}`, the text features read as the image ones too")
+        if model == "mmssl":
+            lines.append(f"- {MMREC_NAMES[model]}, its data folder (no code edit): `image_feat.npy` is "
+                         f"`{DATASET['text_feature_file']}` (`main.py` loads it unconditionally; the text-only edits "
+                         "above discard every output of its image branch, which still runs: its time counts)")
         if model == "cohesion":
             lines.append(f"- {MMREC_NAMES[model]}, its data folder (no code edit): "
                          f"`{MODEL_DATASET[model]['user_graph_dict_file']}`, the user graph file the authors' "
@@ -603,7 +758,7 @@ def page(records: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    original = commands.add_parser("original", help="run MMRec's code (seed 999)")
+    original = commands.add_parser("original", help="run the original code (seed 999)")
     original.add_argument("--models", nargs="+", choices=MODELS, required=True)
     original.add_argument("--data", type=Path, default=Path("data/ml100k"))
     original.add_argument("--epochs", type=int, default=SETTINGS["epochs"], help="MMRec's epochs (a cap)")
@@ -620,7 +775,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "original":
         for model in args.models:
-            print(json.dumps({model: parse_log(run_original(model, args.data, args.epochs, args.runs).read_text())}))
+            parse = parse_mmssl_log if model == "mmssl" else parse_log
+            print(json.dumps({model: parse(run_original(model, args.data, args.epochs, args.runs).read_text())}))
     elif args.command == "ours":
         for model in args.models:
             start, cpu_start = load(), children_cpu()
