@@ -27,16 +27,17 @@ def require_dense_representations(callback: str, module: object) -> None:
                          f"so {callback} does not apply to it; leave it out for this backbone")
 
 
-def require_ddp_unused_parameters(model: str, trainer: object) -> None:
+def require_ddp_unused_parameters(model: str, trainer: object,
+                                  why: str = "trains parameters outside its recommender loss") -> None:
     """One line (:class:`InputError`) when ``trainer`` fits ``model`` with DDP that expects every parameter to
     receive a gradient in every step, which a backbone with parameters outside its main loss (e.g. a model
-    trained by its own optimiser) breaks deep inside torch."""
+    trained by its own optimiser) or used in some steps only breaks deep inside torch; ``why`` says which."""
     from lightning.pytorch.strategies import DDPStrategy
 
     strategy = getattr(trainer, "strategy", None)
     if isinstance(strategy, DDPStrategy) and getattr(trainer, "world_size", 1) > 1 \
             and not strategy._ddp_kwargs.get("find_unused_parameters", False):
-        raise InputError(f"{model} trains parameters outside its recommender loss: under DDP use "
+        raise InputError(f"{model} {why}: under DDP use "
                          f"--trainer.strategy ddp_find_unused_parameters_true")
 
 

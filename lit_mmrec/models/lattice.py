@@ -40,6 +40,9 @@ Deviations from the original code:
 - the regulariser divides by the actual batch size (the codes by the configured one, which differs
   for an epoch's last, smaller batch);
 - ``cf_model: ngcf`` and ``mf`` (kept in the codes, never configured) are not offered.
+
+Several processes: the item-graph parameters receive gradient in an epoch's first batch only, so DDP needs
+``--trainer.strategy ddp_find_unused_parameters_true``; plain ``ddp`` is refused in one line saying so.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lit_mmrec.data.loader import MMRecDataset
+from lit_mmrec.errors import require_ddp_unused_parameters
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.nn.knn_graph import (
@@ -139,6 +143,13 @@ class LATTICE(RecommenderModule):
         self._epoch_graph: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # ------------------------------------------------------------------ data
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            require_ddp_unused_parameters(
+                "LATTICE", self.trainer, "trains its item-graph projections and modality weights in the first "
+                "batch of each epoch only")
+        super().setup(stage)
+
     def build(self, dataset: MMRecDataset) -> None:
         self.register_item_features(dataset, self.modalities)
         for modality in self.modalities:
