@@ -40,6 +40,7 @@ def fit(backbone: type, data: Path, strategy: str, sgurinit: bool) -> tuple[obje
         "--trainer.enable_progress_bar", "false",
         "--trainer.enable_model_summary", "false",
         "--trainer.logger", "false",
+        "--test_after_fit", "false",
         "--trainer.strategy", strategy,
         "--trainer.devices", "2",
         "--trainer.accelerator", "cpu",

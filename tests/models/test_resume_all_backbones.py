@@ -33,6 +33,7 @@ def fit(backbone: type, data: Path, experiment: str, epochs: int, *extra: str) -
         "--trainer.enable_progress_bar", "false",
         "--trainer.enable_model_summary", "false",
         "--trainer.logger", "false",
+        "--test_after_fit", "false",
     ]
     if backbone(num_users=10, num_items=12, feature_dims={"image": 8, "text": 4}).user_init_targets():
         args += ["--trainer.callbacks+=lit_mmrec.callbacks.SGURInit", "--trainer.callbacks.init_args.n_clusters", "2"]
