@@ -2,10 +2,10 @@
 
     python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_backbones.py OUT DATA [BACKBONE ...]
 
-Each rank fits every discovered backbone (or the named ones) for one epoch with SG-URInit (without it where the backbone declares no
-user table), then saves its parameters, buffers and
-strategy (``OUT/<Backbone>_rank<R>.pt``); a backbone whose fit ends with the CLI's one-line refusal saves the exit code
-instead (``OUT/<Backbone>_rank<R>.refused``). A refusal that names ``ddp_find_unused_parameters_true`` is
+Each rank fits every discovered backbone (or the named ones) for one epoch with SG-URInit (without it where the
+backbone declares no user table), then saves its parameters, buffers and strategy (``OUT/<Backbone>_rank<R>.pt``);
+a fit that ends with the CLI's one-line refusal saves what it printed (``OUT/<Backbone>_rank<R>.refused``), one
+that raises saves the exception (``.crashed``). A refusal that names ``ddp_find_unused_parameters_true`` is
 retried with that strategy, as the line tells a user to. ``tests/test_ddp_backbones.py`` compares the ranks.
 The process group outlives each fit (the environment creates the processes), so one launch covers every
 backbone and the imports are paid once.
