@@ -317,6 +317,11 @@ PATCHES: dict[str, list[tuple[str, str, str, int, str]]] = {
          "the evaluation pool: cpu_count() // 5 is 0 on this 2-core machine (Pool(0) raises); one worker"),
         ("utility/metrics.py", "np.asfarray(r)", "np.asarray(r, dtype=np.float64)", 2,
          "NumPy >= 2.0: np.asfarray is gone; the same float64 array"),
+        ("utility/batch_test.py", "ndcg.append(metrics.ndcg_at_k(r, K))",
+         "ndcg.append(metrics.dcg_at_k(r, K) / metrics.dcg_at_k([1.0] * min(len(user_pos_test), K), K))", 1,
+         "metric change: NDCG@K as MMRec and ours define it, the DCG of the top K divided by the ideal DCG of "
+         "min(|test items|, K) hits (ndcg_at_k divides by the DCG of the top 50's own hits sorted first, which "
+         "is higher and not comparable); Recall is unchanged"),
     ],
 }
 

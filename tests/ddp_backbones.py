@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 import torch
-from helpers import discover_backbones
+from helpers import discover_backbones, fit_args
 
 from lit_mmrec.cli import main
 
@@ -28,25 +28,9 @@ from lit_mmrec.cli import main
 def fit(backbone: type, data: Path, strategy: str, sgurinit: bool) -> tuple[object | None, str]:
     """One epoch of ``backbone`` on ``data`` under ``strategy``; the CLI (``None`` when refused) and stderr."""
     name = backbone.__name__
-    args = [
-        "fit",
-        "--model", f"{backbone.__module__}.{name}",
-        "--model.learning_rate", "0.01",
-        "--data", "lit_mmrec.data.datamodule.MMRecDataModule",
-        "--data.data_dir", str(data),
-        "--data.batch_size", "4",
-        "--experiment", f"ddp_{name}",
-        "--trainer.max_epochs", "1",
-        "--trainer.enable_progress_bar", "false",
-        "--trainer.enable_model_summary", "false",
-        "--trainer.logger", "false",
-        "--test_after_fit", "false",
-        "--trainer.strategy", strategy,
-        "--trainer.devices", "2",
-        "--trainer.accelerator", "cpu",
-    ]
-    if sgurinit:
-        args += ["--trainer.callbacks+=lit_mmrec.callbacks.SGURInit", "--trainer.callbacks.init_args.n_clusters", "2"]
+    model = f"{backbone.__module__}.{name}"
+    args = [*fit_args(model, data, f"ddp_{name}", 1, sgurinit=sgurinit, logger=False),
+            "--trainer.strategy", strategy, "--trainer.devices", "2", "--trainer.accelerator", "cpu"]
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):

@@ -65,6 +65,38 @@ def discover_backbones() -> list[type[RecommenderModule]]:
     return [found[name] for name in sorted(found)]
 
 
+def fit_args(model: str, data: Path, experiment: str, epochs: int, *, embedding_dim: int | None = None,
+             sgurinit: bool = True, logger: bool = True) -> list[str]:
+    """``train.py fit`` arguments for a small CLI run of ``model`` (a class path) on ``data``: batches of 4, a
+    learning rate of 0.01, no progress bar; ``embedding_dim`` when given, SG-URInit (2 clusters) when ``sgurinit``,
+    and a CSV log named after ``experiment`` when ``logger`` (otherwise no logger and no test after the fit)."""
+    args = ["fit", "--model", model]
+    if embedding_dim is not None:
+        args += ["--model.embedding_dim", str(embedding_dim)]
+    args += [
+        "--model.learning_rate", "0.01",
+        "--data", "lit_mmrec.data.datamodule.MMRecDataModule",
+        "--data.data_dir", str(data),
+        "--data.batch_size", "4",
+        "--experiment", experiment,
+        "--trainer.max_epochs", str(epochs),
+        "--trainer.enable_progress_bar", "false",
+        "--trainer.enable_model_summary", "false",
+    ]
+    if logger:
+        args += ["--trainer.logger.init_args.name", experiment]
+    else:
+        args += ["--trainer.logger", "false", "--test_after_fit", "false"]
+    if sgurinit:
+        args += ["--trainer.callbacks+=lit_mmrec.callbacks.SGURInit", "--trainer.callbacks.init_args.n_clusters", "2"]
+    return args
+
+
+def has_user_table(backbone: type[RecommenderModule]) -> bool:
+    """Whether ``backbone`` declares a user table for SG-URInit (built on a small shape to ask it)."""
+    return bool(backbone(num_users=10, num_items=12, feature_dims={"image": 8, "text": 4}).user_init_targets())
+
+
 def dense_bipartite(users, items, num_users: int, num_items: int):
     """Dense ``D^-1/2 A D^-1/2`` of the user-item graph (users first): the reference for the sparse one."""
     import torch

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import fit_args as cli_fit_args
 from helpers import tiny_rows, write_inter
 from probes import train_command, train_env
 
@@ -31,22 +32,7 @@ def make_data(folder: Path, num_items: int = 12) -> Path:
 
 
 def fit_args(data: Path, experiment: str, epochs: int = 4, model: str = "lit_mmrec.models.lightgcn.LightGCN") -> list[str]:
-    return [
-        "fit",
-        "--model", model,
-        "--model.embedding_dim", "8",
-        "--model.learning_rate", "0.01",
-        "--data", "lit_mmrec.data.datamodule.MMRecDataModule",
-        "--data.data_dir", str(data),
-        "--data.batch_size", "4",
-        "--experiment", experiment,
-        "--trainer.max_epochs", str(epochs),
-        "--trainer.enable_progress_bar", "false",
-        "--trainer.enable_model_summary", "false",
-        "--trainer.logger.init_args.name", experiment,
-        "--trainer.callbacks+=lit_mmrec.callbacks.SGURInit",
-        "--trainer.callbacks.init_args.n_clusters", "2",
-    ]
+    return cli_fit_args(model, data, experiment, epochs, embedding_dim=8)
 
 
 def validation_history(logs: Path) -> dict[int, dict[str, float]]:

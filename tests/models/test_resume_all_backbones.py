@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import discover_backbones
+from helpers import discover_backbones, fit_args, has_user_table
 from test_resume import make_data, weights
 
 from lit_mmrec.cli import main
@@ -21,23 +21,8 @@ pytestmark = pytest.mark.usefixtures("isolated_cache", "single_thread")
 
 
 def fit(backbone: type, data: Path, experiment: str, epochs: int, *extra: str) -> None:
-    args = [
-        "fit",
-        "--model", f"{backbone.__module__}.{backbone.__name__}",
-        "--model.learning_rate", "0.01",
-        "--data", "lit_mmrec.data.datamodule.MMRecDataModule",
-        "--data.data_dir", str(data),
-        "--data.batch_size", "4",
-        "--experiment", experiment,
-        "--trainer.max_epochs", str(epochs),
-        "--trainer.enable_progress_bar", "false",
-        "--trainer.enable_model_summary", "false",
-        "--trainer.logger", "false",
-        "--test_after_fit", "false",
-    ]
-    if backbone(num_users=10, num_items=12, feature_dims={"image": 8, "text": 4}).user_init_targets():
-        args += ["--trainer.callbacks+=lit_mmrec.callbacks.SGURInit", "--trainer.callbacks.init_args.n_clusters", "2"]
-    main([*args, *extra])
+    model = f"{backbone.__module__}.{backbone.__name__}"
+    main([*fit_args(model, data, experiment, epochs, sgurinit=has_user_table(backbone), logger=False), *extra])
 
 
 @pytest.mark.parametrize("backbone", BACKBONES, ids=lambda cls: cls.__name__)
