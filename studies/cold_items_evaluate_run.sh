@@ -1,6 +1,6 @@
 #!/bin/bash
 # ColdItemsComparison on one run's best-validation checkpoint (ml100k), writing <OUT>/<RUN>.json; skips a run
-# already evaluated. Used by cold_items_evaluate_checkpoints.sh and round8_evaluate_cold_items.sh.
+# already evaluated. Used by cold_items_evaluate_checkpoints.sh and cold_items_evaluate_default.sh.
 # Run from the repository root: bash studies/cold_items_evaluate_run.sh CHECKPOINTS OUT RUN
 checkpoints=$1 out=$2 run=$3
 [ -f $out/$run.json ] && exit 0

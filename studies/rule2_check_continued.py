@@ -1,4 +1,4 @@
-"""Check the continued runs of the stopping-rule round 2 (run from the repository root):
+"""Check the runs continued under the stopping rule ``warmup50_patience50`` (run from the repository root):
 
     python -m studies.rule2_check_continued
 

@@ -1,4 +1,4 @@
-"""A control for the user-table diagnoses (``docs/results/round4b_scaled*``): every user table scaled once."""
+"""A control for the user-table diagnoses (``docs/results/whitened_offsets_random_x*``): every user table scaled once."""
 
 from __future__ import annotations
 

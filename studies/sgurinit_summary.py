@@ -3,8 +3,8 @@
     python -m studies.sgurinit_summary
 
 prints the Markdown table the README shows between its ``sgurinit-summary`` markers (a test keeps the two equal).
-It reads the committed studies through :func:`studies.round8_grid.group` (the runs of the default recipe, or of
-the recipe that computes the same tables on a backbone with one kind of user table). Columns, per data set and
+It reads the committed studies through :func:`studies.default_choice_grid.group` (the runs of the default recipe, or
+of the recipe that computes the same tables on a backbone with one kind of user table). Columns, per data set and
 backbone: validation Recall@20 after the first epoch (the head start), epochs to 95% of the run's own best
 validation Recall@20, and test Recall@20 of the best-validation checkpoint, mean ± std over the six seeds.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import statistics
 
-from studies.round8_grid import CANDIDATES, RANDOM, SIX_SEEDS, group
+from studies.default_choice_grid import CANDIDATES, RANDOM, SIX_SEEDS, group
 
 DEFAULT = CANDIDATES["features"]
 DATASETS = {"ml100k": "ml100k", "synthetic": "generated"}

@@ -3,9 +3,9 @@
 
     python -m studies.six_centre > docs/results/six_centre_synthetic/six.md
 
-Per backbone, ``centre`` (seeds 999 / 1 / 2: ``round3_bm3/``, ``round3b_grcn/``, ``round7_synthetic/``; seeds
-3 / 4 / 5: ``round7b_vbpr/``, ``six_centre_synthetic/``) and item-sum (``rule2_synthetic/``, ``six_synthetic/``)
-against random's six seeds (``rule2_synthetic/``, ``null2_synthetic/``), all under the default rule: best validation
+Per backbone, ``centre`` (seeds 999 / 1 / 2: ``centre_decorrelate_bm3/``, ``centre_decorrelate_grcn/``,
+``centre_synthetic/``; seeds 3 / 4 / 5: ``centre_synthetic_vbpr_more/``, ``six_centre_synthetic/``) and item-sum
+(``rule2_synthetic/``, ``six_synthetic/``) against random's six seeds (``rule2_synthetic/``, ``null2_synthetic/``), all under the default rule: best validation
 Recall@20 (relative change, in random's stds and in standard errors of the difference of the means), epochs to 95%
 of each run's best, and test Recall@20 (for the report only). Backbones without six ``centre`` seeds yet are listed
 as missing.
@@ -22,7 +22,8 @@ DATASET = "synthetic"
 SOURCES = {
     "random": ["rule2_synthetic", "null2_synthetic"],
     "item-sum": ["rule2_synthetic", "six_synthetic"],
-    "item-sum,centre=true": ["round3_bm3", "round3b_grcn", "round7_synthetic", "round7b_vbpr", "six_centre_synthetic"],
+    "item-sum,centre=true": ["centre_decorrelate_bm3", "centre_decorrelate_grcn", "centre_synthetic",
+                             "centre_synthetic_vbpr_more", "six_centre_synthetic"],
 }
 SEEDS = 6
 

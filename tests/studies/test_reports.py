@@ -19,14 +19,15 @@ ROOT = Path(__file__).resolve().parents[2]
 #: (script under studies/, its arguments, the report it writes under docs/results/), as each report's command gives them
 REPORTS = [
     ("headstart", [], "headstart/README.md"),
-    ("round4", ["round4_bm3", "round4_lightgcn"], "round4_bm3/round4.md"),
-    ("round4", ["round4b_bm3", "round4b_scaled141", "round4b_scaled224"], "round4b_bm3/round4b.md"),
-    ("round5", [], "round5_ml100k/round5.md"),
-    ("round6", [], "round6_ml100k/round6.md"),
-    ("round7", [], "round7_synthetic/round7.md"),
+    ("whitened_offsets", ["whitened_offsets_bm3", "whitened_offsets_lightgcn"], "whitened_offsets_bm3/nearest_user.md"),
+    ("whitened_offsets", ["whitened_offsets_norm_matched_bm3", "whitened_offsets_random_x141", "whitened_offsets_random_x224"],
+     "whitened_offsets_norm_matched_bm3/nearest_user.md"),
+    ("centre_ml100k_late_start", [], "centre_ml100k_late_start/late_start.md"),
+    ("centre_ml100k_grid", [], "centre_ml100k_grid/epochs_to_95.md"),
+    ("centre_as_default", [], "centre_synthetic/decision.md"),
     ("six_centre", [], "six_centre_synthetic/six.md"),
-    ("round8_grid", [], "round8_grid/round8.md"),
-    ("round8_mmrec", [], "round8_mmrec/mmrec.md"),
+    ("default_choice_grid", [], "default_choice_grid/decision.md"),
+    ("default_mmrec_rule", [], "default_mmrec_rule/mmrec.md"),
 ]
 
 
@@ -52,8 +53,9 @@ COLD_ITEMS = [
      "python -m studies.cold_items_compare report --inputs docs/results/cold_items_all/cold_items "
      "docs/results/cold_items_all/cold_items_study --runs docs/results/cold_items_all/runs.json "
      "docs/results/diagnosis_ml100k/runs.json --out docs/results/cold_items_all/cold_items.md"),
-    (["round8_grid/cold_items"], ["round5_ml100k", "round6_ml100k", "round8_grid", "rule2_ml100k", "six_ml100k_mgcn"],
-     "round8_grid/cold_items.md", "bash studies/round8_evaluate_cold_items.sh /work/grid/checkpoints"),
+    (["default_choice_grid/cold_items"],
+     ["centre_ml100k_late_start", "centre_ml100k_grid", "default_choice_grid", "rule2_ml100k", "six_ml100k_mgcn"],
+     "default_choice_grid/cold_items.md", "bash studies/cold_items_evaluate_default.sh /work/grid/checkpoints"),
 ]
 
 
