@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every GPU figure and check of issue 17 in one run on the GPU machine (one NVIDIA H200): about 5 minutes
-# expected, 8.5 at most (each step has its own time limit, so one that hangs cannot eat the others' time;
-# the limits, 45 + 120 + 100 + 80 + 120 s, and ~20 s of set-up add up to ~485 s: the call's timeout_s is 510).
+# Every GPU figure and check of docs/benchmarks.md's "GPU (CUDA)" section in one run on the GPU machine
+# (one NVIDIA H200): about 5 minutes expected, 8.5 at most (each step has its own time limit, so one that
+# hangs cannot eat the others' time; the limits, 45 + 120 + 100 + 80 + 120 s, and ~20 s of set-up add up to
+# ~485 s: the call's timeout_s is 510).
 #
 #   bash benchmarks/gpu_prepare.sh                 # first, on the CPU machine (wheels + ml100k copy)
 #   bash benchmarks/gpu_session.sh OUT_DIR         # then on the GPU machine: the device call's command is

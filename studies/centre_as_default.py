@@ -50,7 +50,7 @@ def mean(rows: list[dict], key: str) -> float:
 
 
 def main() -> None:
-    print("# Can `centre` be the default? (issue 14)\n")
+    print("# Can `centre` be the default?\n")
     print("Produced by `python -m studies.centre_as_default`; plan: "
           "`../sgurinit_selection_rule.md`, \"Can `centre` be the default?\". Validation decides; test columns are for the report only.\n")
     changes = {"item-sum": [], "item-sum,centre=true": []}

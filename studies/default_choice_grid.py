@@ -162,7 +162,7 @@ def verdict(cells: dict[str, dict], candidate: str) -> tuple[list[str], list[str
 
 
 def main() -> None:
-    print("# Centre one kind of user table only? (issue 14)\n")
+    print("# Centre one kind of user table only?\n")
     print("Produced by `python -m studies.default_choice_grid`; plan: "
           "`../sgurinit_selection_rule.md`, \"Centre one kind of user table only?\". Validation decides; test columns are for the report only.\n")
     candidate = diagnosis()

@@ -1,4 +1,4 @@
-"""The new default recipe under MMRec's rule, test measured (report only; issue 14, done-when: "the same grid under
+"""The new default recipe under MMRec's rule, test measured (report only; the done-when: "the same grid under
 MMRec's rule is reported beside it"). Run from the repository root:
 
     python -m studies.default_mmrec_rule > docs/results/default_mmrec_rule/mmrec.md
@@ -42,7 +42,7 @@ def main() -> None:
         for r in load(folder):
             others.setdefault((r["dataset"], r["model"], r["variant"], r["seed"]), r)
     own = {(r["dataset"], r["model"], r["seed"]): r for r in load("default_mmrec_rule") if r["variant"] == DEFAULT}
-    print("# The new default under MMRec's rule, test measured (issue 14; report only)\n")
+    print("# The new default under MMRec's rule, test measured (report only)\n")
     print("Produced by `python -m studies.default_mmrec_rule`. Test Recall@20 under MMRec's rule, "
           "mean over seeds 999 / 1 / 2; change over random's mean; ✗ below random's mean by more than random's "
           "seed-to-seed std.\n")

@@ -1,4 +1,4 @@
-"""How long SG-URInit's head start lasts (issue 14, the done-when's second criterion), over six seeds a side, run
+"""How long SG-URInit's head start lasts (the done-when's second criterion), over six seeds a side, run
 from the repository root:
 
     python -m studies.headstart > docs/results/headstart/README.md

@@ -1,4 +1,4 @@
-"""Issue 14: the evidence grid's test Recall@20 under MMRec's rule, measured.
+"""The evidence grid's test Recall@20 under MMRec's rule, measured.
 
 Training does not depend on the stopping rule, so a `warmup50` run whose MMRec-rule replay stops at the same
 epoch IS the MMRec-rule run (same curve, same stop, same best checkpoint, same test). This script retrains, with

@@ -1,4 +1,5 @@
-"""How often issue 14's one-standard-deviation test flags a second draw of random itself (a null calibration).
+"""How often the done-when's one-standard-deviation test flags a second draw of random itself (a null
+calibration).
 
 The done-when compares a candidate's mean test Recall@20 over 3 seeds with random's mean over 3 seeds and calls a
 backbone "worse" when the gap is larger than random's seed-to-seed standard deviation (itself a 3-seed estimate).

@@ -15,7 +15,7 @@ the patience counter is held at 0; training stops after the validation at which 
 ``patience``. The best is the first epoch with the highest value (the best-validation checkpoint).
 
 ``python -m studies.rules --runs docs/results/selection_ml100k/runs.json ... --out F.md``
-writes the verdict of issue 14's done-when per (data set, backbone): the candidate's test Recall@20 against
+writes the verdict of the done-when per (data set, backbone): the candidate's test Recall@20 against
 random's under the rule the runs were trained with and under every ``--measured`` rule (measured), its best
 validation Recall@20 and epochs to 95% under every rule asked for (replayed).
 """

@@ -50,7 +50,7 @@ def compare(base: list[float], other: list[float]) -> tuple[float, float, float]
 
 def main() -> None:
     groups = {v: [r for f in folders for r in runs(f, v)] for v, folders in SOURCES.items()}
-    print("# Six seeds for `centre` on the generated data (issue 14; report only)\n")
+    print("# Six seeds for `centre` on the generated data (report only)\n")
     print("Produced by `python -m studies.six_centre`; the runs: `README.md`. "
           "Validation but the last column (test, for the report only). Gaps: relative change (random's stds, "
           "standard errors of the difference).\n")
