@@ -1,5 +1,5 @@
 """Injected faults: a full disk and a kill during a checkpoint write, a diverging loss, a killed
-``prepare``; and the one command of the issue run as a real process."""
+``prepare``; and the quickstart's evaluation command run as a real process."""
 
 from __future__ import annotations
 
@@ -142,7 +142,7 @@ def test_killed_prepare_leaves_nothing_the_loader_accepts(run: Run, tmp_path: Pa
 
 
 def test_test_last_in_a_fresh_folder_is_one_line(tmp_path: Path) -> None:
-    """The issue's command, as a real process: the quickstart's test --ckpt_path last with no checkpoint."""
+    """The quickstart's evaluation command, as a real process: test --ckpt_path last with no checkpoint."""
     child = python([str(ROOT / "train.py"), "test", "--config", str(ROOT / "configs" / "quickstart.yaml"),
                     "--ckpt_path", "last"], tmp_path)  # fmt: skip
     assert child.returncode == 2
