@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import re
+from pathlib import Path
 from typing import Any
 
 from lit_mmrec.experiments.aggregate import group, markdown_table, summarise_columns
@@ -121,13 +124,60 @@ def best_within(record: dict[str, Any], budget: str) -> float | None:
 
 def anytime_markdown(records: list[dict[str, Any]], command: str) -> str:
     """``anytime.md``: best validation Recall@20 within 5 / 10 / 25 / 50 / 100 epochs, mean ± std over seeds."""
+    return _anytime_page(
+        records, command, "# Anytime: best validation Recall@20 within a budget of epochs",
+        "Per run, the highest validation Recall@20 reached within the first E epochs (a run stopped earlier "
+        "counts with its best); mean ± sample std over seeds.",
+    )
+
+
+def _anytime_page(records: list[dict[str, Any]], command: str, heading: str, text: str) -> str:
+    """``heading``, ``text``, the command and the table of :func:`best_within` at :data:`BUDGETS` over ``records``."""
     columns = {f"<={e}": f"≤ {e} epochs" for e in BUDGETS}
     summary = summarise_columns(records, columns, best_within)
-    return (
-        "# Anytime: best validation Recall@20 within a budget of epochs\n\n"
-        "Per run, the highest validation Recall@20 reached within the first E epochs (a run stopped earlier "
-        "counts with its best); mean ± sample std over seeds. Validation only: nothing here looks at test.\n\n"
-        f"Produced by:\n\n```bash\n{command}\n```\n\n" + markdown_table(summary, columns, digits=4)
+    return (f"{heading}\n\n{text} Validation only: nothing here looks at test.\n\n"
+            f"Produced by:\n\n```bash\n{command}\n```\n\n" + markdown_table(summary, columns, digits=4))
+
+
+#: A per-group validation Recall@20 column of ``UserGroupMetrics`` (``val/users_<lo>-<hi>/recall@20``).
+GROUP_COLUMN = re.compile(r"^val/(users_(\d+)-(\d+))/recall@20$")
+
+
+def group_curves(metrics: Path) -> dict[str, list[float]]:
+    """Validation Recall@20 per epoch of every user-activity group (``users_<lo>-<hi>``, lowest first) in a
+    run's merged ``metrics.csv`` (as the runner copies it into the run's folder); empty when the run logged no
+    groups. A resumed run logs the interrupted epoch again: the last row logged for an epoch wins."""
+    by_group: dict[str, dict[int, float]] = {}
+    bounds: dict[str, tuple[int, int]] = {}
+    with open(metrics, newline="") as handle:
+        for row in csv.DictReader(handle):
+            for column, value in row.items():
+                found = GROUP_COLUMN.match(column or "")
+                if found and value not in ("", None):
+                    by_group.setdefault(found[1], {})[int(row["epoch"])] = float(value)
+                    bounds[found[1]] = (int(found[2]), int(found[3]))
+    return {name: [by_group[name][e] for e in sorted(by_group[name])] for name in sorted(by_group, key=bounds.get)}
+
+
+def anytime_groups_markdown(records: list[dict[str, Any]], runs_dir: Path, command: str) -> str | None:
+    """``anytime_groups.md``: :func:`anytime_markdown` per user-activity group, from the per-group validation
+    curves in ``runs_dir/<run>/metrics.csv`` (runs with ``UserGroupMetrics``); None when no run has them."""
+    per_group = []
+    for record in records:
+        path = runs_dir / record["name"] / "metrics.csv"
+        if record.get("status", "done") != "done" or not path.is_file():
+            continue
+        for name, curve in group_curves(path).items():
+            per_group.append({"dataset": record["dataset"], "model": f"{record['model']} · {name}",
+                              "variant": record["variant"], "seed": record["seed"], "curve": curve})
+    if not per_group:
+        return None
+    return _anytime_page(
+        per_group, command, "# Anytime by user activity: best validation Recall@20 of each group within a budget of epochs",
+        "As `anytime.md`, over the validation users of one activity group (`users_<lo>-<hi>`: training "
+        "interactions from lo to hi, the groups of `UserGroupMetrics`, lowest first): per run, the highest group "
+        "Recall@20 within the first E epochs (a run stopped earlier counts with its best); mean ± sample std over "
+        "seeds.",
     )
 
 

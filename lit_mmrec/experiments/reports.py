@@ -10,6 +10,7 @@ from lit_mmrec.experiments.aggregate import group, table_markdown
 from lit_mmrec.experiments.cold_start import cold_start_markdown
 from lit_mmrec.experiments.convergence import (
     PLOT_BUDGETS,
+    anytime_groups_markdown,
     anytime_markdown,
     anytime_relative,
     comparable_backbones,
@@ -84,6 +85,9 @@ def write_reports(
         texts["cold_start.md"] = cold_start_markdown(records, shown)
     if sweep is not None:
         texts["sweep.md"] = sweep_markdown(records, sweep[0], shown)
+    by_group = anytime_groups_markdown(records, out / "runs", shown)
+    if by_group is not None:
+        texts["anytime_groups.md"] = by_group
     comparisons = study_comparisons(records, out / "runs")
     if comparisons:
         texts["paired.md"] = paired_markdown(comparisons, "recall@20", "t") + f"\nProduced by:\n\n```bash\n{shown}\n```\n"

@@ -120,3 +120,39 @@ def test_anytime_relative_by_hand(tmp_path):
     pytest.importorskip("matplotlib", reason=plots.MISSING)
     [path] = anytime_plots(records, tmp_path)
     assert path.name == "anytime_d.png" and path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_anytime_by_user_group_by_hand(tmp_path):
+    from lit_mmrec.experiments.convergence import anytime_groups_markdown, group_curves
+
+    def write(name, rows):
+        folder = tmp_path / "runs" / name
+        folder.mkdir(parents=True)
+        columns = ["epoch", "step", "val/recall@20", "val/users_12-40/recall@20", "val/users_1-5/recall@20",
+                   "val/users_1-5/ndcg@20", "train/loss"]
+        lines = [",".join(columns)] + [",".join(str(row.get(c, "")) for c in columns) for row in rows]
+        (folder / "metrics.csv").write_text("\n".join(lines) + "\n")
+
+    def epoch(e, low, high):
+        return {"epoch": e, "val/users_1-5/recall@20": low, "val/users_12-40/recall@20": high, "val/recall@20": 0.5}
+
+    # a training-loss row between epochs, and epoch 1 logged twice (a resumed run): the last row wins
+    write("r1", [epoch(0, 0.1, 0.3), {"epoch": 0, "train/loss": 1.0}, epoch(1, 0.05, 0.2), epoch(1, 0.2, 0.4)])
+    write("r2", [epoch(0, 0.3, 0.1)])
+    write("d1", [epoch(0, 0.4, 0.2), epoch(1, 0.1, 0.6)])
+    curves = group_curves(tmp_path / "runs" / "r1" / "metrics.csv")
+    assert list(curves) == ["users_1-5", "users_12-40"]  # lowest activity first, not by string order
+    assert curves == {"users_1-5": [0.1, 0.2], "users_12-40": [0.3, 0.4]}
+
+    def record(name, variant, seed):
+        return {"name": name, "dataset": "d", "model": "m", "variant": variant, "seed": seed, "status": "done"}
+    records = [record("r1", "random", 1), record("r2", "random", 2), record("d1", "default", 1),
+               record("gone", "default", 2)]  # a run without its folder is left out
+    text = anytime_groups_markdown(records, tmp_path / "runs", "cmd")
+    # users_1-5 within 5 epochs: random .2 (r1) and .3 (r2) -> .25 ± .0707; default .4 (one seed) -> +60%
+    assert "| m · users_1-5 | random | 2 | 0.2500 ± 0.0707 |" in text
+    assert "|  | default | 1 | 0.4000 |" in text and "| | *default vs random* | | +60.00% |" in text
+    # users_12-40: random .4 and .1 -> .25; default .6 -> +140%
+    assert "| m · users_12-40 | random | 2 | 0.2500 ± 0.2121 |" in text and "+140.00%" in text
+    assert text.index("users_1-5 |") < text.index("users_12-40 |") and "```bash\ncmd\n```" in text
+    assert anytime_groups_markdown([record("gone", "random", 1)], tmp_path / "runs", "cmd") is None
