@@ -143,31 +143,41 @@ def _anytime_page(records: list[dict[str, Any]], command: str, heading: str, tex
 GROUP_COLUMN = re.compile(r"^val/(users_(\d+)-(\d+))/recall@20$")
 
 
-def group_curves(metrics: Path) -> dict[str, list[float]]:
+def group_curves_of_rows(rows: list[dict[str, str]]) -> dict[str, list[float]]:
     """Validation Recall@20 per epoch of every user-activity group (``users_<lo>-<hi>``, lowest first) in a
-    run's merged ``metrics.csv`` (as the runner copies it into the run's folder); empty when the run logged no
-    groups. A resumed run logs the interrupted epoch again: the last row logged for an epoch wins."""
+    run's logged rows (:func:`lit_mmrec.experiments.logs.read_rows`); empty when the run logged no groups. A
+    resumed run logs the interrupted epoch again: the last row logged for an epoch wins."""
     by_group: dict[str, dict[int, float]] = {}
     bounds: dict[str, tuple[int, int]] = {}
-    with open(metrics, newline="") as handle:
-        for row in csv.DictReader(handle):
-            for column, value in row.items():
-                found = GROUP_COLUMN.match(column or "")
-                if found and value not in ("", None):
-                    by_group.setdefault(found[1], {})[int(row["epoch"])] = float(value)
-                    bounds[found[1]] = (int(found[2]), int(found[3]))
+    for row in rows:
+        for column, value in row.items():
+            found = GROUP_COLUMN.match(column or "")
+            if found and value not in ("", None):
+                by_group.setdefault(found[1], {})[int(row["epoch"])] = float(value)
+                bounds[found[1]] = (int(found[2]), int(found[3]))
     return {name: [by_group[name][e] for e in sorted(by_group[name])] for name in sorted(by_group, key=bounds.get)}
+
+
+def group_curves(metrics: Path) -> dict[str, list[float]]:
+    """:func:`group_curves_of_rows` of a run's merged ``metrics.csv`` (as the runner copies it into the run's
+    folder)."""
+    with open(metrics, newline="") as handle:
+        return group_curves_of_rows(list(csv.DictReader(handle)))
 
 
 def anytime_groups_markdown(records: list[dict[str, Any]], runs_dir: Path, command: str) -> str | None:
     """``anytime_groups.md``: :func:`anytime_markdown` per user-activity group, from the per-group validation
-    curves in ``runs_dir/<run>/metrics.csv`` (runs with ``UserGroupMetrics``); None when no run has them."""
+    curves a record keeps (``group_curves``, runs with ``UserGroupMetrics``) or else from its
+    ``runs_dir/<run>/metrics.csv``; None when no run has them."""
     per_group = []
     for record in records:
-        path = runs_dir / record["name"] / "metrics.csv"
-        if record.get("status", "done") != "done" or not path.is_file():
+        if record.get("status", "done") != "done":
             continue
-        for name, curve in group_curves(path).items():
+        curves = record.get("group_curves")
+        if curves is None:
+            path = runs_dir / record["name"] / "metrics.csv"
+            curves = group_curves(path) if path.is_file() else {}
+        for name, curve in curves.items():
             per_group.append({"dataset": record["dataset"], "model": f"{record['model']} · {name}",
                               "variant": record["variant"], "seed": record["seed"], "curve": curve})
     if not per_group:

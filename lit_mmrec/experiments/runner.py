@@ -55,7 +55,7 @@ import yaml
 
 from lit_mmrec.errors import InputError, check_integer, probe_folder
 from lit_mmrec.experiments import logs
-from lit_mmrec.experiments.convergence import convergence
+from lit_mmrec.experiments.convergence import convergence, group_curves_of_rows
 from lit_mmrec.experiments.runs_json import read_runs, write_runs
 from lit_mmrec.experiments.variants import Variant
 
@@ -240,7 +240,8 @@ class RunStore:
 
 
 def read_result(spec: RunSpec, settings: Settings) -> dict[str, Any]:
-    """Test metrics, validation curve summary and SG-URInit seconds of a finished run, from its logs."""
+    """Test metrics, validation curve summary (overall and per user-activity group, when logged) and SG-URInit
+    seconds of a finished run, from its logs."""
     rows = logs.read_rows(settings.logs_dir / spec.name)
     test = logs.test_metrics(rows)
     missing = [m for m in logs.TEST_METRICS if m not in test]
@@ -250,6 +251,9 @@ def read_result(spec: RunSpec, settings: Settings) -> dict[str, Any]:
     curve = logs.validation_curve(rows)
     result.update(convergence(curve))
     result["sgurinit_s"] = logs.first_value(rows, "sgurinit/seconds")
+    by_group = group_curves_of_rows(rows)
+    if by_group:
+        result["group_curves"] = by_group
     found = logs.diagnostics(rows)
     if found is not None:
         result["diagnostics"] = found

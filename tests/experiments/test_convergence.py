@@ -156,3 +156,9 @@ def test_anytime_by_user_group_by_hand(tmp_path):
     assert "| m · users_12-40 | random | 2 | 0.2500 ± 0.2121 |" in text and "+140.00%" in text
     assert text.index("users_1-5 |") < text.index("users_12-40 |") and "```bash\ncmd\n```" in text
     assert anytime_groups_markdown([record("gone", "random", 1)], tmp_path / "runs", "cmd") is None
+    # a record that keeps its curves needs no run folder, and its curves win over the folder's
+    kept = [{**record("gone", "random", 1), "group_curves": {"users_1-5": [0.1, 0.3]}},
+            {**record("d1", "default", 1), "group_curves": {"users_1-5": [0.15]}}]
+    text = anytime_groups_markdown(kept, tmp_path / "runs", "cmd")
+    assert "| m · users_1-5 | random | 1 | 0.3000 |" in text and "| | *default vs random* | | -50.00% |" in text
+    assert "users_12-40" not in text

@@ -46,6 +46,12 @@ def test_table_end_to_end(tiny_configs, tmp_path, monkeypatch, capsys):
     assert "| lightgcn | random | 2 |" in (out / "convergence.md").read_text()
     # every run wrote its test users' metrics; the init is compared with random over them, per activity group
     assert all((out / "runs" / run["name"] / "per_user.npz").is_file() for run in runs)
+    # each record keeps every activity group's validation curve (one on the tiny set), one value per epoch
+    for run in runs:
+        groups = run["group_curves"]
+        assert groups and all(len(curve) == 3 for curve in groups.values())
+        lows = [int(name.split("_")[1].split("-")[0]) for name in groups]
+        assert lows == sorted(lows)
     assert "## Paired over users" in table
     assert "| tiny | lightgcn | item-sum,n_clusters=2 | all |" in (out / "paired.md").read_text()
     cold_report = (out / "cold_start.md").read_text()
