@@ -31,7 +31,9 @@ Loss for a batch ``(u, i+, i-)`` of size ``B``, ``NCE_τ`` the :func:`~lit_mmrec
     + um_weight x (NCE_um(G_u, Z_u) + NCE_um^ε(Z_u) + NCE_um^ε(G_u))       (:mod:`lit_mmrec.nn.noise_info_nce`)
     + extended_reg_weight x ½ |G_i+|² / B
 
-``NCE^ε`` contrasts two SimGCL noise views (``ε = 0.1``). Adam with the learning rate decayed by 0.96
+``NCE^ε`` contrasts two SimGCL noise views (``ε = 0.1``). The three other terms run over the batch's distinct
+rows with their counts (:func:`~lit_mmrec.nn.info_nce.rows_info_nce`, the same sum); the noise views draw
+per batch row, as the original, so a repeated row gets its own noise. Adam with the learning rate decayed by 0.96
 every 50 epochs (``learning_rate_scheduler: [0.96, 50]``).
 
 Defaults: GUME.yaml's Baby block (n_ui_layers 3, n_layers 2, knn_k 10, bm_loss 0.01, bm_temp 0.4,
@@ -66,7 +68,7 @@ from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.nn.alignment import mean_variance_alignment
-from lit_mmrec.nn.info_nce import info_nce
+from lit_mmrec.nn.info_nce import rows_info_nce
 from lit_mmrec.nn.knn_graph import cached_knn_neighbours, normalised_knn_adjacency
 from lit_mmrec.nn.knn_intersection import augmented_user_item_adjacency, knn_intersection_edges
 from lit_mmrec.nn.losses import bpr_loss, squared_l2_loss
@@ -242,13 +244,13 @@ class GUME(RecommenderModule):
         fused, extended_id, extended_modal = parts["fused"], parts["extended_id"], parts["extended_modal"]
         if self.bm_weight:
             terms["bm"] = self.bm_weight * (
-                info_nce(fused[users], extended_id[users], self.bm_temperature)
-                + info_nce(fused[pos_rows], extended_id[pos_rows], self.bm_temperature)
+                rows_info_nce(fused, extended_id, users, self.bm_temperature)
+                + rows_info_nce(fused, extended_id, pos_rows, self.bm_temperature)
             )
         if self.um_weight:
             fused_users, modal_users = fused[users], extended_modal[users]
             terms["um"] = self.um_weight * (
-                info_nce(modal_users, fused_users, self.um_temperature)
+                rows_info_nce(extended_modal, fused, users, self.um_temperature)
                 + noise_views_info_nce(fused_users, self.noise_magnitude, self.um_temperature)
                 + noise_views_info_nce(modal_users, self.noise_magnitude, self.um_temperature)
             )

@@ -21,7 +21,8 @@ Views, with ``E_u, E_i`` the ID tables (xavier-uniform) and ``x^m`` the (fine-tu
     F = Σ_k V_k - Σ_k w_k ⊙ V_k,   w = softmax_k c(V_k)                  (:mod:`lit_mmrec.nn.view_attention`)
     [user; item] = C + λ F,        score(u, i) = <user_u, item_i>
 
-Loss for a batch ``(u, i+, i-)``, ``NCE_τ`` the InfoNCE of :mod:`lit_mmrec.nn.info_nce` (in-batch negatives):
+Loss for a batch ``(u, i+, i-)``, ``NCE_τ`` the InfoNCE of :mod:`lit_mmrec.nn.info_nce` (in-batch negatives; over
+the batch's distinct rows with their counts, :func:`~lit_mmrec.nn.info_nce.rows_info_nce`, the same sum):
 
     BPR + cl_weight x ( Σ_m [NCE(C_u, V_m,u) + NCE(C_i+, V_m,i+)] + NCE(C_u, V_c,u) + NCE(C_i+, V_c,i+) )
         + reg_weight x Σ_θ |θ|²                           (every parameter, the fine-tuned features x^m + Δ^m)
@@ -65,7 +66,7 @@ from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
 from lit_mmrec.nn.cooccurrence import cached_item_cooccurrence_neighbours, with_self_loops
-from lit_mmrec.nn.info_nce import info_nce
+from lit_mmrec.nn.info_nce import rows_info_nce
 from lit_mmrec.nn.knn_graph import cached_knn_neighbours, normalised_knn_adjacency
 from lit_mmrec.nn.light_conv import LightConv, sparse_layer
 from lit_mmrec.nn.losses import bpr_loss
@@ -192,10 +193,10 @@ class MSCA(RecommenderModule):
         pos, neg = final.index_select(0, torch.cat([pos_rows, neg_rows])).split(users.numel())
         terms = {"bpr": bpr_loss((u * pos).sum(-1), (u * neg).sum(-1))}
         if self.cl_weight:
-            c_u, c_i = collaborative[users], collaborative[pos_rows]
             modal, structural = 0.0, 0.0
             for name, view in parts["views"].items():
-                pair = info_nce(c_u, view[users], self.temperature) + info_nce(c_i, view[pos_rows], self.temperature)
+                pair = (rows_info_nce(collaborative, view, users, self.temperature)
+                        + rows_info_nce(collaborative, view, pos_rows, self.temperature))
                 if name == STRUCTURE:
                     structural = pair
                 else:

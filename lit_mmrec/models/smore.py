@@ -32,7 +32,8 @@ over the ``d`` features, ``w`` learnable complex weights per frequency, standard
 ``drop`` is dropout (rate 0.1) in training. Loss for a batch of ``B`` triples: BPR on ``final`` +
 ``reg_weight`` x ``(|u|^2 + |i+|^2 + |i-|^2) / 2B`` over the batch's final rows + ``cl_weight`` x
 [InfoNCE(side, C) over the batch's positive items + InfoNCE(side, C) over its users]
-(:func:`~lit_mmrec.nn.info_nce.info_nce`, temperature 0.2). Learning rate ``lr x 0.96^(epoch / 50)``
+(:func:`~lit_mmrec.nn.info_nce.info_nce`, temperature 0.2; over the batch's distinct rows with their counts,
+:func:`~lit_mmrec.nn.info_nce.rows_info_nce`, the same sum). Learning rate ``lr x 0.96^(epoch / 50)``
 (``learning_rate_scheduler``).
 
 Defaults: the authors' best on Baby (their README: ``n_ui_layers`` 4, ``n_layers`` 1, ``image_knn_k``
@@ -73,7 +74,7 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.nn.info_nce import info_nce
+from lit_mmrec.nn.info_nce import rows_info_nce
 from lit_mmrec.nn.knn_graph import cached_knn_neighbours, normalised_knn_adjacency
 from lit_mmrec.nn.light_conv import LightConv
 from lit_mmrec.nn.losses import bpr_loss, squared_l2_loss
@@ -249,8 +250,8 @@ class SMORE(RecommenderModule):
             terms["reg"] = self.reg_weight * squared_l2_loss(u, pos, neg) / users.numel()
         if self.cl_weight:
             terms["cl"] = self.cl_weight * (
-                info_nce(side[items], content[items], self.temperature)
-                + info_nce(side[users], content[users], self.temperature)
+                rows_info_nce(side, content, items, self.temperature)
+                + rows_info_nce(side, content, users, self.temperature)
             )
         return terms
 

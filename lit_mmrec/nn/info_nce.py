@@ -11,6 +11,15 @@ The originals compute ``exp`` then ``log`` of the sum. Here the log-partition te
 overflow for small ``τ``; the ``B x B`` logits are never stored; measured 1.6x faster than the
 autograd ``logsumexp`` for a 2048 x 128 batch on one CPU thread). A row that appears twice in the
 batch is a negative of itself, as there.
+
+:func:`rows_info_nce` is the same loss for the rows ``b`` of two tables chosen by an index with repeats (a
+batch's users or positive items): each distinct row enters once, as an anchor weighted by its count ``m_u`` and as
+a candidate whose ``exp`` counts ``m_u`` times,
+
+    loss = ( Σ_u m_u log Σ_v m_v exp(<a_u, c_v> / τ) - Σ_u m_u <a_u, c_u> / τ ) / B,
+
+equal to :func:`info_nce` of the gathered rows up to float summation order, in ``(distinct / B)^2`` of its
+time (on MovieLens-100k a batch of 2048 holds about 940 distinct users).
 """
 
 from __future__ import annotations
@@ -34,3 +43,16 @@ def info_nce(view1: torch.Tensor, view2: torch.Tensor, temperature: float) -> to
 def dropout_views_info_nce(rows: torch.Tensor, dropout: float, temperature: float) -> torch.Tensor:
     """:func:`info_nce` between two independent dropout views of ``rows`` (PGL's contrastive term)."""
     return info_nce(F.dropout(rows, dropout, training=True), F.dropout(rows, dropout, training=True), temperature)
+
+
+def rows_info_nce(view1: torch.Tensor, view2: torch.Tensor, rows: torch.Tensor, temperature: float) -> torch.Tensor:
+    """:func:`info_nce` of ``view1[rows]`` against ``view2[rows]`` (``rows`` may repeat), over the distinct rows
+    with their counts (the module's docstring)."""
+    if view1.shape != view2.shape:
+        raise ValueError(f"the two views must have the same shape, got {tuple(view1.shape)} and {tuple(view2.shape)}")
+    distinct, counts = torch.unique(rows, return_counts=True)
+    a = F.normalize(view1.index_select(0, distinct), dim=1)
+    c = F.normalize(view2.index_select(0, distinct), dim=1)
+    weights = counts.to(a.dtype)
+    log_partition = _InfoNCEDenominator.apply(a, c.T.contiguous(), weights, temperature, weights.log())
+    return (log_partition - (weights * (a * c).sum(1)).sum() / temperature) / rows.numel()

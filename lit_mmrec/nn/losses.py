@@ -53,23 +53,30 @@ INFONCE_CHUNK_ELEMENTS = 1 << 18
 
 
 class _InfoNCEDenominator(torch.autograd.Function):
-    r"""``sum_i w_i log sum_j exp(<a_i, c_j> / tau)`` for ``anchors a [n, K]`` and candidates given
-    transposed, ``c^T [K, m]`` (products with a small ``K`` are several times faster in this layout).
+    r"""``sum_i w_i log sum_j m_j exp(<a_i, c_j> / tau)`` for ``anchors a [n, K]`` and candidates given
+    transposed, ``c^T [K, m]`` (products with a small ``K`` are several times faster in this layout);
+    ``log m`` (``column_log_weights``, optional: ``m_j = 1``) counts each candidate ``m_j`` times, as a
+    batch that holds it ``m_j`` times does.
 
     The ``n x m`` logits are formed chunk by chunk and never stored: the gradients
     ``dS/da_i = w_i sum_j p_ij c_j / tau`` and ``dS/dc_j = sum_i w_i p_ij a_i / tau`` (``p`` the
     row softmax) are accumulated in the same pass and scaled by the incoming gradient in backward.
     Requires ``|<a_i, c_j>| <= 1`` (cosines): the exponent is shifted by the constant ``1 / tau``,
-    so it lies in ``[-2 / tau, 0]`` and cannot overflow.
+    so it lies in ``[-2 / tau, log m_j]`` and cannot overflow.
     """
 
     @staticmethod
-    def forward(ctx, anchors: torch.Tensor, candidates_t: torch.Tensor, weights: torch.Tensor, tau: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, anchors: torch.Tensor, candidates_t: torch.Tensor, weights: torch.Tensor, tau: float,  # type: ignore[override]
+                column_log_weights: torch.Tensor | None = None) -> torch.Tensor:
         needs_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
         # [c^T; 1]: one product with the exponentials gives both sum_j e_ij c_j and z_i = sum_j e_ij
         augmented_t = torch.cat([candidates_t, candidates_t.new_ones(1, candidates_t.shape[1])])
         # [a / tau, -1 / tau] @ [c^T; 1] = (<a, c> - 1) / tau: the constant shift costs no extra pass
         scaled = torch.cat([anchors / tau, anchors.new_full((anchors.shape[0], 1), -1.0 / tau)], dim=1)
+        if column_log_weights is not None:
+            # one more row and column, [a / tau, -1 / tau, 1] @ [c^T; 1; log m], put log m_j in the exponent
+            augmented_t = torch.cat([augmented_t, column_log_weights.unsqueeze(0)])
+            scaled = torch.cat([scaled, anchors.new_ones(anchors.shape[0], 1)], dim=1)
         grad_anchors = torch.empty_like(anchors)
         grad_candidates_t = torch.zeros_like(candidates_t)
         total = anchors.new_zeros(())
@@ -77,7 +84,7 @@ class _InfoNCEDenominator(torch.autograd.Function):
         for start in range(0, anchors.shape[0], rows):
             a, w = anchors[start : start + rows], weights[start : start + rows]
             e = torch.mm(scaled[start : start + rows], augmented_t).exp_()
-            moments = torch.mm(e, augmented_t.T)
+            moments = torch.mm(e, augmented_t[: candidates_t.shape[0] + 1].T)
             z = moments[:, -1]
             total = total + (w * (z.log() + 1.0 / tau)).sum()
             if needs_grad:
@@ -90,7 +97,7 @@ class _InfoNCEDenominator(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         grad_anchors, grad_candidates_t = ctx.saved_tensors
-        return grad * grad_anchors, grad * grad_candidates_t, None, None
+        return grad * grad_anchors, grad * grad_candidates_t, None, None, None
 
 
 def hypergraph_info_nce(

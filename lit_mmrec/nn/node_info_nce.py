@@ -9,7 +9,8 @@ the temperature:
 the positive among the candidates. Unlike :func:`lit_mmrec.nn.info_nce.info_nce` (the batch's rows as
 candidates) the denominator runs over every node of the second view; it goes through
 :mod:`lit_mmrec.nn.losses`' fused, chunked InfoNCE denominator (no ``B x N`` logits stored, no overflow
-for small ``τ``), where the original computes ``exp`` then ``log``.
+for small ``τ``), where the original computes ``exp`` then ``log``. A node repeated in the batch enters once,
+weighted by its count (the same sum, up to float summation order).
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ def node_info_nce(view1: torch.Tensor, view2: torch.Tensor, nodes: torch.Tensor,
         raise ValueError(f"the two views must have the same shape, got {tuple(view1.shape)} and {tuple(view2.shape)}")
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    a = F.normalize(view1.index_select(0, nodes), dim=1)
+    distinct, counts = torch.unique(nodes, return_counts=True)
+    a = F.normalize(view1.index_select(0, distinct), dim=1)
     c = F.normalize(view2, dim=1)
-    log_partition = _InfoNCEDenominator.apply(a, c.T.contiguous(), a.new_ones(a.shape[0]), temperature)
-    positives = (a * c.index_select(0, nodes)).sum() / temperature
+    weights = counts.to(a.dtype)
+    log_partition = _InfoNCEDenominator.apply(a, c.T.contiguous(), weights, temperature)
+    positives = (weights * (a * c.index_select(0, distinct)).sum(1)).sum() / temperature
     return (log_partition - positives) / nodes.numel()

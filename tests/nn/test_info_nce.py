@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lit_mmrec.nn.info_nce import dropout_views_info_nce, info_nce
+from lit_mmrec.nn.info_nce import dropout_views_info_nce, info_nce, rows_info_nce
 
 
 def original_info_nce(view1, view2, temperature):
@@ -46,3 +46,23 @@ def test_dropout_views():
     assert not torch.allclose(first, info_nce(rows, rows, 0.2))
     with pytest.raises(ValueError, match="same shape"):
         info_nce(rows, rows[:3], 0.2)
+
+
+@pytest.mark.parametrize("temperature", [0.2, 1.0])
+def test_rows_with_repeats_match_the_gathered_batch_and_its_gradients(temperature):
+    """Each distinct row once, weighted by its count, as anchor and as candidate: the batch's loss, where a
+    repeated row is a negative of itself."""
+    torch.manual_seed(0)
+    table1 = torch.randn(9, 4, dtype=torch.float64, requires_grad=True)
+    table2 = torch.randn(9, 4, dtype=torch.float64, requires_grad=True)
+    rows = torch.tensor([3, 0, 3, 8, 5, 3, 0, 7])
+    loss = rows_info_nce(table1, table2, rows, temperature)
+    reference = original_info_nce(table1[rows], table2[rows], temperature)
+    assert torch.allclose(loss, reference, rtol=1e-12)
+    grads = torch.autograd.grad(loss, (table1, table2))
+    for got, expected in zip(grads, torch.autograd.grad(reference, (table1, table2)), strict=True):
+        assert torch.allclose(got, expected, rtol=1e-10, atol=1e-14)
+    # without repeats it is info_nce of the gathered rows
+    distinct = torch.tensor([4, 1, 6])
+    assert torch.allclose(rows_info_nce(table1, table2, distinct, temperature),
+                          info_nce(table1[distinct], table2[distinct], temperature), rtol=1e-12)
