@@ -12,11 +12,9 @@ the decision is withheld.
 """
 
 import statistics
-from pathlib import Path
 
-from lit_mmrec.experiments.runs_json import read_runs
+from studies.results import done_runs
 
-RESULTS = Path("docs/results")
 DATASETS = {
     "ml100k": {
         "random": ["rule2_ml100k", "rule2_ml100k_mgcn", "null2_ml100k", "six_ml100k_more", "six_ml100k_mgcn"],
@@ -31,18 +29,6 @@ DATASETS = {
 }
 SEEDS = {999, 1, 2}
 TIE_MARGIN = 0.5  # percentage points, the selection rule's
-
-
-def runs(folder: str, dataset: str, variant: str) -> list[dict]:
-    """Finished runs of one variant on one data set in a results folder (none if the folder is absent)."""
-    path = RESULTS / folder / "runs.json"
-    if not path.is_file():
-        return []
-    return [
-        r
-        for r in read_runs(path)
-        if r.get("status") == "done" and r["dataset"] == dataset and r["variant"] == variant
-    ]
 
 
 def mean(rows: list[dict], key: str) -> float:
@@ -61,12 +47,12 @@ def main() -> None:
               "(in random's stds) | epochs to 95%: random / item-sum / centre | test R@20 random / item-sum / "
               "centre |")
         print("|---|---|---|---|---|---|---|")
-        random = [r for f in folders["random"] for r in runs(f, dataset, "random")]
+        random = [r for f in folders["random"] for r in done_runs(f, dataset=dataset, variant="random")]
         sooner[dataset] = []
         for model in sorted({r["model"] for r in random}):
             base = [r for r in random if r["model"] == model]
             groups = {
-                v: [r for f in folders[v] for r in runs(f, dataset, v) if r["model"] == model and r["seed"] in SEEDS]
+                v: [r for f in folders[v] for r in done_runs(f, dataset=dataset, variant=v) if r["model"] == model and r["seed"] in SEEDS]
                 for v in changes
             }
             if any(len(g) < len(SEEDS) for g in groups.values()):

@@ -11,27 +11,18 @@ report only). Backbones whose ``centre`` runs are not all in yet are listed as m
 """
 
 import statistics
-from pathlib import Path
 
-from lit_mmrec.experiments.runs_json import read_runs
+from studies.results import done_runs
 
-RESULTS = Path("docs/results")
 RANDOM = ["rule2_ml100k", "rule2_ml100k_mgcn", "null2_ml100k", "six_ml100k_more", "six_ml100k_mgcn"]
 CANDIDATE = ("item-sum,centre=true", ["centre_ml100k_late_start", "centre_ml100k_grid"])
 SEEDS = 3
 
 
-def runs(folder: str) -> list[dict]:
-    path = RESULTS / folder / "runs.json"
-    if not path.is_file():
-        return []
-    return [r for r in read_runs(path) if r.get("status") == "done" and r["dataset"] == "ml100k"]
-
-
 def main() -> None:
-    random = [r for f in RANDOM for r in runs(f) if r["variant"] == "random"]
+    random = [r for f in RANDOM for r in done_runs(f, dataset="ml100k", variant="random")]
     variant, folders = CANDIDATE
-    candidate = [r for f in folders for r in runs(f) if r["variant"] == variant]
+    candidate = [r for f in folders for r in done_runs(f, dataset="ml100k", variant=variant)]
     print(f"# `{variant}` on the 12 ml100k backbones, epochs to 95% and the validation guard\n")
     print("Produced by `python -m studies.centre_ml100k_grid`; the runs: `README.md` here and "
           "in `../centre_ml100k_late_start/`. Validation only but the last column (test, for the report).\n")

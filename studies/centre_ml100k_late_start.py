@@ -10,18 +10,11 @@ Recall@20 (read for the report only). Item-sum's six seeds (``rule2_ml100k/`` + 
 """
 
 import statistics
-from pathlib import Path
 
-from lit_mmrec.experiments.runs_json import read_runs
+from studies.results import done_runs
 
-RESULTS = Path("docs/results")
 SOURCES = {"random": ["rule2_ml100k", "null2_ml100k"], "item-sum": ["rule2_ml100k", "six_ml100k"]}
 BUDGETS = (1, 5, 10, 25)
-
-
-def runs(folder: str) -> list[dict]:
-    return [r for r in read_runs(RESULTS / folder / "runs.json")
-            if r.get("status") == "done" and r["dataset"] == "ml100k"]
 
 
 def sd(values: list[float]) -> float:
@@ -29,7 +22,7 @@ def sd(values: list[float]) -> float:
 
 
 def main() -> None:
-    new = runs("centre_ml100k_late_start")
+    new = done_runs("centre_ml100k_late_start", dataset="ml100k")
     print("# Where item-sum starts behind on ml100k (centre, decorrelate)\n")
     print("Produced by `python -m studies.centre_ml100k_late_start`; the runs: `README.md`. "
           "Validation only but the last column (test, for the report).\n")
@@ -37,7 +30,7 @@ def main() -> None:
     print(f"| backbone | init | seeds | {heads} | epochs to 95% | best val R@20 | vs random (6 seeds) | test R@20 |")
     print("|---|---|---|" + "---|" * len(BUDGETS) + "---|---|---|---|")
     for model in dict.fromkeys(r["model"] for r in new):
-        groups = {v: [r for f in fs for r in runs(f) if r["model"] == model and r["variant"] == v]
+        groups = {v: [r for f in fs for r in done_runs(f, dataset="ml100k", model=model, variant=v)]
                   for v, fs in SOURCES.items()}
         groups.update({v: [r for r in new if r["model"] == model and r["variant"] == v]
                        for v in dict.fromkeys(r["variant"] for r in new if r["model"] == model)})

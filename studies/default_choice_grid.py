@@ -16,13 +16,11 @@ decision is withheld until every cell it needs is in.
 
 import math
 import statistics
-from pathlib import Path
 
 from lit_mmrec.callbacks.early_stopping import RULES
-from lit_mmrec.experiments.runs_json import read_runs
+from studies.results import done_runs
 from studies.rules import replay
 
-RESULTS = Path("docs/results")
 RANDOM, ITEM_SUM, CENTRE = "random", "item-sum", "item-sum,centre=true"
 CANDIDATES = {kind: f"{CENTRE},centre_tables={kind}" for kind in ("id", "features")}
 #: the backbones' user tables (``user_init_targets``): ID tables only, feature-space tables only, or both
@@ -48,29 +46,18 @@ SIX_SEEDS = (999, 1, 2, 3, 4, 5)
 TIE_MARGIN = 0.5  # percentage points, the selection rule's
 
 
-def runs(folder: str, dataset: str, variant: str, model: str) -> list[dict]:
-    """Finished runs of one variant and backbone on one data set in a results folder (none if it is absent)."""
-    path = RESULTS / folder / "runs.json"
-    if not path.is_file():
-        return []
-    return [
-        r for r in read_runs(path)
-        if r.get("status") == "done" and (r["dataset"], r["variant"], r["model"]) == (dataset, variant, model)
-    ]
-
-
 def group(dataset: str, variant: str, model: str, seeds: tuple[int, ...]) -> list[dict] | None:
     """One run per seed of ``variant`` (a candidate: its own runs, else the runs that compute the same tables);
     None while a seed is missing."""
     if variant in CANDIDATES.values():
         kind = variant.rsplit("=", 1)[1]
-        found = [r for f in CANDIDATE_FOLDERS for r in runs(f, dataset, variant, model)]
+        found = [r for f in CANDIDATE_FOLDERS for r in done_runs(f, dataset=dataset, variant=variant, model=model)]
         if model not in MIXED:
             centred = (model in ID_ONLY) == (kind == "id")
             stand_in = CENTRE if centred else ITEM_SUM
-            found += [r for f in SOURCES[dataset][stand_in] for r in runs(f, dataset, stand_in, model)]
+            found += [r for f in SOURCES[dataset][stand_in] for r in done_runs(f, dataset=dataset, variant=stand_in, model=model)]
     else:
-        found = [r for f in SOURCES[dataset][variant] for r in runs(f, dataset, variant, model)]
+        found = [r for f in SOURCES[dataset][variant] for r in done_runs(f, dataset=dataset, variant=variant, model=model)]
     by_seed = {r["seed"]: r for r in found if r["seed"] in seeds}
     return [by_seed[s] for s in seeds] if len(by_seed) == len(seeds) else None
 

@@ -15,19 +15,13 @@ validation Recall@20 within the first E epochs, as a fraction of random's mean b
 
 import math
 import statistics
-from pathlib import Path
 
-from lit_mmrec.experiments.runs_json import read_runs
+from studies.results import done_runs
 
-RESULTS = Path("docs/results")
 FOLDERS = {"ml100k": ["rule2_ml100k", "null2_ml100k", "six_ml100k", "six_ml100k_more", "rule2_ml100k_mgcn",
                       "six_ml100k_mgcn"],
            "synthetic": ["rule2_synthetic", "null2_synthetic", "six_synthetic"]}
 BUDGETS = (1, 5, 10, 25, 50, 100)
-
-
-def runs(folder: str) -> list[dict]:
-    return [r for r in read_runs(RESULTS / folder / "runs.json") if r.get("status") == "done"]
 
 
 def mean_std(values: list[float]) -> str:
@@ -39,7 +33,7 @@ def main() -> None:
     print(__doc__.split("\n\n", 2)[2].strip() + "\n")
     print("Produced by `python -m studies.headstart > docs/results/headstart/README.md`.\n")
     for dataset, folders in FOLDERS.items():
-        found = [r for f in folders for r in runs(f) if r["dataset"] == dataset]
+        found = [r for f in folders for r in done_runs(f, dataset=dataset)]
         print(f"## {dataset}\n")
         budgets = " | ".join(f"≤ {e}: random / item-sum" for e in BUDGETS)
         print(f"| backbone | seeds | epochs to 95%: random | item-sum | difference (SE) | {budgets} |")

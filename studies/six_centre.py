@@ -13,11 +13,9 @@ as missing.
 
 import math
 import statistics
-from pathlib import Path
 
-from lit_mmrec.experiments.runs_json import read_runs
+from studies.results import done_runs
 
-RESULTS = Path("docs/results")
 DATASET = "synthetic"
 SOURCES = {
     "random": ["rule2_synthetic", "null2_synthetic"],
@@ -26,18 +24,6 @@ SOURCES = {
                              "centre_synthetic_vbpr_more", "six_centre_synthetic"],
 }
 SEEDS = 6
-
-
-def runs(folder: str, variant: str) -> list[dict]:
-    """Finished runs of one variant on the generated data in a results folder (none if it is absent)."""
-    path = RESULTS / folder / "runs.json"
-    if not path.is_file():
-        return []
-    return [
-        r
-        for r in read_runs(path)
-        if r.get("status") == "done" and r["dataset"] == DATASET and r["variant"] == variant
-    ]
 
 
 def compare(base: list[float], other: list[float]) -> tuple[float, float, float]:
@@ -49,7 +35,7 @@ def compare(base: list[float], other: list[float]) -> tuple[float, float, float]
 
 
 def main() -> None:
-    groups = {v: [r for f in folders for r in runs(f, v)] for v, folders in SOURCES.items()}
+    groups = {v: [r for f in folders for r in done_runs(f, dataset=DATASET, variant=v)] for v, folders in SOURCES.items()}
     print("# Six seeds for `centre` on the generated data (report only)\n")
     print("Produced by `python -m studies.six_centre`; the runs: `README.md`. "
           "Validation but the last column (test, for the report only). Gaps: relative change (random's stds, "

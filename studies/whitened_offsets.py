@@ -15,19 +15,13 @@ committed run) must reproduce that run's validation curve and stop exactly.
 
 import statistics
 import sys
-from pathlib import Path
 
-from lit_mmrec.experiments.runs_json import read_runs
+from studies.results import RESULTS, done_runs
 
-RESULTS = Path("docs/results")
 RANDOM = ["rule2_synthetic", "null2_synthetic"]
 #: where the committed run that a replay reproduces lives (same init and seed)
 REPLAYED = {"random": "rule2_synthetic", "item-sum": "rule2_synthetic",
             "item-sum,centre=true": "centre_decorrelate_bm3", "item-sum,decorrelate=true": "centre_decorrelate_bm3"}
-
-
-def runs(folder: str) -> list[dict]:
-    return [r for r in read_runs(RESULTS / folder / "runs.json") if r.get("status") == "done"]
 
 
 def diagnostic(run: dict, name: str, moment: str) -> float | None:
@@ -52,7 +46,7 @@ def mean_std(values: list[float]) -> str:
 
 
 def main(folders: list[str]) -> None:
-    new = [r for folder in folders if (RESULTS / folder / "runs.json").is_file() for r in runs(folder)]
+    new = [r for folder in folders if (RESULTS / folder / "runs.json").is_file() for r in done_runs(folder)]
     print("# BM3 on the generated data: best validation and the nearest-user cosine per init\n")
     print(f"Produced by `python -m studies.whitened_offsets {' '.join(folders)}`; the runs: "
           "each folder's `README.md`. Validation decides, test is read for the report only.\n")
@@ -60,7 +54,7 @@ def main(folders: list[str]) -> None:
           "nearest cos, table: start / last | nearest cos, scored users: start / last | test R@20 |")
     print("|---|---|---|---|---|---|---|---|---|")
     for model in sorted({r["model"] for r in new}):
-        reference = [r["best_val_recall@20"] for f in RANDOM for r in runs(f)
+        reference = [r["best_val_recall@20"] for f in RANDOM for r in done_runs(f)
                      if r["model"] == model and r["variant"] == "random"]
         centre, spread = statistics.mean(reference), statistics.stdev(reference)
         print(f"| {model} | random (reference) | {len(reference)} | "
@@ -84,7 +78,7 @@ def main(folders: list[str]) -> None:
         source = REPLAYED.get(label(run))
         if source is None:
             continue
-        earlier = {(r["model"], r["variant"], r["seed"]): r for r in runs(source)}
+        earlier = {(r["model"], r["variant"], r["seed"]): r for r in done_runs(source)}
         before = earlier.get((run["model"], run["variant"], run["seed"]))
         if before is None:
             continue
