@@ -210,6 +210,24 @@ def run_options(spec: RunSpec, settings: Settings, resume: bool) -> list[str]:
     return args
 
 
+#: What a run's code is made of: a change to these paths (uncommitted) marks the record's ``code``.
+CODE_PATHS = ("lit_mmrec", "configs", "train.py")
+
+
+def code_version(root: Path = ROOT) -> str | None:
+    """The git commit of the code that trains (``root``'s checkout), with ``+changes`` when
+    :data:`CODE_PATHS` differ from it; None outside a git checkout or without git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=30)
+        changed = subprocess.run(["git", "status", "--porcelain", "--", *CODE_PATHS], cwd=root,
+                                 capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0 or changed.returncode != 0:
+        return None
+    return head.stdout.strip() + ("+changes" if changed.stdout.strip() else "")
+
+
 def command(spec: RunSpec, settings: Settings, resume: bool) -> list[str]:
     """The ``train.py fit`` command line of ``spec``, its paths relative to ``settings.workdir`` (its cwd)."""
     return [sys.executable, *runner_arguments(spec, settings), *run_options(spec, settings, resume)]
@@ -409,6 +427,7 @@ def execute(
         "name": spec.name, "dataset": spec.dataset, "model": spec.model, "variant": spec.variant.name,
         "seed": spec.seed, "config": relative_to(spec.config(settings.configs), ROOT),
         "options": run_options(spec, settings, resume), "threads": env.get("OMP_NUM_THREADS"),
+        "code": code_version(),
     }
     workdir = relative_to(settings.workdir, ROOT)
     if workdir != ".":

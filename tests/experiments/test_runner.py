@@ -56,7 +56,7 @@ def test_interrupted_run_resumes_from_last_checkpoint(tiny_configs, tmp_path, mo
 
     monkeypatch.setattr(runner.subprocess, "run", fake_run)
     record = runner.execute(spec(), settings, RunStore(settings.out / "runs.json"), echo=lambda m: None)
-    assert calls[0][-2:] == ["--ckpt_path", "last"]
+    assert calls[-1][-2:] == ["--ckpt_path", "last"]  # the training command, after code_version's git calls
     assert record["status"] == "failed" and record["error"] == ["error: stopped"]
     # the record keeps the options beyond those the runner derives from the record itself
     assert record["options"] == ["--ckpt_path", "last"] and "command" not in record
@@ -111,3 +111,29 @@ def test_retarget_checkpoint_moves_the_best_record_and_refuses_a_stray_folder(tm
     with pytest.raises(FileNotFoundError, match="saved in /elsewhere"):
         runner.retarget_checkpoint(tmp_path / "stray.ckpt", tmp_path / "out.ckpt", old, new)
     assert not (tmp_path / "out.ckpt").exists()
+
+
+def test_code_version_names_the_commit_and_marks_uncommitted_code(tmp_path):
+    import shutil
+
+    import pytest
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    assert runner.code_version(tmp_path) is None  # not a checkout
+    (tmp_path / "lit_mmrec").mkdir()
+    (tmp_path / "lit_mmrec" / "model.py").write_text("x = 1\n")
+    (tmp_path / "notes.md").write_text("a\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    assert runner.code_version(tmp_path) == head
+    (tmp_path / "notes.md").write_text("b\n")  # not code: the runs are still that commit's
+    assert runner.code_version(tmp_path) == head
+    (tmp_path / "lit_mmrec" / "model.py").write_text("x = 2\n")
+    assert runner.code_version(tmp_path) == head + "+changes"

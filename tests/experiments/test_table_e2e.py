@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import pytest
 import torch
@@ -29,6 +30,7 @@ def test_table_end_to_end(tiny_configs, tmp_path, monkeypatch, capsys):
         assert "seed_everything: " + str(run["seed"]) in (folder / "config.yaml").read_text()
         assert run["epochs"] == 3 and len(run["curve"]) == 3 and run["seconds_to_best"] is not None
         assert 0 <= run["test"]["recall@20"] <= 1
+        assert run["code"] is None or re.fullmatch(r"[0-9a-f]{40}(\+changes)?", run["code"])  # None: not a checkout
         assert (run["sgurinit_s"] is None) == (run["variant"] == "random")
         # train.py's default, as its config resolved it (by number: no rule named on the command line)
         assert run["stopping"] == {"rule": None, "patience": 50, "warmup": 50, "min_delta": 0.0, "relative_min_delta": 0.0}
