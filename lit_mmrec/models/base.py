@@ -25,14 +25,16 @@ from typing import Any
 import lightning as L
 import torch
 
-from lit_mmrec.data.loader import MMRecDataset
+from lit_mmrec.data.loader import Interactions, MMRecDataset
 from lit_mmrec.data.pairs import UserItemIndex
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.metrics.recall_ndcg import TopKMetrics
 from lit_mmrec.metrics.retrieval import rank_top_k
+from lit_mmrec.nn.edge_pruning import degree_sensitive_keep, degree_sensitive_weights
 from lit_mmrec.nn.knn_graph import mixed_knn_graph
 from lit_mmrec.nn.losses import bpr_loss, embedding_norm_loss
 from lit_mmrec.nn.modal import adam_with_decay, require_modalities
+from lit_mmrec.nn.normalisation import bipartite_adjacency
 from lit_mmrec.nn.sparse import csr_pair
 
 MONITOR = "val/recall@20"
@@ -162,6 +164,28 @@ class RecommenderModule(L.LightningModule):
         item_graph, item_graph_t = csr_pair(mixed_knn_graph(features, weights, knn_k))
         self.register_data("item_graph", item_graph)
         self.register_data("item_graph_t", item_graph_t)
+
+    def register_training_graph(self, train: Interactions) -> None:
+        """The training edges (``train_users``, ``train_items``), their normalised user-item ``adjacency`` and
+        each edge's ``1 / sqrt(d_u d_i)`` (``edge_weights``, the degree-sensitive pruning probabilities of
+        FREEDOM's edge dropout, shared by the backbones built on it)."""
+        self.register_data("train_users", train.users.long())
+        self.register_data("train_items", train.items.long())
+        self.register_data("adjacency", bipartite_adjacency(train.users, train.items, self.num_users, self.num_items))
+        self.register_data(
+            "edge_weights", degree_sensitive_weights(train.users, train.items, self.num_users, self.num_items)
+        )
+
+    def pruned_adjacency(self, weights: torch.Tensor, rate: float) -> torch.Tensor:
+        """One draw of the degree-sensitively pruned training graph: the normalised adjacency of the edges
+        :func:`~lit_mmrec.nn.edge_pruning.degree_sensitive_keep` keeps when it drops ``rate`` of them with
+        probabilities ``weights`` (MMRec's ``pre_epoch_processing``); the whole graph when ``rate`` is 0."""
+        if rate <= 0.0:
+            return self.adjacency
+        keep = degree_sensitive_keep(weights, rate)
+        return bipartite_adjacency(
+            self.train_users[keep].cpu(), self.train_items[keep].cpu(), self.num_users, self.num_items
+        ).to(self.device)
 
     def register_item_features(self, dataset: MMRecDataset, modalities: list[str] | None = None) -> None:
         """Register the data set's raw item features as buffers ``features_<modality>``."""

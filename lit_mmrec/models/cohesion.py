@@ -62,13 +62,11 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.nn.edge_pruning import degree_sensitive_keep, degree_sensitive_weights
 from lit_mmrec.nn.knn_graph import mixing_weights
 from lit_mmrec.nn.layer_refined import LayerRefinedConv
 from lit_mmrec.nn.losses import bpr_loss
 from lit_mmrec.nn.modal import select_modalities
 from lit_mmrec.nn.modality_adaptive_bpr import modality_adaptive_scores
-from lit_mmrec.nn.normalisation import bipartite_adjacency
 from lit_mmrec.nn.sum_conv import SumConv
 from lit_mmrec.nn.user_graph import UserGraphMixin, check_user_graph_source
 
@@ -161,25 +159,13 @@ class COHESION(UserGraphMixin, RecommenderModule):
     # ------------------------------------------------------------------ data
     def build(self, dataset: MMRecDataset) -> None:
         self.register_mixed_item_graph(dataset, self.graph_weights, self.knn_k)
-        train = dataset.train
-        self.register_data("train_users", train.users.long())
-        self.register_data("train_items", train.items.long())
-        self.register_data("adjacency", bipartite_adjacency(train.users, train.items, self.num_users, self.num_items))
-        self.register_data(
-            "edge_weights", degree_sensitive_weights(train.users, train.items, self.num_users, self.num_items)
-        )
+        self.register_training_graph(dataset.train)
         self._pruned_adjacency: torch.Tensor | None = None
         self.build_user_graph(dataset, self.user_graph_k, self.user_graph_source)
 
     def resample_pruned_graph(self) -> None:
         """Draw this epoch's degree-sensitively pruned user-item graph (the original's ``pre_epoch_processing``)."""
-        if self.dropout <= 0.0:
-            self._pruned_adjacency = self.adjacency
-            return
-        keep = degree_sensitive_keep(self.edge_weights, self.dropout)
-        self._pruned_adjacency = bipartite_adjacency(
-            self.train_users[keep].cpu(), self.train_items[keep].cpu(), self.num_users, self.num_items
-        ).to(self.device)
+        self._pruned_adjacency = self.pruned_adjacency(self.edge_weights, self.dropout)
 
     def on_train_epoch_start(self) -> None:
         super().on_train_epoch_start()

@@ -45,10 +45,8 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.nn.edge_pruning import degree_sensitive_keep, degree_sensitive_weights
 from lit_mmrec.nn.layer_refined import LayerRefinedConv
 from lit_mmrec.nn.losses import bpr_loss, squared_l2_loss
-from lit_mmrec.nn.normalisation import bipartite_adjacency
 
 PRUNING = ("alternate", "degree")
 
@@ -84,14 +82,7 @@ class LayerGCN(RecommenderModule):
 
     # ------------------------------------------------------------------ data
     def build(self, dataset: MMRecDataset) -> None:
-        train = dataset.train
-        self.register_data("train_users", train.users.long())
-        self.register_data("train_items", train.items.long())
-        self.register_data("adjacency", bipartite_adjacency(train.users, train.items, self.num_users, self.num_items))
-        # 1/sqrt(d_u d_i) of each training edge: the degree-sensitive pruning probabilities
-        self.register_data(
-            "edge_weights", degree_sensitive_weights(train.users, train.items, self.num_users, self.num_items)
-        )
+        self.register_training_graph(dataset.train)
         self._pruned_adjacency: torch.Tensor | None = None
 
     def pruning_weights(self, epoch: int) -> torch.Tensor:
@@ -103,13 +94,7 @@ class LayerGCN(RecommenderModule):
 
     def resample_pruned_graph(self, epoch: int) -> None:
         """Draw the pruned user-item graph of training epoch ``epoch`` (MMRec's ``pre_epoch_processing``)."""
-        if self.dropout <= 0.0:
-            self._pruned_adjacency = self.adjacency
-            return
-        keep = degree_sensitive_keep(self.pruning_weights(epoch), self.dropout)
-        self._pruned_adjacency = bipartite_adjacency(
-            self.train_users[keep].cpu(), self.train_items[keep].cpu(), self.num_users, self.num_items
-        ).to(self.device)
+        self._pruned_adjacency = self.pruned_adjacency(self.pruning_weights(epoch), self.dropout)
 
     def on_train_epoch_start(self) -> None:
         super().on_train_epoch_start()

@@ -51,12 +51,10 @@ from torch import nn
 from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.nn.edge_pruning import degree_sensitive_keep, degree_sensitive_weights
 from lit_mmrec.nn.late_fusion import LateFusion
 from lit_mmrec.nn.light_conv import LightConv
 from lit_mmrec.nn.losses import bpr_loss, squared_l2_loss
 from lit_mmrec.nn.modal import fresh_projection, modal_linears, select_modalities
-from lit_mmrec.nn.normalisation import bipartite_adjacency
 
 
 class MMGCF(RecommenderModule):
@@ -103,25 +101,12 @@ class MMGCF(RecommenderModule):
     # ------------------------------------------------------------------ data
     def build(self, dataset: MMRecDataset) -> None:
         self.register_item_features(dataset, self.modalities)
-        train = dataset.train
-        self.register_data("train_users", train.users.long())
-        self.register_data("train_items", train.items.long())
-        self.register_data("adjacency", bipartite_adjacency(train.users, train.items, self.num_users, self.num_items))
-        # 1/sqrt(d_u d_i) of each training edge: the pruning probabilities
-        self.register_data(
-            "edge_weights", degree_sensitive_weights(train.users, train.items, self.num_users, self.num_items)
-        )
+        self.register_training_graph(dataset.train)
         self._pruned_adjacency: torch.Tensor | None = None
 
     def resample_pruned_graph(self) -> None:
         """Draw this epoch's degree-sensitively pruned user-item graph (MMRec's ``pre_epoch_processing``)."""
-        if self.dropout <= 0.0:
-            self._pruned_adjacency = self.adjacency
-            return
-        keep = degree_sensitive_keep(self.edge_weights, self.dropout)
-        self._pruned_adjacency = bipartite_adjacency(
-            self.train_users[keep].cpu(), self.train_items[keep].cpu(), self.num_users, self.num_items
-        ).to(self.device)
+        self._pruned_adjacency = self.pruned_adjacency(self.edge_weights, self.dropout)
 
     def on_train_epoch_start(self) -> None:
         super().on_train_epoch_start()

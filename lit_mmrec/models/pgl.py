@@ -82,7 +82,6 @@ from lit_mmrec.data.loader import MMRecDataset
 from lit_mmrec.data.pairs import pairs_to_csr
 from lit_mmrec.init.targets import UserInitTarget
 from lit_mmrec.models.base import RecommenderModule
-from lit_mmrec.nn.edge_pruning import degree_sensitive_keep, degree_sensitive_weights
 from lit_mmrec.nn.info_nce import dropout_views_info_nce
 from lit_mmrec.nn.knn_graph import mixing_weights
 from lit_mmrec.nn.light_conv import LightConv
@@ -94,7 +93,6 @@ from lit_mmrec.nn.low_rank_graph import (
     truncated_svd,
 )
 from lit_mmrec.nn.modal import FeatureProjection, adam_with_decay
-from lit_mmrec.nn.normalisation import bipartite_adjacency
 from lit_mmrec.nn.sparse import int32_csr
 from lit_mmrec.nn.sum_conv import SumConv
 
@@ -199,12 +197,7 @@ class PGL(RecommenderModule):
     def build(self, dataset: MMRecDataset) -> None:
         self.register_mixed_item_graph(dataset, self.graph_weights, self.knn_k)
         train = dataset.train
-        self.register_data("train_users", train.users.long())
-        self.register_data("train_items", train.items.long())
-        self.register_data("adjacency", bipartite_adjacency(train.users, train.items, self.num_users, self.num_items))
-        self.register_data(
-            "edge_weights", degree_sensitive_weights(train.users, train.items, self.num_users, self.num_items)
-        )
+        self.register_training_graph(train)
         self._subgraph: torch.Tensor | None = None
         if self.mode == "global":
             self._build_global_subgraph(train.users, train.items)
@@ -241,13 +234,7 @@ class PGL(RecommenderModule):
     def resample_subgraph(self) -> None:
         """Local mode: draw this epoch's degree-sensitively sampled user-item graph (the original's
         ``pre_epoch_processing``)."""
-        if self.edge_dropout <= 0.0:
-            self._subgraph = self.adjacency
-            return
-        keep = degree_sensitive_keep(self.edge_weights, self.edge_dropout)
-        self._subgraph = bipartite_adjacency(
-            self.train_users[keep].cpu(), self.train_items[keep].cpu(), self.num_users, self.num_items
-        ).to(self.device)
+        self._subgraph = self.pruned_adjacency(self.edge_weights, self.edge_dropout)
 
     def on_train_epoch_start(self) -> None:
         super().on_train_epoch_start()
