@@ -16,7 +16,7 @@ committed run) must reproduce that run's validation curve and stop exactly.
 import statistics
 import sys
 
-from studies.results import RESULTS, done_runs
+from studies.results import done_runs
 
 RANDOM = ["rule2_synthetic", "null2_synthetic"]
 #: where the committed run that a replay reproduces lives (same init and seed)
@@ -46,7 +46,7 @@ def mean_std(values: list[float]) -> str:
 
 
 def main(folders: list[str]) -> None:
-    new = [r for folder in folders if (RESULTS / folder / "runs.json").is_file() for r in done_runs(folder)]
+    new = [r for folder in folders for r in done_runs(folder)]
     print("# BM3 on the generated data: best validation and the nearest-user cosine per init\n")
     print(f"Produced by `python -m studies.whitened_offsets {' '.join(folders)}`; the runs: "
           "each folder's `README.md`. Validation decides, test is read for the report only.\n")
